@@ -1,0 +1,119 @@
+"""PyTorch-eager reference for `vislaw bench-train`: the same projector + LM, batch and
+optimiser step as vislaw's tch training loop, and the same reducers, on random data.
+Prints one JSON object: training samples/s and reducer frames/s."""
+import argparse, json, math, time
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Block(nn.Module):
+    def __init__(self, width, heads):
+        super().__init__()
+        self.heads = heads
+        self.ln1 = nn.LayerNorm(width)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+        self.ln2 = nn.LayerNorm(width)
+        self.fc = nn.Linear(width, 4 * width)
+        self.fc_out = nn.Linear(4 * width, width)
+
+    def forward(self, x):
+        b, t, c = x.shape
+        h = self.ln1(x)
+        q, k, v = self.qkv(h).reshape(b, t, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + self.proj(y.transpose(1, 2).reshape(b, t, c))
+        return x + self.fc_out(F.gelu(self.fc(self.ln2(x))))
+
+
+class VisionLm(nn.Module):
+    def __init__(self, a):
+        super().__init__()
+        self.projector = nn.Sequential(nn.Linear(a.dim, a.hidden), nn.GELU(), nn.Linear(a.hidden, a.width))
+        self.tokens = nn.Embedding(a.vocab, a.width)
+        self.positions = nn.Embedding(a.max_context, a.width)
+        self.blocks = nn.ModuleList(Block(a.width, a.heads) for _ in range(a.layers))
+        self.ln_f = nn.LayerNorm(a.width)
+        self.head = nn.Linear(a.width, a.vocab)
+        self.text_start = a.max_context - 16
+
+    def forward(self, feats, text):
+        v, l = feats.shape[1], text.shape[1]
+        pos = torch.arange(self.text_start - v, self.text_start + l)
+        x = torch.cat([self.projector(feats), self.tokens(text)], 1) + self.positions(pos)
+        for blk in self.blocks:
+            x = blk(x)
+        return self.head(self.ln_f(x[:, v:]))
+
+
+def train_rate(a):
+    torch.manual_seed(0)
+    model = VisionLm(a)
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=a.weight_decay)
+    feats = torch.randn(a.batch, a.visual, a.dim)
+    text = torch.tensor([3, 1, 8]).repeat(a.batch, 1)
+    target = torch.tensor([-100, 8, 2]).repeat(a.batch, 1)
+
+    def step():
+        logits = model(feats, text)
+        loss = F.cross_entropy(logits.reshape(-1, a.vocab), target.reshape(-1), ignore_index=-100)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    for _ in range(5):
+        step()
+    t = time.perf_counter()
+    for _ in range(a.steps):
+        step()
+    return a.steps * a.batch / (time.perf_counter() - t)
+
+
+def reduce(x, temporal, frames, spatial, k):
+    n, f, g, _, d = x.shape
+    if temporal == "sample":
+        idx = torch.linspace(0, f - 1, frames).floor().long()
+        x = x[:, idx]
+    else:
+        kt = math.ceil(f / frames)
+        x = F.pad(x, (0, 0, 0, 0, 0, 0, 0, frames * kt - f)).reshape(n, frames, kt, g, g, d).mean(2)
+    if spatial == "pool":
+        pad = (k - g % k) % k
+        y = F.pad(x.reshape(-1, g, g, d).permute(0, 3, 1, 2), (0, pad, 0, pad))
+        y = F.avg_pool2d(y, k, k, count_include_pad=True)
+        return y.permute(0, 2, 3, 1).reshape(n, frames, -1, d)
+    idx = torch.arange(0, g, k)
+    return x[:, :, idx][:, :, :, idx].reshape(n, frames, -1, d)
+
+
+def reducer_rates():
+    torch.manual_seed(0)
+    x = torch.randn(4, 32, 27, 27, 64)
+    out = {}
+    with torch.no_grad():
+        for temporal in ["sample", "pool"]:
+            for spatial in ["pool", "sample"]:
+                reduce(x, temporal, 16, spatial, 4).sum().item()
+                t = time.perf_counter()
+                for _ in range(20):
+                    reduce(x, temporal, 16, spatial, 4).sum().item()
+                out[f"{spatial}/{temporal}"] = 20 * 4 * 32 / (time.perf_counter() - t)
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser()
+    for name, typ in [("batch", int), ("visual", int), ("dim", int), ("hidden", int), ("width", int), ("layers", int),
+                      ("heads", int), ("vocab", int), ("max-context", int), ("steps", int), ("threads", int),
+                      ("lr", float), ("weight-decay", float)]:
+        p.add_argument("--" + name, type=typ, required=True)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    print(json.dumps({"train_samples_per_s": train_rate(a), "reduce_frames_per_s": reducer_rates(),
+                      "torch": torch.__version__, "threads": a.threads}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+//! `vislaw plot RUN`: draw every figure of a run directory into `<run>/plots/`.
+use std::path::PathBuf;
+use vislaw::Result;
+
+/// Draw the figures of a run (PNG and SVG) into `<run>/plots/`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The run directory (e.g. results/quick), with results.parquet and fits.json.
+    input: PathBuf,
+}
+
+/// Runs `vislaw plot`.
+pub fn run(args: Args) -> Result<()> {
+    let written = vislaw::plot::plot_run(&args.input)?;
+    for path in &written {
+        println!("{}", path.display());
+    }
+    println!("wrote {} files to {}", written.len(), args.input.join(vislaw::plot::PLOTS_DIR).display());
+    Ok(())
+}

@@ -1,0 +1,17 @@
+//! `vislaw report RUN`: write `<run>/report.md` (and the figures it embeds).
+use std::path::PathBuf;
+use vislaw::Result;
+
+/// Write `<run>/report.md`: config, results, fits, optimum and the figures.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The run directory (e.g. results/quick), with results.parquet and fits.json.
+    input: PathBuf,
+}
+
+/// Runs `vislaw report`.
+pub fn run(args: Args) -> Result<()> {
+    let path = vislaw::report::write_report(&args.input)?;
+    println!("wrote {}", path.display());
+    Ok(())
+}

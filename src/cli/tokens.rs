@@ -1,0 +1,227 @@
+//! `vislaw tokens`: count the visual tokens a real model family produces for an image or video.
+//!
+//! Every value is taken as text and parsed here, so a bad one gives a one-line error naming its
+//! flag (exit code 2) instead of clap's multi-line usage error.
+use clap::Args as ClapArgs;
+use std::str::FromStr;
+use vislaw::tokens::{
+    self, Compression, Family, ImageRequest, Knobs, Pooling, Size, TokenCount, VideoRequest,
+};
+use vislaw::{Error, Result};
+
+/// Arguments of `vislaw tokens`.
+#[derive(ClapArgs, Debug)]
+pub struct Args {
+    /// Model family: qwen2-vl, qwen2.5-vl, internvl-1.5, llava-onevision or oryx.
+    #[arg(long, value_name = "FAMILY", allow_hyphen_values = true)]
+    pub model: String,
+    /// Image or frame size as WxH, e.g. 1280x720.
+    #[arg(long, value_name = "WxH", allow_hyphen_values = true)]
+    pub size: String,
+    /// Count a video instead of an image (needs --fps and --duration, or --frames).
+    #[arg(long)]
+    pub video: bool,
+    /// Video: the clip's native frame rate.
+    #[arg(long, value_name = "F", allow_hyphen_values = true)]
+    pub fps: Option<String>,
+    /// Video: the clip's length in seconds.
+    #[arg(long, value_name = "S", allow_hyphen_values = true)]
+    pub duration: Option<String>,
+    /// Video: frames to sample (default: the family's own sampling rule).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub frames: Option<String>,
+    /// Qwen: min_pixels per image or frame.
+    #[arg(long, value_name = "PX", allow_hyphen_values = true)]
+    pub min_pixels: Option<String>,
+    /// Qwen: max_pixels per image or frame.
+    #[arg(long, value_name = "PX", allow_hyphen_values = true)]
+    pub max_pixels: Option<String>,
+    /// InternVL: max_num tiles (default 12 for images, 1 per video frame).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub max_tiles: Option<String>,
+    /// InternVL: do not append the thumbnail tile.
+    #[arg(long)]
+    pub no_thumbnail: bool,
+    /// LLaVA-OneVision video: frame pooling, bilinear (196 tokens) or average (169).
+    #[arg(long, value_name = "MODE", allow_hyphen_values = true)]
+    pub pooling: Option<String>,
+    /// Oryx: compression ratio 1, 4 or 16 (videos default to 4; images are always 1).
+    #[arg(long, value_name = "RATIO", allow_hyphen_values = true)]
+    pub compression: Option<String>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `vislaw tokens`.
+pub fn run(args: Args) -> Result<()> {
+    let family: Family = args.model.parse()?;
+    let size = Size::parse(&args.size)?;
+    let knobs = parse_knobs(&args)?;
+    let count = if args.video {
+        tokens::count_video(family, &video_request(&args, size, knobs)?)?
+    } else {
+        reject_video_flags(&args)?;
+        tokens::count_image(family, &ImageRequest { size, knobs })?
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&count)?);
+    } else {
+        print!("{}", table(&count));
+    }
+    Ok(())
+}
+
+fn parse_knobs(args: &Args) -> Result<Knobs> {
+    Ok(Knobs {
+        min_pixels: parse_opt("--min-pixels", &args.min_pixels)?,
+        max_pixels: parse_opt("--max-pixels", &args.max_pixels)?,
+        max_tiles: parse_opt("--max-tiles", &args.max_tiles)?,
+        no_thumbnail: args.no_thumbnail,
+        pooling: args.pooling.as_deref().map(Pooling::from_str).transpose()?,
+        compression: args
+            .compression
+            .as_deref()
+            .map(Compression::from_str)
+            .transpose()?,
+    })
+}
+
+fn video_request(args: &Args, size: Size, knobs: Knobs) -> Result<VideoRequest> {
+    Ok(VideoRequest {
+        size,
+        fps: parse_positive("--fps", &args.fps)?,
+        duration_s: parse_positive("--duration", &args.duration)?,
+        frames: parse_opt("--frames", &args.frames)?,
+        knobs,
+    })
+}
+
+fn reject_video_flags(args: &Args) -> Result<()> {
+    let given = [
+        ("--fps", &args.fps),
+        ("--duration", &args.duration),
+        ("--frames", &args.frames),
+    ];
+    match given.iter().find(|(_, value)| value.is_some()) {
+        Some((flag, _)) => Err(Error::input(flag, "only applies with --video")),
+        None => Ok(()),
+    }
+}
+
+/// Parses a whole number, naming the flag on failure.
+fn parse_opt<T: FromStr>(flag: &str, value: &Option<String>) -> Result<Option<T>> {
+    value
+        .as_deref()
+        .map(|text| {
+            text.trim().parse::<T>().map_err(|_| {
+                Error::input(
+                    flag,
+                    format!("expected a positive whole number, got '{text}'"),
+                )
+            })
+        })
+        .transpose()
+}
+
+/// Parses a positive finite number, naming the flag on failure.
+fn parse_positive(flag: &str, value: &Option<String>) -> Result<Option<f64>> {
+    value
+        .as_deref()
+        .map(|text| match text.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+            _ => Err(Error::input(
+                flag,
+                format!("expected a positive number, got '{text}'"),
+            )),
+        })
+        .transpose()
+}
+
+/// The human-readable table: one labelled row per field the family filled in.
+fn table(count: &TokenCount) -> String {
+    let mut rows: Vec<(&str, String)> = vec![
+        ("model", count.family.to_string()),
+        (
+            "input",
+            format!("{:?} {}x{}", count.media, count.width, count.height).to_lowercase(),
+        ),
+        (
+            "resized (WxH)",
+            format!("{}x{}", count.resized_width, count.resized_height),
+        ),
+        (
+            "grid (cols x rows)",
+            format!("{}x{}", count.grid_cols, count.grid_rows),
+        ),
+    ];
+    let mut push = |label, value: Option<String>| {
+        if let Some(v) = value {
+            rows.push((label, v));
+        }
+    };
+    push("tiles", count.tiles.map(|t| t.to_string()));
+    push(
+        "thumbnail",
+        count
+            .thumbnail
+            .map(|t| if t { "yes" } else { "no" }.to_string()),
+    );
+    push(
+        "low-res view (WxH)",
+        pair(count.lowres_width, count.lowres_height),
+    );
+    push(
+        "unpadded map (cols x rows)",
+        pair(count.unpadded_cols, count.unpadded_rows),
+    );
+    push(
+        "feature map (cols x rows)",
+        pair(count.feature_cols, count.feature_rows),
+    );
+    push("pooling", count.pooling.map(|p| p.name().to_string()));
+    push(
+        "compression",
+        count.compression.map(|c| format!("{}x", c.ratio())),
+    );
+    push("frames", count.frames.map(|f| f.to_string()));
+    push(
+        "tokens per image",
+        count.tokens_per_image.map(|t| t.to_string()),
+    );
+    push(
+        "tokens per 2-frame group",
+        count.tokens_per_group.map(|t| t.to_string()),
+    );
+    push(
+        "tokens per frame",
+        count.tokens_per_frame.map(format_per_frame),
+    );
+    push(
+        "tokens per video",
+        count.tokens_per_video.map(|t| t.to_string()),
+    );
+    if count.special_tokens > 0 {
+        rows.push((
+            "template tokens (not counted)",
+            count.special_tokens.to_string(),
+        ));
+    }
+    rows.push(("tokens", count.tokens.to_string()));
+    let width = rows.iter().map(|(label, _)| label.len()).max().unwrap_or(0);
+    rows.iter()
+        .map(|(label, value)| format!("{label:<width$}  {value}\n"))
+        .collect()
+}
+
+fn pair(a: Option<u32>, b: Option<u32>) -> Option<String> {
+    Some(format!("{}x{}", a?, b?))
+}
+
+fn format_per_frame(tokens: f64) -> String {
+    if tokens.fract() == 0.0 {
+        format!("{tokens:.0}")
+    } else {
+        format!("{tokens:.1}")
+    }
+}

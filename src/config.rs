@@ -1,0 +1,515 @@
+//! The sweep's YAML schema: parsing (with `base:` inheritance), unknown-key rejection and
+//! validation of every value that could make a point impossible, before any work starts.
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A whole sweep file, resolved (its `base:` chain merged in).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Run name: outputs go to `results/<name>/`.
+    pub name: String,
+    /// Where the video features come from.
+    pub data: DataConfig,
+    /// Projector and language-model shapes.
+    pub model: ModelConfig,
+    /// Optimisation settings shared by every point.
+    pub train: TrainConfig,
+    /// The axes of the sweep.
+    pub sweep: SweepConfig,
+}
+
+/// Feature source and benchmark size.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// `synthetic` (the embedded procedural benchmark) or `files` (safetensors per video).
+    pub generator: Generator,
+    /// Seed of the procedural benchmark (scenes and questions).
+    #[serde(default)]
+    pub seed: u64,
+    /// Number of training videos (synthetic only).
+    #[serde(default)]
+    pub train_videos: usize,
+    /// Number of held-out videos (synthetic only).
+    #[serde(default)]
+    pub eval_videos: usize,
+    /// Source frames F per video.
+    pub frames: usize,
+    /// Encoder grid side g (g×g tokens per frame).
+    pub grid: usize,
+    /// Encoder feature dimension D.
+    pub dim: usize,
+    /// Directory of per-video safetensors and `questions.jsonl` (files only).
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+}
+
+/// Which implementation of [`crate::features::FeatureSource`] to use.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Generator {
+    /// The embedded procedural video-QA benchmark.
+    Synthetic,
+    /// Real encoder features from safetensors files.
+    Files,
+}
+
+/// Model shapes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// The visual projector (2-layer MLP with GELU, as in LLaVA).
+    pub projector: ProjectorConfig,
+    /// The decoder-only language model.
+    pub lm: LmConfig,
+}
+
+/// Projector widths.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectorConfig {
+    /// Hidden width of the MLP.
+    pub hidden: usize,
+}
+
+/// Language-model shape.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LmConfig {
+    /// Transformer blocks.
+    pub layers: usize,
+    /// Attention heads per block.
+    pub heads: usize,
+    /// Residual width.
+    pub width: usize,
+    /// Maximum context (visual + text tokens).
+    pub max_context: usize,
+}
+
+/// Parameters that may be trained at each point.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Trainable {
+    /// The visual projector.
+    Projector,
+    /// The language model.
+    Lm,
+}
+
+/// Optimisation settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Optimiser steps per point.
+    pub steps: usize,
+    /// Samples per step.
+    pub batch: usize,
+    /// Peak learning rate (AdamW).
+    pub lr: f64,
+    /// Peak learning rate of the projector (default: `lr`); LLaVA-style recipes train the
+    /// new projector faster than the pretrained LM.
+    #[serde(default)]
+    pub projector_lr: Option<f64>,
+    /// Linear warm-up steps before the cosine decay.
+    #[serde(default)]
+    pub warmup: usize,
+    /// Final learning rate as a fraction of the peak.
+    #[serde(default = "default_min_lr_ratio")]
+    pub min_lr_ratio: f64,
+    /// AdamW weight decay.
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// Which parameters each point trains.
+    pub trainable: Vec<Trainable>,
+    /// Steps of the text-only warm start of the LM (the QA prior), once per sweep.
+    pub prior_steps: usize,
+    /// Record the training loss every this many steps.
+    #[serde(default = "default_log_every")]
+    pub log_every: usize,
+    /// Held-out batch size for evaluation.
+    #[serde(default = "default_eval_batch")]
+    pub eval_batch: usize,
+}
+
+fn default_min_lr_ratio() -> f64 {
+    0.1
+}
+fn default_log_every() -> usize {
+    10
+}
+fn default_eval_batch() -> usize {
+    256
+}
+
+/// How the axes combine into points.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Design {
+    /// Every combination of the axes (filtered by the largest budget, if any).
+    #[default]
+    Grid,
+    /// One factor at a time through `center`: spatial strategies along the M axis,
+    /// temporal strategies along the T axis (the design of Du et al.'s single-factor laws).
+    Cross,
+}
+
+/// The centre of a cross design.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Center {
+    /// T held fixed while M varies.
+    pub frames: usize,
+    /// M held fixed while T varies.
+    pub tokens_per_frame: usize,
+    /// Spatial strategy used along the T axis.
+    pub spatial: String,
+    /// Temporal strategy used along the M axis.
+    pub temporal: String,
+}
+
+/// The sweep's axes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SweepConfig {
+    /// `grid` or `cross`.
+    #[serde(default)]
+    pub design: Design,
+    /// Required by the cross design.
+    #[serde(default)]
+    pub center: Option<Center>,
+    /// Frames T.
+    pub frames: Vec<usize>,
+    /// Visual tokens per frame M.
+    pub tokens_per_frame: Vec<usize>,
+    /// Spatial reducers (e.g. `pool`, `sample`).
+    pub spatial: Vec<String>,
+    /// Temporal reducers (e.g. `sample`, `pool`).
+    pub temporal: Vec<String>,
+    /// Visual context budgets L: grid points need T·M ≤ max L; also the optimum's budgets.
+    #[serde(default)]
+    pub budgets: Vec<usize>,
+    /// Training seeds (the replicate axis).
+    pub seeds: Vec<u64>,
+}
+
+impl Config {
+    /// Reads, merges the `base:` chain, parses and validates a sweep file.
+    pub fn load(path: &Path) -> Result<Config> {
+        let value = load_merged(path, 0)?;
+        let cfg: Config = serde_yaml::from_value(value).map_err(|e| Error::file(path, one_line(&e.to_string())))?;
+        cfg.validate().map_err(|e| match e {
+            Error::Input(m) => Error::Input(format!("{}: {m}", path.display())),
+            other => other,
+        })?;
+        Ok(cfg)
+    }
+
+    /// Checks every value that could make a point impossible; names the field on error.
+    pub fn validate(&self) -> Result<()> {
+        if self.name.trim().is_empty() || self.name.contains(['/', '\\']) {
+            return Err(Error::input("name", "must be a non-empty name without slashes"));
+        }
+        self.data.validate()?;
+        self.model.validate()?;
+        self.train.validate()?;
+        self.sweep.validate(&self.data)?;
+        let max_visual = self.model.lm.max_context.saturating_sub(crate::features::MAX_TEXT_TOKENS);
+        for (t, m) in self.sweep.shapes() {
+            if t * m > max_visual {
+                return Err(Error::input(
+                    "model.lm.max_context",
+                    format!("{t} frames × {m} tokens = {} visual tokens do not fit (at most {max_visual} after {} text tokens)", t * m, crate::features::MAX_TEXT_TOKENS),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl DataConfig {
+    fn validate(&self) -> Result<()> {
+        positive("data.frames", self.frames)?;
+        positive("data.grid", self.grid)?;
+        positive("data.dim", self.dim)?;
+        match self.generator {
+            Generator::Synthetic => {
+                positive("data.train_videos", self.train_videos)?;
+                positive("data.eval_videos", self.eval_videos)?;
+                if self.grid < 4 {
+                    return Err(Error::input("data.grid", "the synthetic benchmark needs a grid of at least 4"));
+                }
+            }
+            Generator::Files => {
+                if self.dir.is_none() {
+                    return Err(Error::input("data.dir", "required when data.generator is files"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ModelConfig {
+    fn validate(&self) -> Result<()> {
+        positive("model.projector.hidden", self.projector.hidden)?;
+        positive("model.lm.layers", self.lm.layers)?;
+        positive("model.lm.heads", self.lm.heads)?;
+        positive("model.lm.width", self.lm.width)?;
+        if self.lm.width % self.lm.heads != 0 {
+            return Err(Error::input("model.lm.heads", format!("width {} is not divisible by {} heads", self.lm.width, self.lm.heads)));
+        }
+        if self.lm.max_context <= crate::features::MAX_TEXT_TOKENS {
+            return Err(Error::input("model.lm.max_context", format!("must exceed the {} text tokens", crate::features::MAX_TEXT_TOKENS)));
+        }
+        Ok(())
+    }
+}
+
+impl TrainConfig {
+    fn validate(&self) -> Result<()> {
+        positive("train.steps", self.steps)?;
+        positive("train.batch", self.batch)?;
+        positive("train.log_every", self.log_every)?;
+        positive("train.eval_batch", self.eval_batch)?;
+        positive("train.prior_steps", self.prior_steps)?;
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(Error::input("train.lr", "must be a positive number"));
+        }
+        if let Some(lr) = self.projector_lr {
+            if !(lr.is_finite() && lr > 0.0) {
+                return Err(Error::input("train.projector_lr", "must be a positive number"));
+            }
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(Error::input("train.weight_decay", "must be ≥ 0"));
+        }
+        if !(0.0..=1.0).contains(&self.min_lr_ratio) {
+            return Err(Error::input("train.min_lr_ratio", "must lie in [0, 1]"));
+        }
+        if self.warmup >= self.steps {
+            return Err(Error::input("train.warmup", format!("{} warm-up steps leave none of the {} steps", self.warmup, self.steps)));
+        }
+        if self.trainable.is_empty() {
+            return Err(Error::input("train.trainable", "empty: list projector and/or lm"));
+        }
+        if !self.trainable.contains(&Trainable::Projector) {
+            return Err(Error::input("train.trainable", "must include projector (a frozen random projector learns nothing)"));
+        }
+        Ok(())
+    }
+
+    /// The trainable set as a stable label, e.g. `projector+lm`.
+    pub fn trainable_label(&self) -> String {
+        let mut t = self.trainable.clone();
+        t.sort();
+        t.dedup();
+        t.iter()
+            .map(|x| match x {
+                Trainable::Projector => "projector",
+                Trainable::Lm => "lm",
+            })
+            .collect::<Vec<_>>()
+            .join("+")
+    }
+}
+
+impl SweepConfig {
+    fn validate(&self, data: &DataConfig) -> Result<()> {
+        nonempty("sweep.frames", &self.frames)?;
+        nonempty("sweep.tokens_per_frame", &self.tokens_per_frame)?;
+        nonempty("sweep.spatial", &self.spatial)?;
+        nonempty("sweep.temporal", &self.temporal)?;
+        nonempty("sweep.seeds", &self.seeds)?;
+        for s in &self.spatial {
+            crate::reduce::Spatial::parse(s).map_err(|m| Error::input("sweep.spatial", m))?;
+        }
+        for t in &self.temporal {
+            crate::reduce::Temporal::parse(t).map_err(|m| Error::input("sweep.temporal", m))?;
+        }
+        for &b in &self.budgets {
+            positive("sweep.budgets", b)?;
+        }
+        if let Some(c) = &self.center {
+            crate::reduce::Spatial::parse(&c.spatial).map_err(|m| Error::input("sweep.center.spatial", m))?;
+            crate::reduce::Temporal::parse(&c.temporal).map_err(|m| Error::input("sweep.center.temporal", m))?;
+        }
+        if self.design == Design::Cross && self.center.is_none() {
+            return Err(Error::input("sweep.center", "required by design: cross"));
+        }
+        let points = crate::sweep::plan_shapes(self);
+        if points.is_empty() {
+            return Err(Error::input("sweep.budgets", format!("no (frames, tokens_per_frame) pair fits within the largest budget {}", self.budgets.iter().max().unwrap_or(&0))));
+        }
+        for p in &points {
+            let spatial = crate::reduce::Spatial::parse(&p.spatial).expect("validated above");
+            let temporal = crate::reduce::Temporal::parse(&p.temporal).expect("validated above");
+            spatial.check(data.grid, p.tokens_per_frame).map_err(|m| Error::input("sweep.tokens_per_frame", m))?;
+            temporal.check(data.frames, p.frames).map_err(|m| Error::input("sweep.frames", m))?;
+            if let Some(&max_budget) = self.budgets.iter().max() {
+                if p.frames * p.tokens_per_frame > max_budget {
+                    return Err(Error::input(
+                        "sweep.center",
+                        format!("{} frames × {} tokens = {} exceed the largest budget {max_budget}", p.frames, p.tokens_per_frame, p.frames * p.tokens_per_frame),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The distinct (T, M) shapes of the planned points.
+    pub fn shapes(&self) -> Vec<(usize, usize)> {
+        let mut s: Vec<_> = crate::sweep::plan_shapes(self).iter().map(|p| (p.frames, p.tokens_per_frame)).collect();
+        s.sort();
+        s.dedup();
+        s
+    }
+}
+
+fn positive(field: &str, v: usize) -> Result<()> {
+    if v == 0 {
+        return Err(Error::input(field, "must be positive"));
+    }
+    Ok(())
+}
+
+fn nonempty<T>(field: &str, v: &[T]) -> Result<()> {
+    if v.is_empty() {
+        return Err(Error::input(field, "empty axis: give at least one value"));
+    }
+    Ok(())
+}
+
+/// serde_yaml errors can span lines; the CLI promises one.
+fn one_line(s: &str) -> String {
+    s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+/// Loads a YAML file and merges it over its `base:` (a path relative to the file).
+fn load_merged(path: &Path, depth: usize) -> Result<serde_yaml::Value> {
+    if depth > 8 {
+        return Err(Error::file(path, "base: chain deeper than 8 (a cycle?)"));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+    let mut value: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| Error::file(path, one_line(&e.to_string())))?;
+    let serde_yaml::Value::Mapping(map) = &mut value else {
+        return Err(Error::file(path, "expected a YAML mapping at the top level"));
+    };
+    let Some(base) = map.remove("base") else {
+        return Ok(value);
+    };
+    let Some(base_rel) = base.as_str() else {
+        return Err(Error::file(path, "base: must be a path"));
+    };
+    let base_path = path.parent().unwrap_or(Path::new(".")).join(base_rel);
+    let mut merged = load_merged(&base_path, depth + 1)?;
+    merge(&mut merged, value);
+    Ok(merged)
+}
+
+/// Deep-merges `over` into `base`: mappings merge key by key, anything else replaces.
+fn merge(base: &mut serde_yaml::Value, over: serde_yaml::Value) {
+    match (base, over) {
+        (serde_yaml::Value::Mapping(b), serde_yaml::Value::Mapping(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A small valid config as YAML, for tests across the crate.
+    pub(crate) const SMALL: &str = r#"
+name: tiny
+data: {generator: synthetic, seed: 3, train_videos: 48, eval_videos: 16, frames: 8, grid: 6, dim: 16}
+model:
+  projector: {hidden: 32}
+  lm: {layers: 1, heads: 2, width: 32, max_context: 160}
+train: {steps: 12, batch: 8, lr: 0.003, warmup: 2, weight_decay: 0.01, trainable: [projector, lm], prior_steps: 10, log_every: 4}
+sweep:
+  frames: [2, 4]
+  tokens_per_frame: [1, 4]
+  spatial: [pool]
+  temporal: [sample]
+  seeds: [0]
+"#;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn load_str(text: &str) -> Result<Config> {
+        let dir = tempfile::tempdir().unwrap();
+        Config::load(&write(dir.path(), "c.yaml", text))
+    }
+
+    #[test]
+    fn small_config_is_valid() {
+        let c = load_str(SMALL).unwrap();
+        assert_eq!(c.sweep.frames, vec![2, 4]);
+        assert_eq!(c.train.trainable_label(), "projector+lm");
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_with_its_name() {
+        let e = load_str(&SMALL.replace("seed: 3", "seed: 3, colour: red")).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("colour"), "{e}");
+        assert!(!e.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn impossible_values_name_their_field() {
+        let cases = [
+            ("tokens_per_frame: [1, 4]", "tokens_per_frame: [1, 5]", "sweep.tokens_per_frame"),
+            ("frames: [2, 4]", "frames: [2, 40]", "sweep.frames"),
+            ("steps: 12", "steps: 0", "train.steps"),
+            ("spatial: [pool]", "spatial: []", "sweep.spatial"),
+            ("spatial: [pool]", "spatial: [blur]", "sweep.spatial"),
+            ("seeds: [0]", "seeds: [0]\n  budgets: [4]", "sweep"),
+        ];
+        for (from, to, field) in cases {
+            let e = load_str(&SMALL.replace(from, to)).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{to}");
+            assert!(e.to_string().contains(field), "{to}: {e}");
+        }
+    }
+
+    #[test]
+    fn unreachable_tokens_list_the_reachable_ones() {
+        let e = load_str(&SMALL.replace("tokens_per_frame: [1, 4]", "tokens_per_frame: [5]")).unwrap_err();
+        assert!(e.to_string().contains("1, 4, 9, 36"), "{e}");
+    }
+
+    #[test]
+    fn base_chain_merges_and_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "base.yaml", SMALL);
+        let child = write(dir.path(), "child.yaml", "base: base.yaml\nname: child\ntrain: {steps: 20}\n");
+        let c = Config::load(&child).unwrap();
+        assert_eq!(c.name, "child");
+        assert_eq!(c.train.steps, 20);
+        assert_eq!(c.train.batch, 8, "untouched keys come from the base");
+    }
+
+    #[test]
+    fn malformed_yaml_is_one_line() {
+        let e = load_str("name: [unclosed").unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(!e.to_string().contains('\n'));
+    }
+}

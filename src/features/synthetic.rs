@@ -1,0 +1,461 @@
+//! The embedded benchmark: procedural videos with moving, appearing and flashing objects,
+//! rendered to pixels and encoded by a frozen, seeded vision encoder into g×g token grids.
+//!
+//! Each video carries one question of every family, and each family needs different
+//! information:
+//! - `needle` (temporal coverage): a ring appears in a single frame; its colour?
+//! - `order` (temporal coverage): four squares appear one by one; which came first?
+//! - `count` (temporal coverage): how many whole-frame flashes (0–3)?
+//! - `detail` (spatial detail): a one-patch checkered mark; its colour?
+//! - `motion` (both): which way does the white square move?
+//!
+//! Answers are uniform within each family, so the text alone is at chance; the blind
+//! baseline measures exactly that.
+use super::{FeatureSource, Question, Split, SplitData};
+use crate::config::DataConfig;
+use crate::error::{Error, Result};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+use tch::{Kind, Tensor};
+
+/// Pixels per patch side.
+const PATCH: usize = 4;
+/// Channels per pixel: RGB, then one mask channel per object kind (ring, square, mover,
+/// mark). A pretrained encoder's patch features encode *what* is in the patch as well as its
+/// colour; the masks give the frozen random encoder that same semantic content.
+const CHANNELS: usize = 7;
+const RING: usize = 3;
+const SQUARE: usize = 4;
+const MOVER: usize = 5;
+const MARK: usize = 6;
+/// Seed of the frozen encoder's weights (the same encoder for every benchmark seed).
+const ENCODER_SEED: u64 = 0x5EED_E4C0;
+/// Attention heads of the frozen encoder.
+const ENCODER_HEADS: usize = 2;
+
+/// Token ids of the benchmark's vocabulary.
+pub mod vocab {
+    /// Padding.
+    pub const PAD: i64 = 0;
+    /// Marks where the answer starts.
+    pub const ANSWER: i64 = 1;
+    /// Ends an answer.
+    pub const EOS: i64 = 2;
+    /// Question-family words, in `FAMILIES` order.
+    pub const QUESTION: [i64; 5] = [3, 4, 5, 6, 7];
+    /// Colour words: red, green, blue, yellow.
+    pub const COLORS: [i64; 4] = [8, 9, 10, 11];
+    /// Count words: zero to three.
+    pub const COUNTS: [i64; 4] = [12, 13, 14, 15];
+    /// Direction words: left, right, up, down.
+    pub const DIRECTIONS: [i64; 4] = [16, 17, 18, 19];
+    /// Vocabulary size.
+    pub const SIZE: usize = 20;
+}
+
+/// Question families, in vocabulary order.
+pub const FAMILIES: [&str; 5] = ["needle", "order", "count", "detail", "motion"];
+
+const PALETTE: [[f32; 3]; 4] = [[0.95, 0.15, 0.15], [0.15, 0.85, 0.2], [0.2, 0.3, 1.0], [0.95, 0.9, 0.15]];
+const WHITE: [f32; 3] = [1.0, 1.0, 1.0];
+const BACKGROUND: f32 = 0.25;
+const PIXEL_NOISE: f32 = 0.08;
+const FLASH: f32 = 0.35;
+
+/// The procedural video-QA benchmark of a data config.
+pub struct Synthetic {
+    cfg: DataConfig,
+}
+
+impl Synthetic {
+    /// A benchmark for this config (nothing is generated until `load`).
+    pub fn new(cfg: DataConfig) -> Self {
+        Synthetic { cfg }
+    }
+}
+
+impl FeatureSource for Synthetic {
+    fn describe(&self) -> String {
+        let c = &self.cfg;
+        format!(
+            "synthetic video QA (seed {}, {} train / {} held-out videos, {} frames, {}×{} grid, D = {})",
+            c.seed, c.train_videos, c.eval_videos, c.frames, c.grid, c.grid, c.dim
+        )
+    }
+
+    fn vocab_size(&self) -> usize {
+        vocab::SIZE
+    }
+
+    fn load(&self, split: Split) -> Result<SplitData> {
+        if self.cfg.frames < 6 {
+            return Err(Error::input("data.frames", "the synthetic benchmark needs at least 6 source frames"));
+        }
+        let n = match split {
+            Split::Train => self.cfg.train_videos,
+            Split::Eval => self.cfg.eval_videos,
+        };
+        let scenes: Vec<Scene> = (0..n).map(|i| Scene::random(&self.cfg, split, i)).collect();
+        let pixels = render_all(&self.cfg, &scenes);
+        let encoder = Encoder::new(self.cfg.grid, self.cfg.dim);
+        let (features, attention, keys) = encoder.encode(&pixels, n, self.cfg.frames);
+        let questions = scenes.iter().enumerate().flat_map(|(i, s)| s.questions(i)).collect();
+        Ok(SplitData { features, attention: Some(attention), keys: Some(keys), questions })
+    }
+}
+
+/// Everything random about one video.
+#[derive(Debug, Clone)]
+struct Scene {
+    tint: [f32; 3],
+    noise_seed: u64,
+    needle: Needle,
+    order: [Appearance; 4],
+    flashes: Vec<usize>,
+    detail: Detail,
+    motion: Motion,
+}
+
+#[derive(Debug, Clone)]
+struct Needle {
+    frame: usize,
+    color: usize,
+    x: usize,
+    y: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Appearance {
+    onset: usize,
+    x: usize,
+    y: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Detail {
+    color: usize,
+    row: usize,
+    col: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Motion {
+    direction: usize,
+    x0: f32,
+    y0: f32,
+    distance: f32,
+}
+
+const ORDER_SIDE: usize = 6;
+const NEEDLE_SIDE: usize = 8;
+const MOVER_SIDE: usize = 5;
+
+impl Scene {
+    fn random(cfg: &DataConfig, split: Split, index: usize) -> Scene {
+        let split_tag = match split {
+            Split::Train => 0x7_2A1u64,
+            Split::Eval => 0xE_7A1u64,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ split_tag.rotate_left(40) ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let side = cfg.grid * PATCH;
+        let frames = cfg.frames;
+        let tint = [rng.random_range(-0.05..0.05), rng.random_range(-0.05..0.05), rng.random_range(-0.05..0.05)];
+        let needle = Needle {
+            frame: rng.random_range(0..frames),
+            color: rng.random_range(0..4),
+            x: rng.random_range(0..=side - NEEDLE_SIDE),
+            y: rng.random_range(0..=side - NEEDLE_SIDE),
+        };
+        // Four distinct onsets after the first frame, so the first frame never answers `order`.
+        let mut onsets: Vec<usize> = (1..frames).collect();
+        onsets.shuffle(&mut rng);
+        let order = std::array::from_fn(|i| Appearance {
+            onset: onsets[i % onsets.len()],
+            x: rng.random_range(0..=side - ORDER_SIDE),
+            y: rng.random_range(0..=side - ORDER_SIDE),
+        });
+        let flash_count = rng.random_range(0..4usize);
+        let mut flash_frames: Vec<usize> = (0..frames).collect();
+        flash_frames.shuffle(&mut rng);
+        let flashes = flash_frames[..flash_count].to_vec();
+        let detail = Detail { color: rng.random_range(0..4), row: rng.random_range(0..cfg.grid), col: rng.random_range(0..cfg.grid) };
+        let motion = random_motion(&mut rng, side);
+        Scene { tint, noise_seed: rng.random(), needle, order, flashes, detail, motion }
+    }
+
+    fn first_to_appear(&self) -> usize {
+        (0..4).min_by_key(|&i| self.order[i].onset).expect("four objects")
+    }
+
+    fn questions(&self, video: usize) -> Vec<Question> {
+        let answers = [self.needle.color, self.first_to_appear(), self.flashes.len(), self.detail.color, self.motion.direction];
+        let words = [vocab::COLORS, vocab::COLORS, vocab::COUNTS, vocab::COLORS, vocab::DIRECTIONS];
+        (0..FAMILIES.len())
+            .map(|f| Question {
+                video,
+                family: FAMILIES[f].to_string(),
+                prompt: vec![vocab::QUESTION[f], vocab::ANSWER],
+                options: words[f].iter().map(|&w| vec![w, vocab::EOS]).collect(),
+                answer: answers[f],
+            })
+            .collect()
+    }
+}
+
+fn random_motion(rng: &mut ChaCha8Rng, side: usize) -> Motion {
+    let direction = rng.random_range(0..4);
+    let distance = (side / 2) as f32;
+    let free = (side - MOVER_SIDE) as f32;
+    // The start is uniform over positions that keep the whole path in frame.
+    let along = rng.random_range(0.0..=(free - distance).max(0.0));
+    let across = rng.random_range(0.0..=free);
+    let (x0, y0) = match direction {
+        0 => (free - along, across), // left: starts right of its end
+        1 => (along, across),        // right
+        2 => (across, free - along), // up
+        _ => (across, along),        // down
+    };
+    Motion { direction, x0, y0, distance }
+}
+
+impl Motion {
+    fn position(&self, frame: usize, frames: usize) -> (usize, usize) {
+        let t = frame as f32 / (frames - 1).max(1) as f32 * self.distance;
+        let (x, y) = match self.direction {
+            0 => (self.x0 - t, self.y0),
+            1 => (self.x0 + t, self.y0),
+            2 => (self.x0, self.y0 - t),
+            _ => (self.x0, self.y0 + t),
+        };
+        (x.round().max(0.0) as usize, y.round().max(0.0) as usize)
+    }
+}
+
+/// Renders every frame of every scene: `[N·F, side, side, CHANNELS]` as a flat f32 buffer.
+fn render_all(cfg: &DataConfig, scenes: &[Scene]) -> Vec<f32> {
+    let side = cfg.grid * PATCH;
+    let frame_len = side * side * CHANNELS;
+    let mut out = vec![0f32; scenes.len() * cfg.frames * frame_len];
+    for (v, scene) in scenes.iter().enumerate() {
+        let mut noise_rng = ChaCha8Rng::seed_from_u64(scene.noise_seed);
+        let noise = Normal::new(0.0f32, PIXEL_NOISE).expect("positive sigma");
+        for f in 0..cfg.frames {
+            let start = (v * cfg.frames + f) * frame_len;
+            let frame = &mut out[start..start + frame_len];
+            render_frame(frame, side, cfg, scene, f);
+            for px in frame.chunks_mut(CHANNELS) {
+                for c in &mut px[..3] {
+                    *c += noise.sample(&mut noise_rng);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn render_frame(frame: &mut [f32], side: usize, cfg: &DataConfig, scene: &Scene, f: usize) {
+    for px in frame.chunks_mut(CHANNELS) {
+        px.fill(0.0);
+        for c in 0..3 {
+            px[c] = BACKGROUND + scene.tint[c];
+        }
+    }
+    for (color, obj) in scene.order.iter().enumerate() {
+        if f >= obj.onset {
+            fill_square(frame, side, obj.x, obj.y, ORDER_SIDE, PALETTE[color], SQUARE);
+        }
+    }
+    let (mx, my) = scene.motion.position(f, cfg.frames);
+    fill_square(frame, side, mx, my, MOVER_SIDE, WHITE, MOVER);
+    checker_patch(frame, side, scene.detail.row, scene.detail.col, PALETTE[scene.detail.color]);
+    if f == scene.needle.frame {
+        ring(frame, side, scene.needle.x, scene.needle.y, NEEDLE_SIDE, PALETTE[scene.needle.color]);
+    }
+    if scene.flashes.contains(&f) {
+        frame.chunks_mut(CHANNELS).for_each(|px| px[..3].iter_mut().for_each(|c| *c += FLASH));
+    }
+}
+
+/// Paints one pixel: its colour, and the mask of the object kind drawn there (the topmost).
+fn put(frame: &mut [f32], side: usize, x: usize, y: usize, rgb: [f32; 3], kind: usize) {
+    if x < side && y < side {
+        let px = &mut frame[(y * side + x) * CHANNELS..(y * side + x + 1) * CHANNELS];
+        px[..3].copy_from_slice(&rgb);
+        px[3..].fill(0.0);
+        px[kind] = 1.0;
+    }
+}
+
+fn fill_square(frame: &mut [f32], side: usize, x0: usize, y0: usize, len: usize, rgb: [f32; 3], kind: usize) {
+    for y in y0..y0 + len {
+        for x in x0..x0 + len {
+            put(frame, side, x, y, rgb, kind);
+        }
+    }
+}
+
+fn ring(frame: &mut [f32], side: usize, x0: usize, y0: usize, len: usize, rgb: [f32; 3]) {
+    for y in y0..y0 + len {
+        for x in x0..x0 + len {
+            let edge = y < y0 + 2 || y >= y0 + len - 2 || x < x0 + 2 || x >= x0 + len - 2;
+            if edge {
+                put(frame, side, x, y, rgb, RING);
+            }
+        }
+    }
+}
+
+fn checker_patch(frame: &mut [f32], side: usize, row: usize, col: usize, rgb: [f32; 3]) {
+    for dy in 0..PATCH {
+        for dx in 0..PATCH {
+            let color = if (dx + dy) % 2 == 0 { rgb } else { [0.0; 3] };
+            put(frame, side, col * PATCH + dx, row * PATCH + dy, color, MARK);
+        }
+    }
+}
+
+/// A frozen one-block vision encoder with seeded random weights: patch embedding, GELU,
+/// position embedding, then one residual self-attention layer whose CLS-style attention
+/// map and head-averaged keys are exposed (what VisionZip-style reducers read).
+struct Encoder {
+    grid: usize,
+    dim: usize,
+    embed: Tensor,
+    bias: Tensor,
+    position: Tensor,
+    cls: Tensor,
+    wq: Tensor,
+    wk: Tensor,
+    wv: Tensor,
+    wo: Tensor,
+}
+
+impl Encoder {
+    fn new(grid: usize, dim: usize) -> Encoder {
+        let mut rng = ChaCha8Rng::seed_from_u64(ENCODER_SEED ^ ((grid as u64) << 32) ^ dim as u64);
+        let patch_len = PATCH * PATCH * CHANNELS;
+        let mut normal = |shape: &[i64], std: f64| -> Tensor {
+            let n: i64 = shape.iter().product();
+            let dist = Normal::new(0.0f64, std).expect("positive std");
+            let v: Vec<f32> = (0..n).map(|_| dist.sample(&mut rng) as f32).collect();
+            Tensor::from_slice(&v).reshape(shape)
+        };
+        let (d, g2) = (dim as i64, (grid * grid) as i64);
+        Encoder {
+            grid,
+            dim,
+            embed: normal(&[patch_len as i64, d], 2.0 / (patch_len as f64).sqrt()),
+            bias: normal(&[d], 0.1),
+            position: normal(&[g2, d], 0.3),
+            cls: normal(&[1, d], 1.0),
+            wq: normal(&[d, d], 1.0 / (dim as f64).sqrt()),
+            wk: normal(&[d, d], 1.0 / (dim as f64).sqrt()),
+            wv: normal(&[d, d], 1.0 / (dim as f64).sqrt()),
+            wo: normal(&[d, d], 0.5 / (dim as f64).sqrt()),
+        }
+    }
+
+    /// Encodes `[N·F, side, side, CHANNELS]` pixels into features `[N, F, g, g, D]`, the CLS
+    /// attention `[N, F, g·g]` (summed over heads) and keys `[N, F, g·g, D/heads]`.
+    fn encode(&self, pixels: &[f32], videos: usize, frames: usize) -> (Tensor, Tensor, Tensor) {
+        let _guard = tch::no_grad_guard();
+        let (g, d, p) = (self.grid as i64, self.dim as i64, PATCH as i64);
+        let images = (videos * frames) as i64;
+        let patches = Tensor::from_slice(pixels)
+            .reshape([images, g, p, g, p, CHANNELS as i64])
+            .permute([0, 1, 3, 2, 4, 5])
+            .reshape([images, g * g, p * p * CHANNELS as i64]);
+        let tokens = (patches.matmul(&self.embed) + &self.bias).gelu("none") + &self.position;
+        let cls = self.cls.expand([images, 1, d], false);
+        let seq = Tensor::cat(&[cls, tokens.shallow_clone()], 1);
+        let heads = ENCODER_HEADS as i64;
+        let dk = d / heads;
+        let split = |w: &Tensor| seq.matmul(w).reshape([images, g * g + 1, heads, dk]).transpose(1, 2);
+        let (q, k, v) = (split(&self.wq), split(&self.wk), split(&self.wv));
+        let attn = (q.matmul(&k.transpose(-2, -1)) / (dk as f64).sqrt()).softmax(-1, Kind::Float);
+        let mixed = attn.matmul(&v).transpose(1, 2).reshape([images, g * g + 1, d]).matmul(&self.wo);
+        let out = tokens + mixed.narrow(1, 1, g * g);
+        let cls_attention = attn.select(2, 0).narrow(-1, 1, g * g).sum_dim_intlist(Some([1i64].as_slice()), false, Kind::Float);
+        let keys = k.mean_dim(Some([1i64].as_slice()), false, Kind::Float).narrow(1, 1, g * g);
+        let n = videos as i64;
+        let f = frames as i64;
+        (out.reshape([n, f, g, g, d]), cls_attention.reshape([n, f, g * g]), keys.reshape([n, f, g * g, dk]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> DataConfig {
+        serde_yaml::from_str("{generator: synthetic, seed: 5, train_videos: 40, eval_videos: 12, frames: 8, grid: 6, dim: 16}").unwrap()
+    }
+
+    #[test]
+    fn same_seed_same_features_bitwise() {
+        let a = Synthetic::new(cfg()).load(Split::Eval).unwrap();
+        let b = Synthetic::new(cfg()).load(Split::Eval).unwrap();
+        assert!(a.features.equal(&b.features));
+        assert_eq!(a.questions, b.questions);
+        assert_eq!(a.features.size(), vec![12, 8, 6, 6, 16]);
+        assert_eq!(a.attention.unwrap().size(), vec![12, 8, 36]);
+        assert_eq!(a.keys.unwrap().size(), vec![12, 8, 36, 8]);
+    }
+
+    #[test]
+    fn splits_and_seeds_differ() {
+        let tr = Synthetic::new(cfg()).load(Split::Train).unwrap();
+        let ev = Synthetic::new(cfg()).load(Split::Eval).unwrap();
+        assert!(!tr.features.narrow(0, 0, 12).equal(&ev.features));
+        let mut c = cfg();
+        c.seed = 6;
+        let other = Synthetic::new(c).load(Split::Eval).unwrap();
+        assert!(!other.features.equal(&ev.features));
+    }
+
+    #[test]
+    fn every_video_has_one_question_per_family_with_four_options() {
+        let d = Synthetic::new(cfg()).load(Split::Train).unwrap();
+        assert_eq!(d.questions.len(), 40 * FAMILIES.len());
+        for q in &d.questions {
+            assert_eq!(q.options.len(), 4);
+            assert!(q.answer < 4);
+            assert_eq!(*q.prompt.last().unwrap(), vocab::ANSWER);
+        }
+    }
+
+    #[test]
+    fn answers_are_roughly_uniform_so_text_alone_is_at_chance() {
+        let mut c = cfg();
+        c.train_videos = 800;
+        let scenes: Vec<Scene> = (0..800).map(|i| Scene::random(&c, Split::Train, i)).collect();
+        for f in 0..FAMILIES.len() {
+            let mut counts = [0usize; 4];
+            for (i, s) in scenes.iter().enumerate() {
+                counts[s.questions(i)[f].answer] += 1;
+            }
+            for n in counts {
+                assert!((140..=260).contains(&n), "family {} counts {:?}", FAMILIES[f], counts);
+            }
+        }
+    }
+
+    #[test]
+    fn needle_is_visible_only_in_its_frame() {
+        let c = cfg();
+        let scene = Scene::random(&c, Split::Train, 3);
+        let side = c.grid * PATCH;
+        let mut with = vec![0f32; side * side * CHANNELS];
+        let mut without = with.clone();
+        render_frame(&mut with, side, &c, &scene, scene.needle.frame);
+        let other = (scene.needle.frame + 1) % c.frames;
+        render_frame(&mut without, side, &c, &scene, other);
+        let (x, y) = (scene.needle.x, scene.needle.y);
+        let i = (y * side + x) * CHANNELS;
+        assert_eq!(with[i + RING], 1.0);
+        assert_eq!(&with[i..i + 3], &PALETTE[scene.needle.color].map(|v| v + if scene.flashes.contains(&scene.needle.frame) { FLASH } else { 0.0 }));
+        assert_ne!(&without[i..i + 3], &with[i..i + 3]);
+    }
+}

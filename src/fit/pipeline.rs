@@ -1,0 +1,584 @@
+//! From rows to fits: input checks, the choice of law, the multi-start fit, the bootstrap,
+//! held-out validation, the VPNLS cross-check and the warnings a reader needs.
+use super::accuracy::fit_link;
+use super::derive::Derivation;
+use super::bootstrap::{correlation, interval95, refit, resample_counts};
+use super::law::Law;
+use super::lbfgs::{multi_start, LocalFit, SolverSettings, StartGrid};
+use super::objective::{Data, Objective};
+use super::report::*;
+use super::validate::{holdout_mask, log_fit_stats, relative_errors};
+use super::vpnls;
+use crate::error::{Error, Result};
+use std::collections::BTreeMap;
+
+/// How to fit: the CLI flags of `vislaw fit` as a struct.
+#[derive(Clone, Debug)]
+pub struct FitOptions {
+    /// Law to fit; `None` picks additive when both factors vary, else power.
+    pub law: Option<Law>,
+    /// x column.
+    pub x: String,
+    /// y column.
+    pub y: String,
+    /// Response column (loss, or a metric with `error`).
+    pub loss: String,
+    /// Fit 1 − value instead of the value (error rate from accuracy).
+    pub error: bool,
+    /// One fit per value of this column.
+    pub group_by: Option<String>,
+    /// Huber δ on log residuals.
+    pub huber_delta: f64,
+    /// Drop this many highest-loss rows per group.
+    pub exclude_top_loss: usize,
+    /// Bootstrap resamples.
+    pub bootstrap: usize,
+    /// RNG seed.
+    pub seed: u64,
+    /// Multi-start grid.
+    pub grid: StartGrid,
+    /// L-BFGS settings.
+    pub solver: SolverSettings,
+    /// Share of rows (whole top budget levels) held out for validation; 0 disables it.
+    pub holdout_fraction: f64,
+    /// Run the VPNLS cross-check.
+    pub vpnls: bool,
+    /// Accuracy column for the logistic link (`None`: `accuracy` when the table has it).
+    pub accuracy: Option<String>,
+    /// Chance accuracy for the link.
+    pub chance: f64,
+    /// Fit every applicable law per group (compare them by AIC).
+    pub compare_laws: bool,
+    /// Columns to derive before fitting (`--derive NAME=EXPR`).
+    pub derive: Vec<Derivation>,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            law: None,
+            x: "frames".into(),
+            y: "tokens_per_frame".into(),
+            loss: "loss".into(),
+            error: false,
+            group_by: None,
+            huber_delta: 1e-3,
+            exclude_top_loss: 0,
+            bootstrap: 1000,
+            seed: 0,
+            grid: StartGrid::default(),
+            solver: SolverSettings::default(),
+            holdout_fraction: 0.1,
+            vpnls: true,
+            accuracy: None,
+            chance: 0.0,
+            compare_laws: false,
+            derive: Vec::new(),
+        }
+    }
+}
+
+/// One group's columns, as read from a table.
+#[derive(Clone, Debug, Default)]
+pub struct GroupRows {
+    /// Group value (`all` without grouping).
+    pub name: String,
+    /// x per row.
+    pub x: Vec<f64>,
+    /// y per row, when the table has the y column.
+    pub y: Option<Vec<f64>>,
+    /// Response per row (before the `error` transform).
+    pub loss: Vec<f64>,
+    /// Accuracy per row, for the logistic link.
+    pub accuracy: Option<Vec<f64>>,
+    /// Name of the accuracy column.
+    pub accuracy_column: Option<String>,
+}
+
+/// Fits every group. A group with bad input is reported under `skipped` when others fit; if
+/// none fits, the first group's error is returned.
+pub fn fit_groups(groups: &[GroupRows], opts: &FitOptions) -> Result<FitReport> {
+    validate_options(opts)?;
+    let mut report = FitReport::default();
+    let mut first_error = None;
+    for (i, g) in groups.iter().enumerate() {
+        match fit_group(g, i as u64, opts) {
+            Ok(fits) => report.fits.extend(fits),
+            Err(Error::Input(msg)) => {
+                report.skipped.push(Skipped { group: g.name.clone(), reason: msg.clone() });
+                first_error.get_or_insert(Error::Input(msg));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    match (report.fits.is_empty(), first_error) {
+        (true, Some(e)) => Err(e),
+        (true, None) => Err(Error::input("input", "the table has no rows")),
+        _ => Ok(report),
+    }
+}
+
+fn validate_options(opts: &FitOptions) -> Result<()> {
+    if !(opts.huber_delta > 0.0 && opts.huber_delta.is_finite()) {
+        return Err(Error::input("--huber-delta", "must be a positive number"));
+    }
+    if !(0.0..0.5).contains(&opts.holdout_fraction) {
+        return Err(Error::input("holdout fraction", "must be in [0, 0.5)"));
+    }
+    if opts.grid.exponents.is_empty() || opts.grid.log_e.is_empty() || opts.grid.log_coef.is_empty() {
+        return Err(Error::input("start grid", "every axis needs at least one value"));
+    }
+    Ok(())
+}
+
+/// Validated rows of one group, after the `error` transform and `--exclude-top-loss`.
+struct Rows {
+    x: Vec<f64>,
+    y: Option<Vec<f64>>,
+    loss: Vec<f64>,
+    accuracy: Option<Vec<f64>>,
+    excluded: Vec<ExcludedRow>,
+}
+
+/// A law to fit and how the group's columns map onto its axes.
+struct Plan {
+    law: Law,
+    /// Only y varies: the power law is fitted in y.
+    swap: bool,
+    fixed: Option<FixedAxis>,
+    notes: Vec<String>,
+}
+
+fn fit_group(g: &GroupRows, stream: u64, opts: &FitOptions) -> Result<Vec<Fit>> {
+    let label = format!("group '{}'", g.name);
+    let rows = prepare_rows(g, opts).map_err(|m| Error::input(&label, m))?;
+    let plans = plan_laws(&rows, opts).map_err(|m| Error::input(&label, m))?;
+    plans.into_iter().map(|plan| fit_plan(g, &rows, plan, stream, opts)).collect()
+}
+
+fn prepare_rows(g: &GroupRows, opts: &FitOptions) -> std::result::Result<Rows, String> {
+    let response = |i: usize| if opts.error { 1.0 - g.loss[i] } else { g.loss[i] };
+    let what = if opts.error { format!("1 - {}", opts.loss) } else { opts.loss.clone() };
+    for i in 0..g.loss.len() {
+        let v = response(i);
+        if !v.is_finite() || v <= 0.0 {
+            return Err(format!("row {i}: {what} = {v}; values must be finite and > 0 to take logs"));
+        }
+        check_positive(&opts.x, i, g.x[i])?;
+        if let Some(y) = &g.y {
+            check_positive(&opts.y, i, y[i])?;
+        }
+    }
+    let mut order: Vec<usize> = (0..g.loss.len()).collect();
+    // Highest loss first; ties by row index so the exclusion is reproducible.
+    order.sort_by(|&a, &b| response(b).total_cmp(&response(a)).then(a.cmp(&b)));
+    if opts.exclude_top_loss >= order.len() && !order.is_empty() {
+        return Err(format!("--exclude-top-loss {} would drop all {} rows", opts.exclude_top_loss, order.len()));
+    }
+    let (dropped, kept) = order.split_at(opts.exclude_top_loss.min(order.len()));
+    let mut kept = kept.to_vec();
+    kept.sort_unstable();
+    let pick = |v: &[f64]| kept.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+    let rows = Rows {
+        x: pick(&g.x),
+        y: g.y.as_deref().map(pick),
+        loss: kept.iter().map(|&i| response(i)).collect(),
+        accuracy: g.accuracy.as_deref().map(pick),
+        excluded: dropped
+            .iter()
+            .map(|&i| ExcludedRow { x: g.x[i], y: g.y.as_ref().map(|y| y[i]), observed: response(i) })
+            .collect(),
+    };
+    if rows.loss.is_empty() {
+        return Err("no rows".into());
+    }
+    if rows.loss.iter().all(|&l| l == rows.loss[0]) {
+        return Err(format!("{what} is constant ({}) over all {} rows: there is no trend to fit", rows.loss[0], rows.loss.len()));
+    }
+    Ok(rows)
+}
+
+fn check_positive(column: &str, row: usize, v: f64) -> std::result::Result<(), String> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(format!("row {row}: {column} = {v}; factors must be finite and > 0"))
+    }
+}
+
+fn distinct(v: &[f64]) -> Vec<f64> {
+    let mut d = v.to_vec();
+    d.sort_by(f64::total_cmp);
+    d.dedup();
+    d
+}
+
+fn plan_laws(rows: &Rows, opts: &FitOptions) -> std::result::Result<Vec<Plan>, String> {
+    let dx = distinct(&rows.x);
+    let dy = rows.y.as_deref().map(distinct);
+    let x_varies = dx.len() > 1;
+    let y_varies = dy.as_ref().is_some_and(|d| d.len() > 1);
+    let one_value = |col: &str, d: &[f64]| format!("'{col}' has one distinct value ({}), so the law cannot be fitted in it", d[0]);
+    let mut plans = Vec::new();
+    let laws: Vec<Law> = match (opts.law, opts.compare_laws) {
+        (Some(law), false) => vec![law],
+        _ if x_varies && y_varies => {
+            if opts.compare_laws {
+                vec![Law::Additive, Law::Multiplicative, Law::Power]
+            } else {
+                vec![Law::Additive]
+            }
+        }
+        _ => vec![Law::Power],
+    };
+    for law in laws {
+        let mut plan = Plan { law, swap: false, fixed: None, notes: Vec::new() };
+        if law.uses_y() {
+            let Some(dy) = &dy else { return Err(format!("the {} law needs column '{}'", law.name(), opts.y)) };
+            if !x_varies {
+                return Err(one_value(&opts.x, &dx));
+            }
+            if !y_varies {
+                return Err(one_value(&opts.y, dy));
+            }
+        } else if opts.law == Some(Law::Power) || x_varies {
+            if !x_varies {
+                return Err(one_value(&opts.x, &dx));
+            }
+            if let Some(dy) = dy.as_ref().filter(|d| d.len() == 1) {
+                plan.fixed = Some(FixedAxis { column: opts.y.clone(), value: dy[0] });
+            }
+            if opts.law.is_none() && !y_varies && dy.is_some() {
+                plan.notes.push(format!(
+                    "only '{}' varies in this group ('{}' = {}), so the power law in '{}' was fitted",
+                    opts.x,
+                    opts.y,
+                    dy.as_ref().map_or(f64::NAN, |d| d[0]),
+                    opts.x
+                ));
+            }
+        } else if y_varies {
+            plan.swap = true;
+            plan.fixed = Some(FixedAxis { column: opts.x.clone(), value: dx[0] });
+            plan.notes.push(format!(
+                "only '{}' varies in this group ('{}' = {}), so the power law in '{}' was fitted",
+                opts.y, opts.x, dx[0], opts.y
+            ));
+        } else {
+            return Err(format!("neither '{}' nor '{}' varies: nothing to fit a law in", opts.x, opts.y));
+        }
+        let need = law.n_params() + 1;
+        if rows.loss.len() < need {
+            return Err(format!(
+                "{} rows, but the {} law has {} parameters and needs at least {need}",
+                rows.loss.len(),
+                law.name(),
+                law.n_params()
+            ));
+        }
+        plans.push(plan);
+    }
+    Ok(plans)
+}
+
+/// The axes a plan fits: (x values, y values or empty, x column, y column).
+fn axes<'a>(rows: &'a Rows, plan: &Plan, opts: &'a FitOptions) -> (&'a [f64], &'a [f64], String, Option<String>) {
+    let y = rows.y.as_deref().unwrap_or(&[]);
+    match (plan.law.uses_y(), plan.swap) {
+        (true, _) => (&rows.x, y, opts.x.clone(), Some(opts.y.clone())),
+        (false, false) => (&rows.x, &[], opts.x.clone(), None),
+        (false, true) => (y, &[], opts.y.clone(), None),
+    }
+}
+
+fn fit_plan(g: &GroupRows, rows: &Rows, plan: Plan, stream: u64, opts: &FitOptions) -> Result<Fit> {
+    let law = plan.law;
+    let (xs, ys, x_col, y_col) = axes(rows, &plan, opts);
+    let objective = Objective { law, data: Data::new(xs, ys, &rows.loss), delta: opts.huber_delta };
+    let settings = opts.solver.clone();
+    let tolerances = settings.absolute(&objective);
+    let starts = opts.grid.starts(law);
+    let ms = multi_start(&objective, &starts, &settings);
+    let theta = ms.best.theta.clone();
+    let natural = law.to_natural(&theta);
+
+    let counts = resample_counts(rows.loss.len(), opts.bootstrap, opts.seed, stream);
+    let boots = refit(&objective, &theta, &counts, &settings);
+    let samples: Vec<Vec<f64>> = boots.iter().map(|b| law.to_natural(&b.theta)).collect();
+
+    let budgets: Vec<f64> = (0..xs.len()).map(|i| xs[i] * ys.get(i).copied().unwrap_or(1.0)).collect();
+    let mask = holdout_mask(&budgets, opts.holdout_fraction);
+    let mut warnings = plan.notes.clone();
+    let holdout = if opts.holdout_fraction > 0.0 {
+        holdout_fit(&objective, &theta, xs, ys, &rows.loss, &mask, &settings, &mut warnings)
+    } else {
+        None
+    };
+    let held = |i: usize| holdout.is_some() && mask[i];
+
+    let residuals_log = objective.log_residuals(&theta);
+    let stats = log_fit_stats(&residuals_log, &objective.data.ll, law.n_params());
+    let predicted: Vec<f64> = (0..xs.len()).map(|i| law.predict(&natural, xs[i], ys.get(i).copied().unwrap_or(1.0))).collect();
+    let residuals = (0..xs.len())
+        .map(|i| Residual { x: xs[i], y: ys.get(i).copied(), observed: rows.loss[i], predicted: predicted[i], held_out: held(i) })
+        .collect();
+
+    let vpnls = opts.vpnls.then(|| cross_check(law, &natural, xs, ys, &rows.loss, &predicted)).flatten();
+    let (derived, ci95) = intervals(law, &natural, &samples);
+    let accuracy_link = link(g, rows, &predicted, opts, &mut warnings);
+    let min_loss = rows.loss.iter().copied().fold(f64::INFINITY, f64::min);
+    let diagnosis = Diagnosis { law, natural: &natural, ms_best: &ms.best, agreeing: ms.agreeing, total: ms.total, min_loss };
+    diagnose(&diagnosis, opts, &mut warnings);
+    diagnose_axes(xs, ys, &x_col, y_col.as_deref(), &mut warnings);
+    diagnose_bootstrap(&boots, &derived, &ci95, &mut warnings);
+    if let Some(v) = &vpnls {
+        if v.max_rel_pred_diff > 0.02 {
+            warnings.push(format!(
+                "VPNLS (least squares on relative error) and L-BFGS (Huber on log loss) predict up to {:.1}% apart; the fit depends on the loss or on outliers",
+                100.0 * v.max_rel_pred_diff
+            ));
+        }
+    }
+    if let Some(h) = &holdout {
+        if h.max_rel_error > 0.05 {
+            warnings.push(format!(
+                "held-out largest-budget rows are predicted with up to {:.1}% error: extrapolation is unreliable",
+                100.0 * h.max_rel_error
+            ));
+        }
+    }
+
+    Ok(Fit {
+        group: g.name.clone(),
+        law,
+        x: x_col,
+        y: y_col,
+        loss_column: opts.loss.clone(),
+        response: opts.error.then(|| format!("1 - {}", opts.loss)),
+        fixed: plan.fixed,
+        param_names: law.param_names().iter().map(|s| s.to_string()).collect(),
+        params: Params::from_vec(law, &natural),
+        ci95,
+        derived,
+        objective: ms.best.objective,
+        grad_norm: ms.best.grad_norm,
+        converged: ms.best.converged,
+        stopping: ms.best.stopping.clone(),
+        iterations: ms.best.iterations,
+        starts: StartsSummary { total: ms.total, converged: ms.converged, agreeing: ms.agreeing, best_index: ms.best_index },
+        n_points: rows.loss.len(),
+        r2: stats.r2,
+        rmse_log: stats.rmse,
+        aic: stats.aic,
+        vpnls,
+        holdout,
+        accuracy_link,
+        bootstrap: BootstrapSamples { samples, converged: boots.iter().filter(|b| b.converged).count() },
+        residuals,
+        warnings,
+        method: Method {
+            objective: "sum over rows of Huber(log L̂ − log L), L̂ in log-sum-exp form".into(),
+            huber_delta: opts.huber_delta,
+            optimizer: format!("argmin L-BFGS (More–Thuente line search, memory {})", settings.memory),
+            tol_grad: tolerances.0,
+            tol_cost: tolerances.1,
+            tol_grad_stall: settings.stall_grad_rel * opts.huber_delta * rows.loss.len() as f64,
+            max_iters: settings.max_iters,
+            start_grid: opts.grid.describe(law),
+            bootstrap: opts.bootstrap,
+            seed: opts.seed,
+            excluded: rows.excluded.clone(),
+        },
+    })
+}
+
+/// Refit without the largest-budget rows (from the full-data optimum and the coarse grid) and
+/// predict them.
+#[allow(clippy::too_many_arguments)]
+fn holdout_fit(
+    objective: &Objective,
+    theta: &[f64],
+    xs: &[f64],
+    ys: &[f64],
+    loss: &[f64],
+    mask: &[bool],
+    settings: &SolverSettings,
+    warnings: &mut Vec<String>,
+) -> Option<Holdout> {
+    let law = objective.law;
+    let train: Vec<usize> = (0..mask.len()).filter(|&i| !mask[i]).collect();
+    let test: Vec<usize> = (0..mask.len()).filter(|&i| mask[i]).collect();
+    let levels = |v: &[f64]| distinct(&train.iter().map(|&i| v[i]).collect::<Vec<_>>()).len();
+    let enough_levels = levels(xs) >= 2 && (ys.is_empty() || levels(ys) >= 2);
+    if train.len() < law.n_params() + 1 || !enough_levels {
+        warnings.push(format!(
+            "holdout skipped: without the {} largest-budget rows too few rows or levels remain to fit",
+            test.len()
+        ));
+        return None;
+    }
+    let sub = Objective { data: objective.data.subset(&train), ..objective.clone() };
+    let mut starts = vec![theta.to_vec()];
+    starts.extend(StartGrid::coarse().starts(law));
+    let ms = multi_start(&sub, &starts, settings);
+    let p = law.to_natural(&ms.best.theta);
+    let pred: Vec<f64> = test.iter().map(|&i| law.predict(&p, xs[i], ys.get(i).copied().unwrap_or(1.0))).collect();
+    let obs: Vec<f64> = test.iter().map(|&i| loss[i]).collect();
+    let errors = relative_errors(&pred, &obs);
+    let budget = |i: usize| xs[i] * ys.get(i).copied().unwrap_or(1.0);
+    Some(Holdout {
+        n: test.len(),
+        max_rel_error: errors.iter().copied().fold(0.0, f64::max),
+        mean_rel_error: errors.iter().sum::<f64>() / errors.len() as f64,
+        min_budget: test.iter().map(|&i| budget(i)).fold(f64::INFINITY, f64::min),
+        params: Params::from_vec(law, &p),
+        converged: ms.best.converged,
+    })
+}
+
+fn cross_check(law: Law, natural: &[f64], xs: &[f64], ys: &[f64], loss: &[f64], predicted: &[f64]) -> Option<VpnlsReport> {
+    let v = vpnls::fit(law, xs, if ys.is_empty() { xs } else { ys }, loss)?;
+    let max_rel_diff = v.natural.iter().zip(natural).map(|(a, b)| (a - b).abs() / b.abs().max(1e-300)).fold(0.0, f64::max);
+    let max_rel_pred_diff = (0..xs.len())
+        .map(|i| {
+            let p = law.predict(&v.natural, xs[i], ys.get(i).copied().unwrap_or(1.0));
+            ((p - predicted[i]) / predicted[i]).abs()
+        })
+        .fold(0.0, f64::max);
+    Some(VpnlsReport { params: Params::from_vec(law, &v.natural), max_rel_diff, max_rel_pred_diff })
+}
+
+/// Point values of derived quantities and percentile intervals of everything.
+fn intervals(law: Law, natural: &[f64], samples: &[Vec<f64>]) -> (BTreeMap<String, f64>, BTreeMap<String, [f64; 2]>) {
+    let mut ci = BTreeMap::new();
+    for (j, name) in law.param_names().iter().enumerate() {
+        let col: Vec<f64> = samples.iter().map(|s| s[j]).collect();
+        if let Some(iv) = interval95(&col) {
+            ci.insert(name.to_string(), iv);
+        }
+    }
+    let mut derived = BTreeMap::new();
+    if law == Law::Additive {
+        // x* ∝ budget^(β/(α+β)) and y* ∝ budget^(α/(α+β)) (the Chinchilla allocation exponents).
+        let share = |p: &[f64]| p[4] / (p[3] + p[4]);
+        derived.insert("x_star_exponent".to_string(), share(natural));
+        derived.insert("y_star_exponent".to_string(), 1.0 - share(natural));
+        let shares: Vec<f64> = samples.iter().map(|p| share(p)).collect();
+        if let Some([lo, hi]) = interval95(&shares) {
+            ci.insert("x_star_exponent".into(), [lo, hi]);
+            ci.insert("y_star_exponent".into(), [1.0 - hi, 1.0 - lo]);
+        }
+    }
+    if let Some(bi) = law.beta_index() {
+        let a: Vec<f64> = samples.iter().map(|s| s[law.alpha_index()]).collect();
+        let b: Vec<f64> = samples.iter().map(|s| s[bi]).collect();
+        if let Some(r) = (samples.len() > 2).then(|| correlation(&a, &b)).flatten() {
+            derived.insert("alpha_beta_corr".into(), r);
+        }
+    }
+    (derived, ci)
+}
+
+fn link(g: &GroupRows, rows: &Rows, predicted: &[f64], opts: &FitOptions, warnings: &mut Vec<String>) -> Option<AccuracyLink> {
+    let acc = rows.accuracy.as_ref()?;
+    let column = g.accuracy_column.clone()?;
+    if acc.iter().any(|a| !a.is_finite() || !(0.0..=1.0).contains(a)) {
+        warnings.push(format!("accuracy link skipped: '{column}' has values outside [0, 1]"));
+        return None;
+    }
+    let l = fit_link(predicted, acc, opts.chance)?;
+    Some(AccuracyLink { column, chance: opts.chance, k: l.k, l0: l.l0, rmse: l.rmse, r2: l.r2, n: acc.len() })
+}
+
+struct Diagnosis<'a> {
+    law: Law,
+    natural: &'a [f64],
+    ms_best: &'a LocalFit,
+    agreeing: usize,
+    total: usize,
+    min_loss: f64,
+}
+
+/// Warnings about convergence and about estimates at or beyond the edges of plausibility.
+fn diagnose(d: &Diagnosis, opts: &FitOptions, warnings: &mut Vec<String>) {
+    let b = d.ms_best;
+    if !b.converged {
+        warnings.push(format!(
+            "L-BFGS did not converge (|grad| = {:.3e} after {} iterations); the parameters are not trustworthy",
+            b.grad_norm, b.iterations
+        ));
+    }
+    if d.total > 1 && d.agreeing < 2 {
+        warnings.push(format!("only {} of {} starts reached the best objective: the optimum may be fragile", d.agreeing, d.total));
+    }
+    let max_exp = opts.grid.exponents.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mut exponents = vec![("alpha", d.natural[d.law.alpha_index()])];
+    if let Some(i) = d.law.beta_index() {
+        exponents.push(("beta", d.natural[i]));
+    }
+    for (name, v) in exponents {
+        if v <= 1e-3 {
+            warnings.push(format!("{name} = {v:.4} is at or below 0: its factor has no detectable effect (loss does not fall with it)"));
+        } else if v > max_exp {
+            warnings.push(format!("{name} = {v:.4} lies beyond the start grid's largest exponent ({max_exp})"));
+        }
+    }
+    let max_coef = opts.grid.log_coef.iter().copied().fold(f64::NEG_INFINITY, f64::max).exp();
+    let mut coefs = vec![("A", d.natural[1])];
+    if let Some(i) = d.law.b_index() {
+        coefs.push(("B", d.natural[i]));
+    }
+    for (name, v) in coefs {
+        if v > max_coef * 1e3 {
+            warnings.push(format!("{name} = {v:.4e} is far beyond the start grid (e^{:.0}): the term is barely identified", max_coef.ln()));
+        }
+    }
+    if d.natural[0] < 1e-3 * d.min_loss {
+        warnings.push(format!(
+            "E = {:.3e} is about 0: no irreducible loss is identified within the data's range",
+            d.natural[0]
+        ));
+    }
+}
+
+/// Axes with only two levels leave a power term unidentified.
+fn diagnose_axes(xs: &[f64], ys: &[f64], x_col: &str, y_col: Option<&str>, warnings: &mut Vec<String>) {
+    let mut check = |v: &[f64], col: &str| {
+        let n = distinct(v).len();
+        if n == 2 {
+            warnings.push(format!(
+                "'{col}' has only 2 distinct values: its coefficient, exponent and E are not separately identifiable"
+            ));
+        }
+    };
+    check(xs, x_col);
+    if let Some(y) = y_col {
+        check(ys, y);
+    }
+}
+
+fn diagnose_bootstrap(
+    boots: &[LocalFit],
+    derived: &BTreeMap<String, f64>,
+    ci: &BTreeMap<String, [f64; 2]>,
+    warnings: &mut Vec<String>,
+) {
+    let failed = boots.iter().filter(|b| !b.converged).count();
+    if !boots.is_empty() && failed * 20 > boots.len() {
+        warnings.push(format!("{failed} of {} bootstrap refits did not converge; intervals may be off", boots.len()));
+    }
+    if let Some(r) = derived.get("alpha_beta_corr") {
+        if r.abs() > 0.9 {
+            warnings.push(format!(
+                "alpha and beta are strongly correlated across bootstrap fits (r = {r:.3}): their ratio, and so the optimal split, is poorly identified"
+            ));
+        }
+    }
+    for name in ["alpha", "beta"] {
+        if let Some([lo, hi]) = ci.get(name) {
+            if lo <= &0.0 && hi > &0.0 {
+                warnings.push(format!("the 95% interval of {name} includes 0 ([{lo:.4}, {hi:.4}])"));
+            }
+        }
+    }
+}

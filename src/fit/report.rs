@@ -1,0 +1,434 @@
+//! What a fit produces: one `Fit` per group (and law), gathered in a `FitReport` that is
+//! written to `fits.json` at full precision and rendered as a table for people.
+use super::law::Law;
+use super::lbfgs::Stopping;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// File name of the fit report inside a run directory.
+pub const FITS_FILE: &str = "fits.json";
+
+/// Natural-scale parameters; keys a law does not have are absent from JSON.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Params {
+    /// Irreducible loss E.
+    #[serde(rename = "E")]
+    pub e: f64,
+    /// Coefficient A of the x term.
+    #[serde(rename = "A")]
+    pub a: f64,
+    /// Coefficient B of the y term (additive law only).
+    #[serde(rename = "B", default, skip_serializing_if = "Option::is_none")]
+    pub b: Option<f64>,
+    /// Exponent α of x.
+    pub alpha: f64,
+    /// Exponent β of y (two-factor laws only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beta: Option<f64>,
+}
+
+impl Params {
+    /// Parameters from a natural vector in the law's `param_names` order.
+    pub fn from_vec(law: Law, v: &[f64]) -> Params {
+        Params {
+            e: v[0],
+            a: v[1],
+            b: law.b_index().map(|i| v[i]),
+            alpha: v[law.alpha_index()],
+            beta: law.beta_index().map(|i| v[i]),
+        }
+    }
+
+    /// The natural vector in the law's `param_names` order.
+    pub fn to_vec(&self, law: Law) -> Vec<f64> {
+        match law {
+            Law::Power => vec![self.e, self.a, self.alpha],
+            Law::Additive => vec![self.e, self.a, self.b.unwrap_or(0.0), self.alpha, self.beta.unwrap_or(0.0)],
+            Law::Multiplicative => vec![self.e, self.a, self.alpha, self.beta.unwrap_or(0.0)],
+        }
+    }
+}
+
+/// The factor held constant when a group varies only one of x, y.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FixedAxis {
+    /// Column name.
+    pub column: String,
+    /// Its single value in the group.
+    pub value: f64,
+}
+
+/// How the multi-start went.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct StartsSummary {
+    /// Starts run.
+    pub total: usize,
+    /// Starts that converged.
+    pub converged: usize,
+    /// Converged starts within 1e-9 (relative) of the best objective.
+    pub agreeing: usize,
+    /// Grid index of the winning start.
+    pub best_index: usize,
+}
+
+/// The variable-projection cross-check.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct VpnlsReport {
+    /// Its parameters (least squares on relative error, NNLS for E, A, B).
+    pub params: Params,
+    /// max over parameters of |vpnls − lbfgs| / |lbfgs|.
+    pub max_rel_diff: f64,
+    /// max over rows of the relative difference between the two predictions.
+    pub max_rel_pred_diff: f64,
+}
+
+/// Extrapolation check: fit without the largest-budget rows, predict them.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Holdout {
+    /// Rows held out.
+    pub n: usize,
+    /// max |L̂ − L| / L over the held-out rows.
+    pub max_rel_error: f64,
+    /// Mean of the same.
+    pub mean_rel_error: f64,
+    /// Smallest budget (x·y, or x for one factor) among held-out rows.
+    pub min_budget: f64,
+    /// Parameters of the fit without them.
+    pub params: Params,
+    /// Whether that fit converged.
+    pub converged: bool,
+}
+
+/// Logistic link from fitted loss to accuracy: acc ≈ c + (1 − c)·σ(k·(l0 − L̂)).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AccuracyLink {
+    /// Accuracy column.
+    pub column: String,
+    /// Chance level c (held fixed).
+    pub chance: f64,
+    /// Slope k.
+    pub k: f64,
+    /// Loss at the midpoint between chance and 1.
+    pub l0: f64,
+    /// Root mean squared error in accuracy.
+    pub rmse: f64,
+    /// R² in accuracy.
+    pub r2: f64,
+    /// Rows used.
+    pub n: usize,
+}
+
+/// All bootstrap parameter vectors, in `param_names` order, at full precision.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct BootstrapSamples {
+    /// One natural parameter vector per resample.
+    pub samples: Vec<Vec<f64>>,
+    /// How many of those refits converged.
+    #[serde(default)]
+    pub converged: usize,
+}
+
+/// One row as fitted: its factors, observed and predicted loss, and whether validation held it out.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Residual {
+    /// x value.
+    pub x: f64,
+    /// y value (two-factor laws).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<f64>,
+    /// Observed loss.
+    pub observed: f64,
+    /// Prediction of the full-data fit.
+    pub predicted: f64,
+    /// Whether the holdout validation left this row out.
+    pub held_out: bool,
+}
+
+/// A row dropped by `--exclude-top-loss`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ExcludedRow {
+    /// x value.
+    pub x: f64,
+    /// y value, if the table has the y column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<f64>,
+    /// Its loss.
+    pub observed: f64,
+}
+
+/// Everything needed to reproduce the fit (the reporting checklist of the "(Mis)Fitting" survey).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Method {
+    /// Objective in words.
+    pub objective: String,
+    /// Huber δ.
+    pub huber_delta: f64,
+    /// Optimiser in words.
+    pub optimizer: String,
+    /// Absolute gradient-norm tolerance used.
+    pub tol_grad: f64,
+    /// Absolute cost-change tolerance used.
+    pub tol_cost: f64,
+    /// A stalled run counts as converged below this absolute gradient norm.
+    pub tol_grad_stall: f64,
+    /// Iteration cap.
+    pub max_iters: u64,
+    /// Start grid in words.
+    pub start_grid: String,
+    /// Bootstrap resamples requested.
+    pub bootstrap: usize,
+    /// RNG seed.
+    pub seed: u64,
+    /// Rows dropped before fitting.
+    pub excluded: Vec<ExcludedRow>,
+}
+
+/// One fitted law for one group.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Fit {
+    /// Group value (`all` without `--group-by`).
+    pub group: String,
+    /// The law.
+    pub law: Law,
+    /// Column used as x.
+    pub x: String,
+    /// Column used as y (absent for the power law).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
+    /// Column the response came from.
+    pub loss_column: String,
+    /// The response when it is not the column itself (e.g. `1 - accuracy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<String>,
+    /// The factor held constant, when only one varies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<FixedAxis>,
+    /// Natural parameter names, the order of bootstrap samples.
+    pub param_names: Vec<String>,
+    /// Fitted parameters (never rounded).
+    pub params: Params,
+    /// Percentile 95% bootstrap intervals of parameters and derived quantities.
+    pub ci95: BTreeMap<String, [f64; 2]>,
+    /// Derived quantities at the point estimate (allocation exponents, α–β correlation).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub derived: BTreeMap<String, f64>,
+    /// Final objective value.
+    pub objective: f64,
+    /// Final ‖∇f‖₂.
+    pub grad_norm: f64,
+    /// Whether the winning run converged.
+    pub converged: bool,
+    /// Which stopping rules fired for the winning run.
+    pub stopping: Stopping,
+    /// L-BFGS iterations of the winning run.
+    pub iterations: u64,
+    /// Multi-start summary.
+    pub starts: StartsSummary,
+    /// Rows fitted.
+    pub n_points: usize,
+    /// R² of log loss.
+    pub r2: f64,
+    /// RMSE of log residuals.
+    pub rmse_log: f64,
+    /// AIC from the Gaussian likelihood of log residuals: n·ln(RSS/n) + 2k.
+    pub aic: f64,
+    /// VPNLS cross-check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpnls: Option<VpnlsReport>,
+    /// Held-out validation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<Holdout>,
+    /// Accuracy on fitted loss.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy_link: Option<AccuracyLink>,
+    /// Bootstrap parameter vectors.
+    pub bootstrap: BootstrapSamples,
+    /// Per-row observed and predicted values.
+    pub residuals: Vec<Residual>,
+    /// Problems a reader must know about.
+    pub warnings: Vec<String>,
+    /// How the fit was made.
+    pub method: Method,
+}
+
+impl Fit {
+    /// Natural parameters in `param_names` order.
+    pub fn natural(&self) -> Vec<f64> {
+        self.params.to_vec(self.law)
+    }
+
+    /// The fitted law at (x, y); `y` is ignored by the power law.
+    pub fn predict(&self, x: f64, y: f64) -> f64 {
+        self.law.predict(&self.natural(), x, y)
+    }
+
+    /// The law with bootstrap sample `i` at (x, y).
+    pub fn predict_sample(&self, i: usize, x: f64, y: f64) -> Option<f64> {
+        self.bootstrap.samples.get(i).map(|p| self.law.predict(p, x, y))
+    }
+
+    /// Percentile 95% band of the prediction at (x, y) over the bootstrap samples.
+    pub fn band95(&self, x: f64, y: f64) -> Option<[f64; 2]> {
+        let preds: Vec<f64> = self.bootstrap.samples.iter().map(|p| self.law.predict(p, x, y)).collect();
+        super::bootstrap::interval95(&preds)
+    }
+}
+
+/// A group that could not be fitted, and why.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Skipped {
+    /// Group value.
+    pub group: String,
+    /// The error.
+    pub reason: String,
+}
+
+/// All fits of one `vislaw fit` call: the content of fits.json.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct FitReport {
+    /// One entry per group (and per law with `--compare-laws`).
+    pub fits: Vec<Fit>,
+    /// Groups that could not be fitted (absent when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+}
+
+impl FitReport {
+    /// The report as pretty JSON.
+    pub fn to_json(&self) -> Result<String> {
+        Ok(serde_json::to_string_pretty(self)?)
+    }
+
+    /// Writes `fits.json` into `dir` atomically; returns its path.
+    pub fn save(&self, dir: &Path) -> Result<PathBuf> {
+        let path = dir.join(FITS_FILE);
+        crate::io::write_atomic(&path, self.to_json()?.as_bytes())?;
+        Ok(path)
+    }
+
+    /// Reads a fits.json, or the one inside a run directory.
+    pub fn load(path: &Path) -> Result<FitReport> {
+        let file = if path.is_dir() { path.join(FITS_FILE) } else { path.to_path_buf() };
+        let text = std::fs::read_to_string(&file).map_err(|e| Error::file(&file, format!("cannot read fit report: {e}")))?;
+        serde_json::from_str(&text).map_err(|e| Error::file(&file, format!("not a vislaw fit report: {e}")))
+    }
+
+    /// The fits as a table for people.
+    pub fn render_table(&self) -> String {
+        let mut out = String::new();
+        for fit in &self.fits {
+            render_fit(&mut out, fit);
+        }
+        for s in &self.skipped {
+            let _ = writeln!(out, "group {}: not fitted: {}", s.group, s.reason);
+        }
+        out
+    }
+}
+
+fn render_fit(out: &mut String, f: &Fit) {
+    let axes = match &f.y {
+        Some(y) => format!("x = {}, y = {}", f.x, y),
+        None => format!("x = {}", f.x),
+    };
+    let response = f.response.clone().unwrap_or_else(|| f.loss_column.clone());
+    let _ = writeln!(out, "group {}: {} law, {} ~ {}  ({} rows)", f.group, f.law.name(), response, axes, f.n_points);
+    if let Some(fixed) = &f.fixed {
+        let _ = writeln!(out, "  {} fixed at {}", fixed.column, num(fixed.value));
+    }
+    let vp = f.vpnls.as_ref().map(|v| v.params.to_vec(f.law));
+    let _ = writeln!(out, "  {:<8} {:>14}  {:>31}  {:>14}", "param", "estimate", "95% bootstrap CI", "VPNLS");
+    for (i, (name, value)) in f.param_names.iter().zip(f.natural()).enumerate() {
+        let ci = f.ci95.get(name).map(|[lo, hi]| format!("[{}, {}]", num(*lo), num(*hi))).unwrap_or_default();
+        let v = vp.as_ref().map(|p| num(p[i])).unwrap_or_default();
+        let _ = writeln!(out, "  {:<8} {:>14}  {:>31}  {:>14}", name, num(value), ci, v);
+    }
+    for (name, value) in &f.derived {
+        let ci = f.ci95.get(name).map(|[lo, hi]| format!("[{}, {}]", num(*lo), num(*hi))).unwrap_or_default();
+        let _ = writeln!(out, "  {:<8} {:>14}  {:>31}", name, num(*value), ci);
+    }
+    let _ = writeln!(
+        out,
+        "  objective {}  |grad| {}  {}  after {} iterations; {} of {} starts converged, {} at the best objective",
+        num(f.objective),
+        num(f.grad_norm),
+        stop_words(f),
+        f.iterations,
+        f.starts.converged,
+        f.starts.total,
+        f.starts.agreeing
+    );
+    let _ = writeln!(out, "  R²(log) {}  RMSE(log) {}  AIC {}", num(f.r2), num(f.rmse_log), num(f.aic));
+    if let Some(h) = &f.holdout {
+        let _ = writeln!(
+            out,
+            "  holdout: {} rows with budget ≥ {}: max relative error {:.2}%, mean {:.2}%",
+            h.n,
+            num(h.min_budget),
+            100.0 * h.max_rel_error,
+            100.0 * h.mean_rel_error
+        );
+    }
+    if let Some(v) = &f.vpnls {
+        let _ = writeln!(
+            out,
+            "  VPNLS vs L-BFGS: max parameter difference {:.3}%, max prediction difference {:.3}%",
+            100.0 * v.max_rel_diff,
+            100.0 * v.max_rel_pred_diff
+        );
+    }
+    if let Some(a) = &f.accuracy_link {
+        let _ = writeln!(
+            out,
+            "  accuracy link: {} ≈ {} + (1 − {})·σ({}·({} − L̂)), RMSE {}, R² {}",
+            a.column,
+            num(a.chance),
+            num(a.chance),
+            num(a.k),
+            num(a.l0),
+            num(a.rmse),
+            num(a.r2)
+        );
+    }
+    let _ = writeln!(out, "  bootstrap: {} resamples ({} converged)", f.bootstrap.samples.len(), f.bootstrap.converged);
+    for w in &f.warnings {
+        let _ = writeln!(out, "  warning: {w}");
+    }
+    out.push('\n');
+}
+
+fn stop_words(f: &Fit) -> String {
+    let s = &f.stopping;
+    let mut fired = Vec::new();
+    if s.grad_tol {
+        fired.push("gradient tolerance".to_string());
+    }
+    if s.cost_tol {
+        fired.push("cost tolerance".to_string());
+    }
+    if s.max_iters {
+        fired.push("iteration cap".to_string());
+    }
+    if let Some(m) = &s.line_search {
+        fired.push(format!("line search: {m}"));
+    }
+    let verdict = if f.converged { "converged" } else { "NOT converged" };
+    format!("{verdict} ({})", fired.join(", "))
+}
+
+/// A number for people: six significant digits, scientific outside [1e-3, 1e6).
+pub(crate) fn num(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let a = v.abs();
+    if (1e-3..1e6).contains(&a) {
+        let digits = (5 - a.log10().floor() as i32).max(0) as usize;
+        format!("{v:.digits$}")
+    } else {
+        format!("{v:.5e}")
+    }
+}

@@ -1,0 +1,138 @@
+//! The polars side of fitting: derived columns, then per-group column vectors out of a table.
+use super::derive::Derivation;
+use super::law::Law;
+use super::pipeline::{fit_groups, FitOptions, GroupRows};
+use super::report::FitReport;
+use crate::error::{Error, Result};
+use crate::results::{column_names, f64_column, read_table, str_column};
+use polars::prelude::*;
+use std::path::Path;
+
+/// Fits a results table (any frame with the option's columns).
+pub fn fit_table(df: &DataFrame, opts: &FitOptions) -> Result<FitReport> {
+    let df = with_derived(df.clone(), &opts.derive)?;
+    fit_groups(&group_rows(&df, opts)?, opts)
+}
+
+/// Fits a run directory's results.parquet, or a .parquet/.csv file.
+pub fn fit_input(path: &Path, opts: &FitOptions) -> Result<FitReport> {
+    fit_table(&read_table(path)?, opts)
+}
+
+/// Adds each `--derive` column in order (later ones may use earlier ones).
+pub fn with_derived(mut df: DataFrame, derivations: &[Derivation]) -> Result<DataFrame> {
+    for d in derivations {
+        let values = d.eval(&|name| f64_column(&df, name))?;
+        df.with_column(Column::new(PlSmallStr::from(d.name.as_str()), values))
+            .map_err(|e| Error::input("--derive", format!("cannot add column '{}': {e}", d.name)))?;
+    }
+    Ok(df)
+}
+
+/// Splits the frame into groups (sorted by group value) with the columns the fit needs.
+fn group_rows(df: &DataFrame, opts: &FitOptions) -> Result<Vec<GroupRows>> {
+    let x = f64_column(df, &opts.x)?;
+    let has = |name: &str| column_names(df).iter().any(|c| c == name);
+    let y = if opts.law != Some(Law::Power) || has(&opts.y) { Some(f64_column(df, &opts.y)?) } else { None };
+    let loss = f64_column(df, &opts.loss)?;
+    let (accuracy, accuracy_column) = accuracy_column(df, opts)?;
+    let keys = match &opts.group_by {
+        Some(col) => str_column(df, col)?,
+        None => vec!["all".to_string(); loss.len()],
+    };
+    let mut names = keys.clone();
+    names.sort();
+    names.dedup();
+    Ok(names
+        .into_iter()
+        .map(|name| {
+            let idx: Vec<usize> = (0..keys.len()).filter(|&i| keys[i] == name).collect();
+            let pick = |v: &[f64]| idx.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+            GroupRows {
+                x: pick(&x),
+                y: y.as_deref().map(pick),
+                loss: pick(&loss),
+                accuracy: accuracy.as_deref().map(pick),
+                accuracy_column: accuracy_column.clone(),
+                name,
+            }
+        })
+        .collect())
+}
+
+/// The accuracy column for the logistic link: the named one, or `accuracy` when the table
+/// has it and the response is a loss.
+fn accuracy_column(df: &DataFrame, opts: &FitOptions) -> Result<(Option<Vec<f64>>, Option<String>)> {
+    if opts.error {
+        return Ok((None, None));
+    }
+    match &opts.accuracy {
+        Some(col) => Ok((Some(f64_column(df, col)?), Some(col.clone()))),
+        None if column_names(df).iter().any(|c| c == "accuracy") && opts.loss != "accuracy" => {
+            Ok((f64_column(df, "accuracy").ok(), Some("accuracy".to_string())))
+        }
+        None => Ok((None, None)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame() -> DataFrame {
+        let mut frames = vec![];
+        let mut tokens = vec![];
+        let mut loss = vec![];
+        let mut strategy = vec![];
+        for (s, scale) in [("pool/uniform", 1.0), ("sample/uniform", 1.3)] {
+            for t in [1.0, 2.0, 4.0, 8.0, 16.0, 32.0] {
+                for m in [1.0, 4.0, 16.0, 49.0, 196.0] {
+                    frames.push(t as i64);
+                    tokens.push(m as i64);
+                    loss.push(Law::Additive.predict(&[1.5, 2.0 * scale, 3.0, 0.6, 0.45], t, m));
+                    strategy.push(s);
+                }
+            }
+        }
+        DataFrame::new(vec![
+            Column::new("frames".into(), frames),
+            Column::new("tokens_per_frame".into(), tokens),
+            Column::new("loss".into(), loss),
+            Column::new("strategy".into(), strategy),
+        ])
+        .unwrap()
+    }
+
+    fn quick() -> FitOptions {
+        FitOptions { grid: crate::fit::lbfgs::StartGrid::coarse(), bootstrap: 20, ..FitOptions::default() }
+    }
+
+    #[test]
+    fn one_fit_per_strategy_in_sorted_order() {
+        let opts = FitOptions { group_by: Some("strategy".into()), ..quick() };
+        let report = fit_table(&frame(), &opts).unwrap();
+        let groups: Vec<&str> = report.fits.iter().map(|f| f.group.as_str()).collect();
+        assert_eq!(groups, ["pool/uniform", "sample/uniform"]);
+        let a = report.fits[1].params.a;
+        assert!((a - 2.6).abs() < 1e-6, "A = {a}");
+    }
+
+    #[test]
+    fn derived_columns_are_fittable() {
+        let opts = FitOptions {
+            derive: vec![Derivation::parse("budget = frames * tokens_per_frame").unwrap()],
+            y: "budget".into(),
+            ..quick()
+        };
+        let report = fit_table(&frame(), &opts).unwrap();
+        assert_eq!(report.fits[0].y.as_deref(), Some("budget"));
+    }
+
+    #[test]
+    fn missing_column_is_an_input_error_naming_it() {
+        let opts = FitOptions { loss: "nope".into(), ..quick() };
+        let e = fit_table(&frame(), &opts).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("'nope'"), "{e}");
+    }
+}

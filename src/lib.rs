@@ -1,0 +1,23 @@
+//! vislaw: scaling laws for the visual context of video MLLMs.
+//!
+//! Data flows one way through the modules:
+//! config → sweep (points) → features → reduce → model → train → eval → results → fit →
+//! optimum → plot / report / export; `tokens` holds the token rules of real model families.
+
+pub mod config;
+pub mod error;
+pub mod eval;
+pub mod export;
+pub mod features;
+pub mod io;
+pub mod model;
+pub mod plot;
+pub mod reduce;
+pub mod report;
+pub mod results;
+pub mod run;
+pub mod sweep;
+pub mod tokens;
+pub mod train;
+
+pub use error::{Error, Result};

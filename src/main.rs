@@ -1,0 +1,50 @@
+//! The `vislaw` command line: a thin layer over the library.
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+/// Scaling laws for the visual context of video MLLMs.
+#[derive(Parser)]
+#[command(name = "vislaw", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train one model per point of a YAML sweep and record loss and accuracy (resumes).
+    Sweep(cli::sweep::Args),
+    /// Check a sweep file (and its feature files) without running it.
+    Validate(cli::sweep::ValidateArgs),
+    /// Reduce a [frames, g, g, D] feature file to [T, M, D] with the sweep's reducers.
+    Reduce(cli::reduce::Args),
+    /// Benchmark training and reducer throughput beside PyTorch eager.
+    BenchTrain(cli::bench_train::Args),
+    /// Count the visual tokens a real model family produces for an image or video.
+    Tokens(cli::tokens::Args),
+    /// Draw the figures of a run (PNG and SVG) into <run>/plots/.
+    Plot(cli::plot::Args),
+    /// Write <run>/report.md: config, results, fits, optimum and the figures.
+    Report(cli::report::Args),
+    /// Write notebooks-export/<run>.ipynb, which reloads the run and redraws its plots.
+    ExportNotebook(cli::export_notebook::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Sweep(a) => cli::sweep::run(a),
+        Command::Validate(a) => cli::sweep::validate(a),
+        Command::Reduce(a) => cli::reduce::run(a),
+        Command::BenchTrain(a) => cli::bench_train::run(a),
+        Command::Tokens(a) => cli::tokens::run(a),
+        Command::Plot(a) => cli::plot::run(a),
+        Command::Report(a) => cli::report::run(a),
+        Command::ExportNotebook(a) => cli::export_notebook::run(a),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(e.exit_code());
+    }
+}

@@ -1,0 +1,617 @@
+//! The constrained optimum of a fitted law: minimise L(T, M) subject to T·M ≤ budget.
+//!
+//! For each budget and fit: the continuous optimum (closed form for the additive law,
+//! T* = G·L^{β/(α+β)} with G = (αA/(βB))^{1/(α+β)}; a bounded one-dimensional search
+//! otherwise), the discrete optimum over integer T and the strategy's reachable M, 95%
+//! intervals from the fit's bootstrap samples, and the inverse: the smallest budget that
+//! reaches a target loss.
+use crate::error::{Error, Result};
+use crate::fit::bootstrap::interval95;
+use crate::fit::report::num;
+use crate::fit::{Fit, FitReport, Law};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// Tokens per frame reachable by k×k mean pooling of a 27×27 patch grid: ⌈27/k⌉².
+pub const POOLING_27_M: [u64; 10] = [1, 4, 9, 16, 25, 36, 49, 81, 196, 729];
+
+/// What to solve: budgets, the feasible grid, and the column names that say which factor is T.
+#[derive(Clone, Debug)]
+pub struct OptimumOptions {
+    /// Visual-token budgets L (T·M ≤ L).
+    pub budgets: Vec<f64>,
+    /// Reachable tokens per frame.
+    pub feasible_m: Vec<u64>,
+    /// Largest usable frame count.
+    pub max_frames: u64,
+    /// Target losses for the inverse problem.
+    pub target_loss: Vec<f64>,
+    /// Column that holds T in the fits.
+    pub frames_column: String,
+    /// Column that holds M in the fits.
+    pub tokens_column: String,
+}
+
+impl Default for OptimumOptions {
+    fn default() -> Self {
+        OptimumOptions {
+            budgets: Vec::new(),
+            feasible_m: POOLING_27_M.to_vec(),
+            max_frames: 1024,
+            target_loss: Vec::new(),
+            frames_column: "frames".into(),
+            tokens_column: "tokens_per_frame".into(),
+        }
+    }
+}
+
+/// A setting and its predicted loss.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Point {
+    /// Frames.
+    #[serde(rename = "T")]
+    pub t: f64,
+    /// Tokens per frame.
+    #[serde(rename = "M")]
+    pub m: f64,
+    /// Predicted loss.
+    pub loss: f64,
+}
+
+/// The optimum of one fit at one budget.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Optimum {
+    /// Group of the fit.
+    pub group: String,
+    /// Law of the fit.
+    pub law: Law,
+    /// Budget L.
+    pub budget: f64,
+    /// Best real-valued (T, M) with T·M = L inside the feasible box.
+    pub continuous: Point,
+    /// Best integer T and reachable M with T·M ≤ L (absent when nothing fits the budget).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discrete: Option<Point>,
+    /// discrete.loss − continuous.loss.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discreteness_cost: Option<f64>,
+    /// The stationary point when it lies outside the box (then `continuous` is on the boundary).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unconstrained: Option<Point>,
+    /// Why the optimum sits on a boundary, when it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boundary: Option<String>,
+    /// 95% bootstrap intervals: T, M, loss (continuous) and discrete_loss.
+    pub ci95: BTreeMap<String, [f64; 2]>,
+}
+
+/// A budget and the setting that reaches a target at it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BudgetPoint {
+    /// Budget L.
+    pub budget: f64,
+    /// Frames.
+    #[serde(rename = "T")]
+    pub t: f64,
+    /// Tokens per frame.
+    #[serde(rename = "M")]
+    pub m: f64,
+}
+
+/// The smallest budget that reaches a target loss.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TargetBudget {
+    /// Group of the fit.
+    pub group: String,
+    /// Law of the fit.
+    pub law: Law,
+    /// Target loss.
+    pub target_loss: f64,
+    /// Smallest continuous budget (absent if unreachable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continuous: Option<BudgetPoint>,
+    /// Smallest budget over feasible settings (absent if unreachable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discrete: Option<BudgetPoint>,
+    /// 95% bootstrap interval of the continuous budget (over samples that reach the target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci95_budget: Option<[f64; 2]>,
+    /// Share of bootstrap samples under which the target is reachable.
+    pub reachable_share: f64,
+}
+
+/// All optima of one `vislaw optimum` call.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct OptimaReport {
+    /// One entry per (group, budget).
+    pub optima: Vec<Optimum>,
+    /// One entry per (group, target loss).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetBudget>,
+    /// Problems, one line each (fits that could not be solved and why).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// How a fit's axes map onto (T, M).
+#[derive(Clone, Copy, Debug)]
+enum Axes {
+    /// Two-factor law; `t_is_x` says which of x, y is T.
+    Both { t_is_x: bool },
+    /// Power law in T with M held at a value.
+    OnlyT { m: f64 },
+    /// Power law in M with T held at a value.
+    OnlyM { t: f64 },
+}
+
+/// A law with one parameter vector, as a function of (T, M).
+#[derive(Clone, Copy)]
+struct Surface<'a> {
+    law: Law,
+    p: &'a [f64],
+    axes: Axes,
+}
+
+impl Surface<'_> {
+    fn loss(&self, t: f64, m: f64) -> f64 {
+        match self.axes {
+            Axes::Both { t_is_x: true } => self.law.predict(self.p, t, m),
+            Axes::Both { t_is_x: false } => self.law.predict(self.p, m, t),
+            Axes::OnlyT { .. } => self.law.predict(self.p, t, 1.0),
+            Axes::OnlyM { .. } => self.law.predict(self.p, m, 1.0),
+        }
+    }
+
+    /// (α, A, β, B) with α, A belonging to T, for the additive closed form.
+    fn additive_by_axis(&self) -> Option<(f64, f64, f64, f64)> {
+        match (self.law, self.axes) {
+            (Law::Additive, Axes::Both { t_is_x: true }) => Some((self.p[3], self.p[1], self.p[4], self.p[2])),
+            (Law::Additive, Axes::Both { t_is_x: false }) => Some((self.p[4], self.p[2], self.p[3], self.p[1])),
+            _ => None,
+        }
+    }
+}
+
+/// The feasible box of the continuous problem.
+#[derive(Clone, Copy, Debug)]
+struct Box2 {
+    m_min: f64,
+    m_max: f64,
+    t_max: f64,
+}
+
+/// Solves every fit at every budget (and every target loss).
+pub fn solve(report: &FitReport, opts: &OptimumOptions) -> Result<OptimaReport> {
+    validate(opts)?;
+    let bx = Box2 {
+        m_min: opts.feasible_m[0] as f64,
+        m_max: *opts.feasible_m.last().expect("validated non-empty") as f64,
+        t_max: opts.max_frames as f64,
+    };
+    let mut out = OptimaReport::default();
+    for fit in &report.fits {
+        let axes = match axes_of(fit, opts) {
+            Ok(a) => a,
+            Err(why) => {
+                out.warnings.push(format!("group {} ({}): {why}", fit.group, fit.law.name()));
+                continue;
+            }
+        };
+        for &budget in &opts.budgets {
+            match optimum_at(fit, axes, budget, bx, opts) {
+                Ok(o) => out.optima.push(o),
+                Err(why) => out.warnings.push(format!("group {} at budget {budget}: {why}", fit.group)),
+            }
+        }
+        for &target in &opts.target_loss {
+            out.targets.push(target_budget(fit, axes, target, bx, opts));
+        }
+    }
+    if out.optima.is_empty() && out.targets.is_empty() {
+        let why = out.warnings.first().cloned().unwrap_or_else(|| "the fit report has no fits".into());
+        return Err(Error::input("optimum", why));
+    }
+    Ok(out)
+}
+
+fn validate(opts: &OptimumOptions) -> Result<()> {
+    if opts.budgets.is_empty() && opts.target_loss.is_empty() {
+        return Err(Error::input("optimum", "give at least one --budget or --target-loss"));
+    }
+    if let Some(b) = opts.budgets.iter().find(|b| !(b.is_finite() && **b > 0.0)) {
+        return Err(Error::input("--budget", format!("{b} is not a positive number")));
+    }
+    if let Some(t) = opts.target_loss.iter().find(|t| !(t.is_finite() && **t > 0.0)) {
+        return Err(Error::input("--target-loss", format!("{t} is not a positive number")));
+    }
+    if opts.feasible_m.is_empty() || opts.feasible_m.contains(&0) {
+        return Err(Error::input("--feasible-m", "needs at least one value, all ≥ 1"));
+    }
+    if !opts.feasible_m.windows(2).all(|w| w[0] < w[1]) {
+        return Err(Error::input("--feasible-m", "values must be strictly increasing"));
+    }
+    if opts.max_frames == 0 {
+        return Err(Error::input("--max-frames", "must be ≥ 1"));
+    }
+    Ok(())
+}
+
+fn axes_of(fit: &Fit, opts: &OptimumOptions) -> std::result::Result<Axes, String> {
+    if fit.law.uses_y() {
+        let t_is_x = !(fit.x == opts.tokens_column || fit.y.as_deref() == Some(opts.frames_column.as_str()));
+        return Ok(Axes::Both { t_is_x });
+    }
+    let Some(fixed) = &fit.fixed else {
+        return Err(format!(
+            "a power law in '{}' alone says nothing about how to split a budget between T and M",
+            fit.x
+        ));
+    };
+    if fit.x == opts.tokens_column {
+        Ok(Axes::OnlyM { t: fixed.value })
+    } else {
+        Ok(Axes::OnlyT { m: fixed.value })
+    }
+}
+
+fn optimum_at(fit: &Fit, axes: Axes, budget: f64, bx: Box2, opts: &OptimumOptions) -> std::result::Result<Optimum, String> {
+    let p = fit.natural();
+    let s = Surface { law: fit.law, p: &p, axes };
+    let cont = continuous(&s, budget, bx)?;
+    let discrete = discrete(&s, budget, opts);
+    let mut ci95 = BTreeMap::new();
+    let samples: Vec<Continuous> = fit
+        .bootstrap
+        .samples
+        .iter()
+        .filter_map(|q| continuous(&Surface { p: q, ..s }, budget, bx).ok())
+        .collect();
+    let mut put = |name: &str, v: Vec<f64>| {
+        if let Some(iv) = interval95(&v) {
+            ci95.insert(name.to_string(), iv);
+        }
+    };
+    put("T", samples.iter().map(|c| c.point.t).collect());
+    put("M", samples.iter().map(|c| c.point.m).collect());
+    put("loss", samples.iter().map(|c| c.point.loss).collect());
+    if let Some(d) = &discrete {
+        put("discrete_loss", fit.bootstrap.samples.iter().map(|q| Surface { p: q, ..s }.loss(d.t, d.m)).collect());
+    }
+    Ok(Optimum {
+        group: fit.group.clone(),
+        law: fit.law,
+        budget,
+        discreteness_cost: discrete.as_ref().map(|d| d.loss - cont.point.loss),
+        continuous: cont.point,
+        discrete,
+        unconstrained: cont.unconstrained,
+        boundary: cont.boundary,
+        ci95,
+    })
+}
+
+/// A continuous optimum with its boundary diagnosis.
+struct Continuous {
+    point: Point,
+    unconstrained: Option<Point>,
+    boundary: Option<String>,
+}
+
+/// The best (T, M = L/T) inside the box, for any axes.
+fn continuous(s: &Surface, budget: f64, bx: Box2) -> std::result::Result<Continuous, String> {
+    match s.axes {
+        Axes::Both { .. } => continuous_two_factor(s, budget, bx),
+        Axes::OnlyT { m } => {
+            let t_hi = (budget / m).min(bx.t_max);
+            if t_hi < 1.0 {
+                return Err(format!("the budget is below one frame at M = {m}"));
+            }
+            let t = argmin_interval(|t| s.loss(t, m), 1.0, t_hi);
+            let why = format!("only T was varied in this fit (M held at {m}); T is limited by the budget");
+            Ok(Continuous { point: Point { t, m, loss: s.loss(t, m) }, unconstrained: None, boundary: Some(why) })
+        }
+        Axes::OnlyM { t } => {
+            let m_hi = budget / t;
+            if m_hi < bx.m_min || t > bx.t_max {
+                return Err(format!("the budget cannot hold {t} frames at the smallest M"));
+            }
+            let m = argmin_interval(|m| s.loss(t, m), bx.m_min, m_hi.min(bx.m_max));
+            let why = format!("only M was varied in this fit (T held at {t}); M is limited by the budget");
+            Ok(Continuous { point: Point { t, m, loss: s.loss(t, m) }, unconstrained: None, boundary: Some(why) })
+        }
+    }
+}
+
+/// T in [max(1, L/M_max), min(T_max, L/M_min)] with M = L/T.
+fn continuous_two_factor(s: &Surface, budget: f64, bx: Box2) -> std::result::Result<Continuous, String> {
+    let t_lo = (budget / bx.m_max).max(1.0);
+    let t_hi = (budget / bx.m_min).min(bx.t_max);
+    if budget < bx.m_min {
+        return Err(format!("the budget is below the smallest M ({})", bx.m_min));
+    }
+    if t_lo > t_hi {
+        // More budget than T_max·M_max can use: the largest setting, budget not binding.
+        let (t, m) = (bx.t_max, bx.m_max);
+        let why = "the budget exceeds max frames × largest M; it is not binding".to_string();
+        return Ok(Continuous { point: Point { t, m, loss: s.loss(t, m) }, unconstrained: None, boundary: Some(why) });
+    }
+    let along = |t: f64| s.loss(t, budget / t);
+    let at = |t: f64| Point { t, m: budget / t, loss: along(t) };
+    if let Some(t_star) = additive_closed_form(s, budget) {
+        let clamped = t_star.clamp(t_lo, t_hi);
+        if clamped == t_star {
+            return Ok(Continuous { point: at(t_star), unconstrained: None, boundary: None });
+        }
+        let why = boundary_words(clamped, t_lo, t_hi);
+        return Ok(Continuous { point: at(clamped), unconstrained: Some(at(t_star)), boundary: Some(why) });
+    }
+    let t = argmin_interval(along, t_lo, t_hi);
+    let on_edge = (t - t_lo).abs() <= 1e-9 * t_lo || (t_hi - t).abs() <= 1e-9 * t_hi;
+    let boundary = on_edge.then(|| match s.law {
+        Law::Multiplicative => format!(
+            "{}; the multiplicative law has no interior optimum (loss is monotone along T·M = L, set by the sign of α − β)",
+            boundary_words(t, t_lo, t_hi)
+        ),
+        _ => format!("{}; the law has no interior optimum here (an exponent is ≤ 0)", boundary_words(t, t_lo, t_hi)),
+    });
+    Ok(Continuous { point: at(t), unconstrained: None, boundary })
+}
+
+fn boundary_words(t: f64, t_lo: f64, t_hi: f64) -> String {
+    if (t - t_hi).abs() <= 1e-9 * t_hi {
+        format!("T at its upper limit {}", num(t_hi))
+    } else if (t - t_lo).abs() <= 1e-9 * t_lo {
+        format!("T at its lower limit {} (M at its upper limit)", num(t_lo))
+    } else {
+        "interior".into()
+    }
+}
+
+/// T* = G·L^{β/(α+β)}, G = (αA/(βB))^{1/(α+β)}; only when αβ > 0, where it is the unique
+/// minimiser along T·M = L (the loss is convex in log T there).
+fn additive_closed_form(s: &Surface, budget: f64) -> Option<f64> {
+    let (alpha, a, beta, b) = s.additive_by_axis()?;
+    if !(alpha * beta > 0.0) {
+        return None;
+    }
+    let g = (alpha * a / (beta * b)).powf(1.0 / (alpha + beta));
+    let t = g * budget.powf(beta / (alpha + beta));
+    t.is_finite().then_some(t)
+}
+
+/// Minimiser of a function that is convex in log t on [lo, hi]: golden-section search in
+/// log t, then the better of that point and the two ends.
+fn argmin_interval(f: impl Fn(f64) -> f64, lo: f64, hi: f64) -> f64 {
+    if hi <= lo {
+        return lo;
+    }
+    let g = |u: f64| f(u.exp());
+    let (mut a, mut b) = (lo.ln(), hi.ln());
+    let r = (5f64.sqrt() - 1.0) / 2.0;
+    let (mut c, mut d) = (b - r * (b - a), a + r * (b - a));
+    let (mut fc, mut fd) = (g(c), g(d));
+    while (b - a) > 1e-13 * (1.0 + a.abs().max(b.abs())) {
+        if fc <= fd {
+            b = d;
+            d = c;
+            fd = fc;
+            c = b - r * (b - a);
+            fc = g(c);
+        } else {
+            a = c;
+            c = d;
+            fc = fd;
+            d = a + r * (b - a);
+            fd = g(d);
+        }
+    }
+    let mid = ((a + b) / 2.0).exp().clamp(lo, hi);
+    [lo, mid, hi].into_iter().min_by(|p, q| f(*p).total_cmp(&f(*q))).unwrap_or(lo)
+}
+
+/// The best integer T ≤ max_frames and reachable M with T·M ≤ L. For a fixed M every law is
+/// monotone in T, so only T = 1 and the largest affordable T are candidates; ties go to the
+/// smaller budget, then the smaller T.
+fn discrete(s: &Surface, budget: f64, opts: &OptimumOptions) -> Option<Point> {
+    let candidates: Vec<(f64, f64)> = match s.axes {
+        Axes::Both { .. } => opts
+            .feasible_m
+            .iter()
+            .flat_map(|&m| {
+                let t_max = max_affordable_t(budget, m as f64, opts.max_frames);
+                [(1.0, m as f64), (t_max, m as f64)]
+            })
+            .filter(|(t, _)| *t >= 1.0)
+            .collect(),
+        Axes::OnlyT { m } => {
+            let t_max = max_affordable_t(budget, m, opts.max_frames);
+            vec![(1.0, m), (t_max, m)].into_iter().filter(|(t, _)| *t >= 1.0).collect()
+        }
+        Axes::OnlyM { t } => opts
+            .feasible_m
+            .iter()
+            .map(|&m| (t, m as f64))
+            .filter(|(t, m)| t * m <= budget && *t <= opts.max_frames as f64)
+            .collect(),
+    };
+    candidates
+        .into_iter()
+        .map(|(t, m)| Point { t, m, loss: s.loss(t, m) })
+        .min_by(|p, q| p.loss.total_cmp(&q.loss).then((p.t * p.m).total_cmp(&(q.t * q.m))).then(p.t.total_cmp(&q.t)))
+}
+
+/// floor(L/M) capped at max_frames; 0 when not even one frame fits.
+fn max_affordable_t(budget: f64, m: f64, max_frames: u64) -> f64 {
+    (budget / m).floor().min(max_frames as f64).max(0.0)
+}
+
+fn target_budget(fit: &Fit, axes: Axes, target: f64, bx: Box2, opts: &OptimumOptions) -> TargetBudget {
+    let p = fit.natural();
+    let s = Surface { law: fit.law, p: &p, axes };
+    let continuous = smallest_budget(&s, target, bx);
+    let discrete = smallest_discrete_budget(&s, target, opts);
+    let reached: Vec<f64> = fit
+        .bootstrap
+        .samples
+        .iter()
+        .filter_map(|q| smallest_budget(&Surface { p: q, ..s }, target, bx).map(|b| b.budget))
+        .collect();
+    let n = fit.bootstrap.samples.len();
+    TargetBudget {
+        group: fit.group.clone(),
+        law: fit.law,
+        target_loss: target,
+        continuous,
+        discrete,
+        ci95_budget: interval95(&reached),
+        reachable_share: if n == 0 { 0.0 } else { reached.len() as f64 / n as f64 },
+    }
+}
+
+/// Bisection in log budget on the (non-increasing) optimal loss.
+fn smallest_budget(s: &Surface, target: f64, bx: Box2) -> Option<BudgetPoint> {
+    let best_at = |l: f64| continuous(s, l, bx).ok().map(|c| c.point);
+    let lo_budget = match s.axes {
+        Axes::OnlyM { t } => t * bx.m_min,
+        _ => bx.m_min,
+    };
+    let hi_budget = match s.axes {
+        Axes::OnlyT { m } => bx.t_max * m,
+        Axes::OnlyM { t } => t * bx.m_max,
+        Axes::Both { .. } => bx.t_max * bx.m_max,
+    };
+    let top = best_at(hi_budget)?;
+    if top.loss > target {
+        return None;
+    }
+    let (mut lo, mut hi) = (lo_budget.ln(), hi_budget.ln());
+    if best_at(lo_budget).is_some_and(|p| p.loss <= target) {
+        hi = lo;
+    }
+    while hi - lo > 1e-13 * hi.abs().max(1.0) {
+        let mid = 0.5 * (lo + hi);
+        if best_at(mid.exp()).is_some_and(|p| p.loss <= target) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    let budget = hi.exp();
+    let p = best_at(budget)?;
+    Some(BudgetPoint { budget, t: p.t, m: p.m })
+}
+
+/// The cheapest feasible (T, M) whose predicted loss reaches the target.
+fn smallest_discrete_budget(s: &Surface, target: f64, opts: &OptimumOptions) -> Option<BudgetPoint> {
+    let ms: Vec<f64> = match s.axes {
+        Axes::OnlyT { m } => vec![m],
+        _ => opts.feasible_m.iter().map(|&m| m as f64).collect(),
+    };
+    let ts: Vec<f64> = match s.axes {
+        Axes::OnlyM { t } => vec![t],
+        _ => (1..=opts.max_frames).map(|t| t as f64).collect(),
+    };
+    let mut best: Option<(f64, f64, BudgetPoint)> = None;
+    for &m in &ms {
+        for &t in &ts {
+            let loss = s.loss(t, m);
+            if loss > target {
+                continue;
+            }
+            let key = (t * m, loss);
+            if best.as_ref().is_none_or(|(b, l, _)| key.0 < *b || (key.0 == *b && key.1 < *l)) {
+                best = Some((key.0, key.1, BudgetPoint { budget: t * m, t, m }));
+            }
+        }
+    }
+    best.map(|(_, _, p)| p)
+}
+
+impl OptimaReport {
+    /// The report as pretty JSON.
+    pub fn to_json(&self) -> Result<String> {
+        Ok(serde_json::to_string_pretty(self)?)
+    }
+
+    /// The optima as a table for people.
+    pub fn render_table(&self) -> String {
+        let mut out = String::new();
+        for o in &self.optima {
+            render_optimum(&mut out, o);
+        }
+        for t in &self.targets {
+            render_target(&mut out, t);
+        }
+        for w in &self.warnings {
+            let _ = writeln!(out, "warning: {w}");
+        }
+        out
+    }
+}
+
+fn ci(map: &BTreeMap<String, [f64; 2]>, key: &str) -> String {
+    map.get(key).map(|[lo, hi]| format!(" [{}, {}]", num(*lo), num(*hi))).unwrap_or_default()
+}
+
+fn render_optimum(out: &mut String, o: &Optimum) {
+    let c = &o.continuous;
+    let _ = writeln!(out, "group {} ({} law), budget {}:", o.group, o.law.name(), num(o.budget));
+    let _ = writeln!(
+        out,
+        "  continuous  T* = {}{}  M* = {}{}  loss {}{}",
+        num(c.t),
+        ci(&o.ci95, "T"),
+        num(c.m),
+        ci(&o.ci95, "M"),
+        num(c.loss),
+        ci(&o.ci95, "loss")
+    );
+    if let Some(u) = &o.unconstrained {
+        let _ = writeln!(out, "  (stationary point outside the box: T = {}, M = {}, loss {})", num(u.t), num(u.m), num(u.loss));
+    }
+    match (&o.discrete, o.discreteness_cost) {
+        (Some(d), Some(cost)) => {
+            let _ = writeln!(
+                out,
+                "  discrete    T = {}  M = {}  loss {}{}  (+{} for discreteness)",
+                d.t,
+                d.m,
+                num(d.loss),
+                ci(&o.ci95, "discrete_loss"),
+                num(cost)
+            );
+        }
+        _ => {
+            let _ = writeln!(out, "  discrete    no feasible setting fits this budget");
+        }
+    }
+    if let Some(b) = &o.boundary {
+        let _ = writeln!(out, "  boundary: {b}");
+    }
+}
+
+fn render_target(out: &mut String, t: &TargetBudget) {
+    let _ = writeln!(out, "group {} ({} law), target loss {}:", t.group, t.law.name(), num(t.target_loss));
+    match &t.continuous {
+        Some(c) => {
+            let iv = t.ci95_budget.map(|[lo, hi]| format!(" [{}, {}]", num(lo), num(hi))).unwrap_or_default();
+            let _ = writeln!(out, "  continuous  budget {}{} at T = {}, M = {}", num(c.budget), iv, num(c.t), num(c.m));
+        }
+        None => {
+            let _ = writeln!(out, "  continuous  unreachable within max frames × largest M");
+        }
+    }
+    match &t.discrete {
+        Some(d) => {
+            let _ = writeln!(out, "  discrete    budget {} at T = {}, M = {}", num(d.budget), d.t, d.m);
+        }
+        None => {
+            let _ = writeln!(out, "  discrete    unreachable on the feasible grid");
+        }
+    }
+    let _ = writeln!(out, "  reachable under {:.1}% of bootstrap fits", 100.0 * t.reachable_share);
+}
+
+#[cfg(test)]
+mod tests;

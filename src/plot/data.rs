@@ -1,0 +1,317 @@
+//! A run directory read once into plain structs: the figures, the report and the notebook
+//! work from these rather than from polars frames.
+use super::law::FitSet;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::results::{f64_column, read_parquet, read_table, str_column};
+use polars::prelude::DataFrame;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Key of the overall accuracy in [`Point::accuracy`] beside the question families.
+pub const ALL_QUESTIONS: &str = "all";
+
+/// Everything the analysis outputs need from one run directory.
+#[derive(Debug, Clone)]
+pub struct RunData {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// The run's name (the directory's name).
+    pub name: String,
+    /// The resolved sweep config, when the run directory has one.
+    pub config: Option<Config>,
+    /// One entry per row of `results.parquet`.
+    pub points: Vec<Point>,
+    /// The blind baseline (no visual tokens), when recorded.
+    pub blind: Option<Point>,
+    /// Training-loss curves, one per trained point.
+    pub curves: Vec<Curve>,
+    /// The fitted laws.
+    pub fits: FitSet,
+    /// Question families with an accuracy column, sorted.
+    pub families: Vec<String>,
+}
+
+/// One trained point (one row of the results table).
+#[derive(Debug, Clone)]
+pub struct Point {
+    /// `spatial/temporal`.
+    pub strategy: String,
+    /// Frames T.
+    pub frames: f64,
+    /// Tokens per frame M.
+    pub tokens: f64,
+    /// Training seed.
+    pub seed: f64,
+    /// Held-out loss and its standard error.
+    pub loss: (f64, f64),
+    /// Final training loss.
+    pub train_loss_final: f64,
+    /// Accuracy and its standard error: overall under [`ALL_QUESTIONS`], then per family.
+    pub accuracy: BTreeMap<String, (f64, f64)>,
+}
+
+/// The training-loss curve of one point.
+#[derive(Debug, Clone)]
+pub struct Curve {
+    /// `spatial/temporal`.
+    pub strategy: String,
+    /// Frames T.
+    pub frames: f64,
+    /// Tokens per frame M.
+    pub tokens: f64,
+    /// Training seed.
+    pub seed: f64,
+    /// (step, training loss), by step.
+    pub steps: Vec<(f64, f64)>,
+}
+
+/// The seed average of the points sharing a strategy, T and M.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// `spatial/temporal`.
+    pub strategy: String,
+    /// Frames T.
+    pub frames: f64,
+    /// Tokens per frame M.
+    pub tokens: f64,
+    /// Seeds averaged.
+    pub seeds: usize,
+    /// Mean held-out loss and the half-width of its 95% interval.
+    pub loss: (f64, f64),
+    /// Mean accuracy and 95% half-width, keyed like [`Point::accuracy`].
+    pub accuracy: BTreeMap<String, (f64, f64)>,
+}
+
+impl Point {
+    /// Visual tokens per sample, T·M.
+    pub fn visual_tokens(&self) -> f64 {
+        self.frames * self.tokens
+    }
+}
+
+impl Summary {
+    /// Visual tokens per sample, T·M.
+    pub fn visual_tokens(&self) -> f64 {
+        self.frames * self.tokens
+    }
+}
+
+impl RunData {
+    /// Reads a run directory: `results.parquet` and `fits.json` are required; the config,
+    /// `curves.parquet` and `blind.parquet` are used when present.
+    pub fn load(dir: &Path) -> Result<RunData> {
+        if !dir.is_dir() {
+            return Err(Error::file(dir, "not a run directory (run `vislaw sweep CONFIG` to make one)"));
+        }
+        let results_path = dir.join(crate::results::RESULTS_FILE);
+        if !results_path.exists() {
+            return Err(Error::file(&results_path, "missing; run `vislaw sweep CONFIG` to record results"));
+        }
+        let table = read_table(&results_path)?;
+        let families = families(&table);
+        let points = points(&table, &families).map_err(|e| in_file(&results_path, e))?;
+        if points.is_empty() {
+            return Err(Error::file(&results_path, "has no rows"));
+        }
+        let blind = optional_table(&dir.join("blind.parquet"))?
+            .map(|t| points_of(&t, &families, &dir.join("blind.parquet")))
+            .transpose()?
+            .and_then(|rows| rows.into_iter().next());
+        let curves = match optional_table(&dir.join("curves.parquet"))? {
+            Some(t) => curves(&t).map_err(|e| in_file(&dir.join("curves.parquet"), e))?,
+            None => Vec::new(),
+        };
+        Ok(RunData {
+            dir: dir.to_path_buf(),
+            name: run_name(dir),
+            config: load_config(dir)?,
+            points,
+            blind,
+            curves,
+            fits: FitSet::load(dir)?,
+            families,
+        })
+    }
+
+    /// The budgets L to draw and solve for: the config's, else the largest T·M measured.
+    pub fn budgets(&self) -> Vec<f64> {
+        let configured: Vec<f64> = self.config.iter().flat_map(|c| c.sweep.budgets.iter().map(|&b| b as f64)).collect();
+        if !configured.is_empty() {
+            let mut b = configured;
+            b.sort_by(f64::total_cmp);
+            b.dedup();
+            return b;
+        }
+        vec![self.points.iter().map(Point::visual_tokens).fold(1.0, f64::max)]
+    }
+
+    /// Source frames F (the most frames a point can use).
+    pub fn source_frames(&self) -> usize {
+        match &self.config {
+            Some(c) => c.data.frames,
+            None => self.points.iter().map(|p| p.frames as usize).max().unwrap_or(1),
+        }
+    }
+
+    /// The encoder grid side g (M ≤ g²).
+    pub fn grid(&self) -> usize {
+        match &self.config {
+            Some(c) => c.data.grid,
+            None => {
+                let m = self.points.iter().map(|p| p.tokens).fold(1.0, f64::max);
+                m.sqrt().ceil() as usize
+            }
+        }
+    }
+
+    /// The strategies measured, sorted (the colour order of every figure).
+    pub fn strategies(&self) -> Vec<String> {
+        let mut s: Vec<String> = self.points.iter().map(|p| p.strategy.clone()).collect();
+        s.sort();
+        s.dedup();
+        s
+    }
+
+    /// Seed averages per (strategy, T, M), sorted by strategy, T, M.
+    pub fn summaries(&self) -> Vec<Summary> {
+        let mut groups: BTreeMap<(String, u64, u64), Vec<&Point>> = BTreeMap::new();
+        for p in &self.points {
+            groups.entry((p.strategy.clone(), p.frames.to_bits(), p.tokens.to_bits())).or_default().push(p);
+        }
+        let mut out: Vec<Summary> = groups.into_values().map(|ps| summarise(&ps)).collect();
+        out.sort_by(|a, b| a.strategy.cmp(&b.strategy).then(a.frames.total_cmp(&b.frames)).then(a.tokens.total_cmp(&b.tokens)));
+        out
+    }
+}
+
+/// The 95% half-width of a seed mean: the evaluation's standard errors and, with more
+/// than one seed, the spread between seeds both count.
+fn mean_ci(values: &[(f64, f64)]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().map(|v| v.0).sum::<f64>() / n;
+    let eval_var = values.iter().map(|v| v.1 * v.1).sum::<f64>() / (n * n);
+    let seed_var = if values.len() > 1 { values.iter().map(|v| (v.0 - mean).powi(2)).sum::<f64>() / (n - 1.0) / n } else { 0.0 };
+    (mean, 1.96 * (eval_var + seed_var).sqrt())
+}
+
+fn summarise(points: &[&Point]) -> Summary {
+    let first = points[0];
+    let losses: Vec<(f64, f64)> = points.iter().map(|p| p.loss).collect();
+    let accuracy = first
+        .accuracy
+        .keys()
+        .map(|k| {
+            let v: Vec<(f64, f64)> = points.iter().filter_map(|p| p.accuracy.get(k).copied()).collect();
+            (k.clone(), mean_ci(&v))
+        })
+        .collect();
+    Summary { strategy: first.strategy.clone(), frames: first.frames, tokens: first.tokens, seeds: points.len(), loss: mean_ci(&losses), accuracy }
+}
+
+/// The run's name: the directory's last component.
+pub fn run_name(dir: &Path) -> String {
+    let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    abs.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "run".to_string())
+}
+
+fn in_file(path: &Path, e: Error) -> Error {
+    match e {
+        Error::Input(m) => Error::file(path, m),
+        other => other,
+    }
+}
+
+fn load_config(dir: &Path) -> Result<Option<Config>> {
+    let path = dir.join("config.yaml");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::file(&path, format!("cannot read: {e}")))?;
+    serde_yaml::from_str(&text).map(Some).map_err(|e| Error::file(&path, format!("not a resolved sweep config: {e}")))
+}
+
+fn optional_table(path: &Path) -> Result<Option<DataFrame>> {
+    if path.exists() {
+        read_parquet(path).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// Question families: `acc_<f>` columns that are not standard errors.
+fn families(df: &DataFrame) -> Vec<String> {
+    let mut f: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .filter_map(|c| c.strip_prefix("acc_"))
+        .filter(|c| !c.ends_with("_se"))
+        .map(str::to_string)
+        .collect();
+    f.sort();
+    f
+}
+
+fn points_of(df: &DataFrame, families: &[String], path: &Path) -> Result<Vec<Point>> {
+    points(df, families).map_err(|e| in_file(path, e))
+}
+
+fn points(df: &DataFrame, families: &[String]) -> Result<Vec<Point>> {
+    let strategy = str_column(df, "strategy")?;
+    let frames = f64_column(df, "frames")?;
+    let tokens = f64_column(df, "tokens_per_frame")?;
+    let seed = f64_column(df, "seed")?;
+    let loss = f64_column(df, "loss")?;
+    let loss_se = f64_column(df, "loss_se")?;
+    let train = f64_column(df, "train_loss_final")?;
+    let mut acc = vec![(ALL_QUESTIONS.to_string(), f64_column(df, "accuracy")?, f64_column(df, "accuracy_se")?)];
+    for f in families {
+        let se = if df.column(&format!("acc_{f}_se")).is_ok() { f64_column(df, &format!("acc_{f}_se"))? } else { vec![0.0; df.height()] };
+        acc.push((f.clone(), f64_column(df, &format!("acc_{f}"))?, se));
+    }
+    Ok((0..df.height())
+        .map(|i| Point {
+            strategy: strategy[i].clone(),
+            frames: frames[i],
+            tokens: tokens[i],
+            seed: seed[i],
+            loss: (loss[i], loss_se[i]),
+            train_loss_final: train[i],
+            accuracy: acc.iter().map(|(k, v, se)| (k.clone(), (v[i], se[i]))).collect(),
+        })
+        .collect())
+}
+
+fn curves(df: &DataFrame) -> Result<Vec<Curve>> {
+    let strategy = str_column(df, "strategy")?;
+    let frames = f64_column(df, "frames")?;
+    let tokens = f64_column(df, "tokens_per_frame")?;
+    let seed = f64_column(df, "seed")?;
+    let step = f64_column(df, "step")?;
+    let loss = f64_column(df, "train_loss")?;
+    let mut by_point: BTreeMap<(String, u64, u64, u64), Vec<(f64, f64)>> = BTreeMap::new();
+    for i in 0..df.height() {
+        by_point.entry((strategy[i].clone(), frames[i].to_bits(), tokens[i].to_bits(), seed[i].to_bits())).or_default().push((step[i], loss[i]));
+    }
+    Ok(by_point
+        .into_iter()
+        .map(|((strategy, t, m, s), mut steps)| {
+            steps.sort_by(|a, b| a.0.total_cmp(&b.0));
+            Curve { strategy, frames: f64::from_bits(t), tokens: f64::from_bits(m), seed: f64::from_bits(s), steps }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_mean_interval_counts_both_sources() {
+        let (m, h) = mean_ci(&[(1.0, 0.0), (3.0, 0.0)]);
+        assert_eq!(m, 2.0);
+        assert!((h - 1.96 * 1.0).abs() < 1e-12);
+        let (_, h1) = mean_ci(&[(1.0, 0.1)]);
+        assert!((h1 - 0.196).abs() < 1e-12);
+    }
+}

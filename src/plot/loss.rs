@@ -1,0 +1,240 @@
+//! Loss against one factor (M at fixed T, or T at fixed M): seed means with 95% error
+//! bars, the fitted law with its 95% bootstrap band, and the blind baseline.
+use super::data::{RunData, Summary};
+use super::law::Fit;
+use super::series::{along, Axis, AxisSeries};
+use super::style::*;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+/// Points on a fitted curve.
+const CURVE_SAMPLES: usize = 120;
+/// Width of the legend column.
+const LEGEND_W: u32 = 340;
+
+/// Loss against tokens per frame (one line per strategy and T) or against frames.
+pub struct LossFigure<'a> {
+    data: &'a RunData,
+    summaries: Vec<Summary>,
+    axis: Axis,
+}
+
+/// A series ready to draw: its points, style and fitted curve.
+struct Track<'a> {
+    series: AxisSeries<'a>,
+    color: RGBColor,
+    marker: Marker,
+    fit: Option<&'a Fit>,
+    /// (x, fitted, band) along the series' span.
+    curve: Vec<(f64, f64, Option<(f64, f64)>)>,
+}
+
+impl<'a> LossFigure<'a> {
+    /// The figure of loss against `axis`.
+    pub fn new(data: &'a RunData, axis: Axis) -> Self {
+        LossFigure { data, summaries: data.summaries(), axis }
+    }
+
+    fn lines(&self) -> Vec<Track<'_>> {
+        let strategies = self.data.strategies();
+        let series = along(&self.summaries, self.axis);
+        let mut seen_per_strategy: Vec<(String, usize)> = Vec::new();
+        series
+            .into_iter()
+            .map(|s| {
+                let idx = strategies.iter().position(|x| *x == s.strategy).unwrap_or(0);
+                let k = match seen_per_strategy.iter_mut().find(|(n, _)| *n == s.strategy) {
+                    Some((_, c)) => {
+                        *c += 1;
+                        *c
+                    }
+                    None => {
+                        seen_per_strategy.push((s.strategy.clone(), 0));
+                        0
+                    }
+                };
+                let fit = self.data.fits.best_for(&s.strategy, self.axis.column());
+                let curve = fit.map(|f| curve(f, &s)).unwrap_or_default();
+                Track { color: color(idx), marker: Marker::nth(idx + k), fit, curve, series: s }
+            })
+            .collect()
+    }
+
+    fn title(&self) -> &'static str {
+        match self.axis {
+            Axis::Tokens => "Held-out loss vs tokens per frame M (T fixed)",
+            Axis::Frames => "Held-out loss vs frames T (M fixed)",
+        }
+    }
+
+    fn x_desc(&self) -> &'static str {
+        match self.axis {
+            Axis::Tokens => "tokens per frame M (visual tokens / frame, log scale)",
+            Axis::Frames => "frames T (frames / video, log scale)",
+        }
+    }
+}
+
+/// The fitted law and its band along a series, on log-spaced samples of its span.
+fn curve(fit: &Fit, s: &AxisSeries) -> Vec<(f64, f64, Option<(f64, f64)>)> {
+    let (lo, hi) = s.span();
+    (0..CURVE_SAMPLES)
+        .map(|i| {
+            let v = (lo.ln() + (hi.ln() - lo.ln()) * i as f64 / (CURVE_SAMPLES - 1) as f64).exp();
+            let (t, m) = s.axis.frames_tokens(v, s.fixed);
+            (v, fit.predict(t, m), fit.band(t, m))
+        })
+        .filter(|c| c.1.is_finite())
+        .collect()
+}
+
+impl Figure for LossFigure<'_> {
+    fn stem(&self) -> &'static str {
+        match self.axis {
+            Axis::Tokens => "loss_vs_tokens_per_frame",
+            Axis::Frames => "loss_vs_frames",
+        }
+    }
+
+    fn size(&self) -> (u32, u32) {
+        (1280, 760)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn {
+        let root = root.margin(10, 0, 0, 0).titled(self.title(), text(TITLE))?;
+        let (w, _) = root.dim_in_pixel();
+        let (plot, legend) = root.split_horizontally(w - LEGEND_W);
+        let lines = self.lines();
+        if lines.is_empty() {
+            let sym = self.axis.symbol();
+            return draw_note(&plot, &[&format!("No strategy varies {sym} with the other factor fixed in this run,"), "so there is no line to draw."]);
+        }
+        let blind = self.data.blind.as_ref().map(|b| b.loss.0);
+        let (y_range, blind_inside) = y_range(&lines, blind);
+        let values: Vec<f64> = lines.iter().flat_map(|l| l.series.points.iter().map(|p| self.axis.of(p))).collect();
+        let (lo, hi) = values.iter().fold((f64::INFINITY, 0f64), |(a, b), v| (a.min(*v), b.max(*v)));
+        let x_axis = Log2Axis::new(lo, hi);
+        let x_range = x_axis.span();
+        let mut chart = ChartBuilder::on(&plot)
+            .margin(18)
+            .x_label_area_size(64)
+            .y_label_area_size(88)
+            .build_cartesian_2d(x_axis, y_range.0..y_range.1)?;
+        chart
+            .configure_mesh()
+            .x_desc(self.x_desc())
+            .y_desc("held-out loss (nats / answer token)")
+            .y_label_formatter(&|v| format!("{v:.2}"))
+            .y_labels(8)
+            .axis_desc_style(text(AXIS))
+            .label_style(text(LABEL))
+            .bold_line_style(GRID)
+            .light_line_style(TRANSPARENT)
+            .draw()?;
+        let x_span = x_range.end - x_range.start;
+        if let (Some(b), true) = (blind, blind_inside) {
+            draw_blind(&mut chart, b, x_range.clone())?;
+        }
+        for l in &lines {
+            draw_fit(&mut chart, l)?;
+        }
+        let n = lines.len() as f64;
+        for (i, l) in lines.iter().enumerate() {
+            // Dodge the lines sideways a little so error bars at the same x stay apart.
+            let dodge = (i as f64 - (n - 1.0) / 2.0) * 0.012 * x_span;
+            draw_points(&mut chart, l, self.axis, dodge)?;
+        }
+        draw_legend(&legend.margin(60, 0, 8, 0), &legend_entries(&lines, blind.map(|b| (b, blind_inside))))
+    }
+}
+
+/// The y range: every mean ± CI and band, and the blind line when it is not far above
+/// (else it is annotated at the top, so that the data keep the height of the chart).
+fn y_range(lines: &[Track], blind: Option<f64>) -> ((f64, f64), bool) {
+    let mut v: Vec<f64> = Vec::new();
+    for l in lines {
+        for p in &l.series.points {
+            v.extend([p.loss.0 - p.loss.1, p.loss.0 + p.loss.1]);
+        }
+        for (_, y, band) in &l.curve {
+            v.push(*y);
+            if let Some((a, b)) = band {
+                v.extend([*a, *b]);
+            }
+        }
+    }
+    let (lo, hi) = padded(v.iter().copied(), 0.0);
+    let inside = blind.is_some_and(|b| b <= hi + 0.6 * (hi - lo) && b >= lo - 0.6 * (hi - lo));
+    if inside {
+        v.push(blind.unwrap_or(lo));
+    }
+    (padded(v, 0.08), inside)
+}
+
+/// The chart of every loss figure: a log2 x axis and a linear loss axis.
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<Log2Axis, plotters::coord::types::RangedCoordf64>>;
+
+fn draw_blind<DB: DrawingBackend>(chart: &mut Chart<DB>, blind: f64, x: std::ops::Range<f64>) -> Drawn {
+    draw_line(chart, vec![(x.start, blind), (x.end, blind)], Line::Dashed, REFERENCE.stroke_width(2))
+}
+
+fn draw_fit<DB: DrawingBackend>(
+    chart: &mut Chart<DB>,
+    l: &Track,
+) -> Drawn {
+    let band: Vec<(f64, f64, f64)> = l.curve.iter().filter_map(|(x, _, b)| b.map(|(lo, hi)| (x.log2(), lo, hi))).collect();
+    if band.len() >= 2 {
+        let mut outline: Vec<(f64, f64)> = band.iter().map(|(x, _, hi)| (*x, *hi)).collect();
+        outline.extend(band.iter().rev().map(|(x, lo, _)| (*x, *lo)));
+        chart.draw_series(std::iter::once(Polygon::new(outline, l.color.mix(0.18).filled())))?;
+    }
+    if l.curve.len() >= 2 {
+        let pts: Vec<(f64, f64)> = l.curve.iter().map(|(x, y, _)| (x.log2(), *y)).collect();
+        chart.draw_series(std::iter::once(PathElement::new(pts, l.color.stroke_width(3))))?;
+    }
+    Ok(())
+}
+
+fn draw_points<DB: DrawingBackend>(
+    chart: &mut Chart<DB>,
+    l: &Track,
+    axis: Axis,
+    dodge: f64,
+) -> Drawn {
+    let xy: Vec<(f64, f64, f64)> = l.series.points.iter().map(|p| (axis.of(p).log2() + dodge, p.loss.0, p.loss.1)).collect();
+    if l.fit.is_none() {
+        // No fitted law for this strategy: join the means so the trend is still readable.
+        let pts: Vec<(f64, f64)> = xy.iter().map(|(x, y, _)| (*x, *y)).collect();
+        draw_line(chart, pts, Line::Dashed, l.color.stroke_width(2))?;
+    }
+    chart.draw_series(xy.iter().map(|(x, y, h)| ErrorBar::new_vertical(*x, y - h, *y, y + h, l.color.stroke_width(2), 10)))?;
+    chart.draw_series(xy.iter().map(|(x, y, _)| marker((*x, *y), l.marker, l.color, 7, true)))?;
+    Ok(())
+}
+
+fn legend_entries(lines: &[Track], blind: Option<(f64, bool)>) -> Vec<LegendEntry> {
+    let mut e = vec![LegendEntry::heading("strategy (fixed factor)")];
+    for l in lines {
+        let mut entry = LegendEntry::marker(l.series.label(), l.color, l.marker, true).with_line(if l.fit.is_some() { Line::Solid } else { Line::Dashed });
+        if l.curve.iter().any(|c| c.2.is_some()) {
+            entry = entry.with_band();
+        }
+        e.push(entry);
+    }
+    e.push(LegendEntry::heading(""));
+    e.push(LegendEntry::marker("seed mean ± 95% CI", REFERENCE, Marker::Circle, true));
+    e.push(LegendEntry::line("fitted law (lowest AIC)", REFERENCE, Line::Solid).with_band());
+    e.push(LegendEntry::heading("   shaded: 95% bootstrap band"));
+    if lines.iter().any(|l| l.fit.is_none()) {
+        e.push(LegendEntry::line("no fit: means joined", REFERENCE, Line::Dashed));
+    }
+    match blind {
+        Some((b, true)) => e.push(LegendEntry::line(format!("blind, no visual tokens ({b:.3})"), REFERENCE, Line::Dashed)),
+        Some((b, false)) => {
+            e.push(LegendEntry::heading(format!("blind, no visual tokens: {b:.3}")));
+            e.push(LegendEntry::heading("   (above the range shown)"));
+        }
+        None => {}
+    }
+    e
+}

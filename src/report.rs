@@ -1,0 +1,378 @@
+//! `report.md`: a run on one Markdown page — the config, every trained point, each fitted
+//! law with its intervals and validation, the optimum at each budget, and the figures
+//! (redrawn first, so the page never points at stale or missing images).
+use crate::config::Config;
+use crate::error::Result;
+use crate::plot::budget::{self, Domain};
+use crate::plot::data::{Point, RunData, ALL_QUESTIONS};
+use crate::plot::law::{symbol, Fit};
+use crate::plot::style::tick_label;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+/// File name of the report inside a run directory.
+pub const REPORT_FILE: &str = "report.md";
+
+/// Draws the figures and writes `<run>/report.md`; returns the report's path.
+pub fn write_report(run_dir: &Path) -> Result<PathBuf> {
+    let data = RunData::load(run_dir)?;
+    crate::plot::plot_data(&data)?;
+    let path = run_dir.join(REPORT_FILE);
+    crate::io::write_atomic(&path, render(&data).as_bytes())?;
+    Ok(path)
+}
+
+/// The report's Markdown.
+pub fn render(data: &RunData) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# vislaw report: {}\n", data.name);
+    let _ = writeln!(
+        md,
+        "Run directory `{}`, {} trained point(s), {} fit(s); written by vislaw {}.\n",
+        data.dir.display(),
+        data.points.len(),
+        data.fits.fits.len(),
+        env!("CARGO_PKG_VERSION")
+    );
+    config_section(&mut md, data.config.as_ref());
+    results_section(&mut md, data);
+    families_section(&mut md, data);
+    fits_section(&mut md, data);
+    optimum_section(&mut md, data);
+    figures_section(&mut md);
+    md
+}
+
+fn config_section(md: &mut String, cfg: Option<&Config>) {
+    md.push_str("## Configuration\n\n");
+    let Some(c) = cfg else {
+        md.push_str("The run directory has no `config.yaml`; the sweep that made it is unknown.\n\n");
+        return;
+    };
+    let d = &c.data;
+    let data = match d.generator {
+        crate::config::Generator::Synthetic => format!(
+            "embedded synthetic video QA (seed {}), {} train / {} held-out videos",
+            d.seed, d.train_videos, d.eval_videos
+        ),
+        crate::config::Generator::Files => format!("feature files in `{}`", d.dir.as_deref().map(|p| p.display().to_string()).unwrap_or_default()),
+    };
+    let t = &c.train;
+    let lm = &c.model.lm;
+    let s = &c.sweep;
+    let center = s
+        .center
+        .as_ref()
+        .map(|ce| format!(", centre T = {}, M = {} ({}/{})", ce.frames, ce.tokens_per_frame, ce.spatial, ce.temporal))
+        .unwrap_or_default();
+    let rows = [
+        ("run name", c.name.clone()),
+        ("data", data),
+        ("video", format!("F = {} source frames, {}×{} token grid, D = {}", d.frames, d.grid, d.grid, d.dim)),
+        ("model", format!("projector MLP hidden {}; LM {} layers, {} heads, width {}, context {}", c.model.projector.hidden, lm.layers, lm.heads, lm.width, lm.max_context)),
+        (
+            "training",
+            format!(
+                "{} steps × batch {}, AdamW lr {} (warm-up {}, cosine to {}×), weight decay {}, trains {}; text-only warm start {} steps",
+                t.steps,
+                t.batch,
+                t.lr,
+                t.warmup,
+                t.min_lr_ratio,
+                t.weight_decay,
+                t.trainable_label(),
+                t.prior_steps
+            ),
+        ),
+        ("design", format!("{:?}{center}", s.design).to_lowercase()),
+        ("frames T", list(&s.frames)),
+        ("tokens per frame M", list(&s.tokens_per_frame)),
+        ("spatial strategies", s.spatial.join(", ")),
+        ("temporal strategies", s.temporal.join(", ")),
+        ("budgets L", if s.budgets.is_empty() { "none (the largest measured T·M is used)".to_string() } else { list(&s.budgets) }),
+        ("seeds", list(&s.seeds)),
+    ];
+    md.push_str("| setting | value |\n|---|---|\n");
+    for (k, v) in rows {
+        let _ = writeln!(md, "| {k} | {} |", cell(&v));
+    }
+    md.push('\n');
+}
+
+fn list<T: std::fmt::Display>(v: &[T]) -> String {
+    v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// A table cell: pipes escaped so that a value can never break the table.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+/// The header of the results table; the test of the report parses these columns.
+pub const RESULTS_HEADER: &str = "| strategy | T | M | T·M | seed | loss | loss SE | accuracy | accuracy SE | train loss |";
+
+fn results_section(md: &mut String, data: &RunData) {
+    md.push_str("## Results\n\n");
+    md.push_str(
+        "One row per trained point of `results.parquet`: held-out loss in nats per answer token and \
+         multiple-choice accuracy, each with its standard error (clustered by video); the blind \
+         baseline (no visual tokens) last.\n\n",
+    );
+    md.push_str(RESULTS_HEADER);
+    md.push_str("\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for p in &data.points {
+        md.push_str(&result_row(p, &p.strategy));
+    }
+    if let Some(b) = &data.blind {
+        md.push_str(&result_row(b, "blind (no visual tokens)"));
+    }
+    md.push('\n');
+}
+
+fn result_row(p: &Point, name: &str) -> String {
+    let (acc, acc_se) = p.accuracy.get(ALL_QUESTIONS).copied().unwrap_or((f64::NAN, f64::NAN));
+    format!(
+        "| {} | {} | {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |\n",
+        cell(name),
+        tick_label(p.frames),
+        tick_label(p.tokens),
+        tick_label(p.visual_tokens()),
+        p.seed,
+        p.loss.0,
+        p.loss.1,
+        acc,
+        acc_se,
+        p.train_loss_final
+    )
+}
+
+fn families_section(md: &mut String, data: &RunData) {
+    if data.families.is_empty() {
+        return;
+    }
+    md.push_str("### Accuracy per question family\n\n");
+    md.push_str("Accuracy ± standard error per question family (`acc_<family>` columns).\n\n");
+    let _ = writeln!(md, "| strategy | T | M | seed | {} |", data.families.join(" | "));
+    let _ = writeln!(md, "|---|---:|---:|---:|{}", "---:|".repeat(data.families.len()));
+    let rows = data.points.iter().map(|p| (p, p.strategy.as_str())).chain(data.blind.iter().map(|b| (b, "blind (no visual tokens)")));
+    for (p, name) in rows {
+        let accs: Vec<String> = data
+            .families
+            .iter()
+            .map(|f| p.accuracy.get(f).map(|(a, se)| format!("{a:.3} ± {se:.3}")).unwrap_or_else(|| "–".to_string()))
+            .collect();
+        let _ = writeln!(md, "| {} | {} | {} | {} | {} |", cell(name), tick_label(p.frames), tick_label(p.tokens), p.seed, accs.join(" | "));
+    }
+    md.push('\n');
+}
+
+fn fits_section(md: &mut String, data: &RunData) {
+    md.push_str("## Fitted laws\n\n");
+    md.push_str(
+        "From `fits.json`. Intervals are 95% percentile bootstrap intervals; R², RMSE and AIC are on log \
+         loss; the held-out check refits without the largest budgets and predicts them.\n\n",
+    );
+    if data.fits.fits.is_empty() {
+        md.push_str("`fits.json` lists no fits.\n\n");
+    }
+    for f in &data.fits.fits {
+        fit_section(md, f);
+    }
+    for s in &data.fits.skipped {
+        let _ = writeln!(md, "- group `{}` was not fitted: {}", s.group, s.reason);
+    }
+    if !data.fits.skipped.is_empty() {
+        md.push('\n');
+    }
+}
+
+fn fit_section(md: &mut String, f: &Fit) {
+    let _ = writeln!(md, "### {} · {} law\n", f.group, f.law);
+    let factors = match &f.y {
+        Some(y) => format!("{} = `{}`, {} = `{}`", symbol(&f.x), f.x, symbol(y), y),
+        None => format!("{} = `{}`", symbol(&f.x), f.x),
+    };
+    let fixed = f.fixed.as_ref().map(|x| format!(", `{}` fixed at {}", x.column, tick_label(x.value))).unwrap_or_default();
+    let response = f.response.as_deref().map(|r| format!(" (response `{r}`)")).unwrap_or_default();
+    let _ = writeln!(md, "L = {} with {factors}{fixed}; fitted to `{}`{response}.\n", f.formula(), f.loss_column);
+    md.push_str("| parameter | estimate | 95% CI |\n|---|---:|---|\n");
+    for name in param_order(f) {
+        let v = f.params[&name];
+        let _ = writeln!(md, "| {} | {} | {} |", param_symbol(&name), num(v), interval(f.ci95.get(&name)));
+    }
+    for (name, v) in &f.derived {
+        let _ = writeln!(md, "| {} (derived) | {} | {} |", cell(name), num(*v), interval(f.ci95.get(name)));
+    }
+    md.push('\n');
+    md.push_str("| validation | value |\n|---|---|\n");
+    for (k, v) in validation_rows(f) {
+        let _ = writeln!(md, "| {k} | {} |", cell(&v));
+    }
+    md.push('\n');
+    for w in &f.warnings {
+        let _ = writeln!(md, "> ⚠ {}", w.replace('\n', " "));
+    }
+    if !f.warnings.is_empty() {
+        md.push('\n');
+    }
+}
+
+/// Parameters in the law's reading order (E, A, α, B, β), then anything else.
+fn param_order(f: &Fit) -> Vec<String> {
+    let known = ["E", "A", "alpha", "B", "beta"];
+    let mut out: Vec<String> = known.iter().filter(|k| f.params.contains_key(**k)).map(|k| k.to_string()).collect();
+    out.extend(f.params.keys().filter(|k| !known.contains(&k.as_str())).cloned());
+    out
+}
+
+fn param_symbol(name: &str) -> String {
+    match name {
+        "alpha" => "α".to_string(),
+        "beta" => "β".to_string(),
+        other => cell(other),
+    }
+}
+
+/// A parameter value with four significant digits, plain for ordinary magnitudes.
+pub fn num(v: f64) -> String {
+    if v == 0.0 || (1e-3..1e5).contains(&v.abs()) {
+        let digits = (3 - v.abs().log10().floor() as i32).clamp(0, 6) as usize;
+        format!("{v:.digits$}")
+    } else {
+        format!("{v:.3e}")
+    }
+}
+
+fn interval(ci: Option<&[f64; 2]>) -> String {
+    ci.map(|[lo, hi]| format!("[{}, {}]", num(*lo), num(*hi))).unwrap_or_else(|| "–".to_string())
+}
+
+fn validation_rows(f: &Fit) -> Vec<(&'static str, String)> {
+    let opt = |v: Option<f64>, fmt: &dyn Fn(f64) -> String| v.map(fmt).unwrap_or_else(|| "–".to_string());
+    let mut rows = vec![
+        ("points fitted", f.n_points.map(|n| n.to_string()).unwrap_or_else(|| "–".to_string())),
+        ("R² (log loss)", opt(f.r2, &|v| format!("{v:.4}"))),
+        ("RMSE (log loss)", opt(f.rmse_log, &|v| format!("{v:.4}"))),
+        ("AIC", opt(f.aic, &|v| format!("{v:.2}"))),
+        ("objective", opt(f.objective, &|v| format!("{v:.4e}"))),
+        (
+            "converged",
+            match f.converged {
+                Some(c) => format!("{} (gradient norm {})", if c { "yes" } else { "no" }, opt(f.grad_norm, &|v| format!("{v:.2e}"))),
+                None => "–".to_string(),
+            },
+        ),
+    ];
+    if let Some(v) = &f.vpnls {
+        rows.push(("VPNLS cross-check", format!("largest relative parameter difference {:.2e}", v.max_rel_diff)));
+    }
+    if let Some(h) = &f.holdout {
+        let err = h.max_rel_error.map(|e| format!(", largest relative error {:.2}%", 100.0 * e)).unwrap_or_default();
+        rows.push(("held-out points", format!("{}{err}", h.n)));
+    }
+    let n_boot = f.bootstrap.as_ref().map(|b| b.samples.len()).unwrap_or(0);
+    rows.push(("bootstrap refits", n_boot.to_string()));
+    rows
+}
+
+/// The header of the optimum table; the test of the report parses these columns.
+pub const OPTIMUM_HEADER: &str = "| strategy | law | L | T* | M* | loss* | T | M | T·M | loss |";
+
+fn optimum_section(md: &mut String, data: &RunData) {
+    md.push_str("## Optimum under T·M ≤ L\n\n");
+    let groups: Vec<(String, &Fit)> = data.fits.groups().into_iter().filter_map(|g| data.fits.best_joint(&g).map(|f| (g, f))).collect();
+    if groups.is_empty() {
+        md.push_str(
+            "No law in both frames and tokens per frame in `fits.json` (fit an additive or multiplicative \
+             law on `frames` and `tokens_per_frame` to solve the trade-off).\n\n",
+        );
+        return;
+    }
+    let (frames, grid) = (data.source_frames(), data.grid());
+    let _ = writeln!(
+        md,
+        "For each strategy's joint law with the lowest AIC. Continuous (T*, M*): the minimum along T·M = L \
+         with 1 ≤ T ≤ {frames} and 1 ≤ M ≤ {}. Discrete (T, M): the best setting the strategy's reducers \
+         can produce (M from the {grid}×{grid} grid, T from the {frames} source frames) with T·M ≤ L.\n",
+        grid * grid
+    );
+    md.push_str(OPTIMUM_HEADER);
+    md.push_str("\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (group, fit) in groups {
+        let domain = Domain::new(&group, frames, grid);
+        for b in data.budgets() {
+            let c = budget::continuous(fit, b, &domain);
+            let d = budget::discrete(fit, b, &domain);
+            let dash = || "–".to_string();
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                cell(&group),
+                fit.law,
+                tick_label(b),
+                c.map(|o| format!("{:.2}", o.frames)).unwrap_or_else(dash),
+                c.map(|o| format!("{:.2}", o.tokens)).unwrap_or_else(dash),
+                c.map(|o| format!("{:.4}", o.loss)).unwrap_or_else(dash),
+                d.map(|o| tick_label(o.frames)).unwrap_or_else(dash),
+                d.map(|o| tick_label(o.tokens)).unwrap_or_else(dash),
+                d.map(|o| tick_label(o.frames * o.tokens)).unwrap_or_else(dash),
+                d.map(|o| format!("{:.4}", o.loss)).unwrap_or_else(dash),
+            );
+        }
+    }
+    md.push('\n');
+}
+
+/// The figures in reading order, with their captions.
+const FIGURES: [(&str, &str, &str); 6] = [
+    (
+        "loss_vs_tokens_per_frame",
+        "Loss vs tokens per frame",
+        "Held-out loss against M at fixed T, per strategy: seed means with 95% intervals, the lowest-AIC fitted law and its 95% bootstrap band.",
+    ),
+    ("loss_vs_frames", "Loss vs frames", "Held-out loss against T at fixed M, per strategy, drawn the same way."),
+    (
+        "budget_tradeoff",
+        "Budget trade-off",
+        "The fitted loss over (T, M), iso-budget lines T·M = L, the continuous optimum path and the best reachable setting at each budget.",
+    ),
+    (
+        "accuracy_vs_visual_tokens",
+        "Accuracy per question family",
+        "Accuracy against visual tokens per sample, solid lines varying M, dashed lines varying T; the dotted line is the blind baseline.",
+    ),
+    ("training_curves", "Training curves", "Training loss of every point, per strategy, coloured by visual tokens."),
+    ("fit_residuals", "Fit residuals", "log(observed) − log(predicted) against the predicted loss, per fit; held-out points are hollow diamonds."),
+];
+
+fn figures_section(md: &mut String) {
+    md.push_str("## Figures\n\nEach figure is also in `plots/` as SVG.\n\n");
+    for (stem, title, caption) in FIGURES {
+        let _ = writeln!(md, "### {title}\n\n![{title}](plots/{stem}.png)\n\n{caption}\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_keep_four_significant_digits() {
+        assert_eq!(num(1.23456), "1.235");
+        assert_eq!(num(0.0123456), "0.01235");
+        assert_eq!(num(1234.4), "1234");
+        assert_eq!(num(1.5e-7), "1.500e-7");
+    }
+
+    #[test]
+    fn every_report_figure_is_drawn() {
+        for (stem, _, _) in FIGURES {
+            assert!(crate::plot::FIGURES.contains(&stem), "{stem}");
+        }
+    }
+
+    #[test]
+    fn cells_cannot_break_a_table() {
+        assert_eq!(cell("a|b"), "a\\|b");
+    }
+}

@@ -1,0 +1,195 @@
+//! Sweep points: the axes of a config expanded into concrete (T, M, strategy, seed) points,
+//! each keyed by a content hash of everything that determines its numbers.
+use crate::config::{Config, Design, SweepConfig};
+use serde::Serialize;
+
+/// Bumped whenever a change alters the numbers a point produces, so old results are not reused.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// A (T, M, strategy) combination before seeds are applied.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Shape {
+    /// Frames T.
+    pub frames: usize,
+    /// Tokens per frame M.
+    pub tokens_per_frame: usize,
+    /// Spatial reducer name.
+    pub spatial: String,
+    /// Temporal reducer name.
+    pub temporal: String,
+}
+
+/// One point of the sweep: a shape, a seed and its content key.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Point {
+    /// The (T, M, strategy) combination.
+    #[serde(flatten)]
+    pub shape: Shape,
+    /// Training seed.
+    pub seed: u64,
+    /// Content hash of the resolved point config (hex, 16 chars).
+    pub key: String,
+}
+
+impl Point {
+    /// Visual tokens per sample, T·M.
+    pub fn visual_tokens(&self) -> usize {
+        self.shape.frames * self.shape.tokens_per_frame
+    }
+
+    /// The strategy label used to group fits, `spatial/temporal`.
+    pub fn strategy(&self) -> String {
+        format!("{}/{}", self.shape.spatial, self.shape.temporal)
+    }
+}
+
+/// Expands the axes into shapes (deduplicated, sorted), honouring the design and budgets.
+pub fn plan_shapes(s: &SweepConfig) -> Vec<Shape> {
+    let mut shapes = match (s.design, &s.center) {
+        (Design::Cross, Some(c)) => {
+            let along_m = s.spatial.iter().flat_map(|sp| {
+                s.tokens_per_frame.iter().map(move |&m| Shape {
+                    frames: c.frames,
+                    tokens_per_frame: m,
+                    spatial: sp.clone(),
+                    temporal: c.temporal.clone(),
+                })
+            });
+            let along_t = s.temporal.iter().flat_map(|tp| {
+                s.frames.iter().map(move |&t| Shape {
+                    frames: t,
+                    tokens_per_frame: c.tokens_per_frame,
+                    spatial: c.spatial.clone(),
+                    temporal: tp.clone(),
+                })
+            });
+            along_m.chain(along_t).collect::<Vec<_>>()
+        }
+        _ => grid_shapes(s),
+    };
+    shapes.sort();
+    shapes.dedup();
+    shapes
+}
+
+fn grid_shapes(s: &SweepConfig) -> Vec<Shape> {
+    let max_budget = s.budgets.iter().max().copied();
+    let mut out = Vec::new();
+    for sp in &s.spatial {
+        for tp in &s.temporal {
+            for &t in &s.frames {
+                for &m in &s.tokens_per_frame {
+                    if max_budget.is_none_or(|b| t * m <= b) {
+                        out.push(Shape { frames: t, tokens_per_frame: m, spatial: sp.clone(), temporal: tp.clone() });
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// All points of a validated config, with their keys, in a stable order.
+pub fn plan(cfg: &Config) -> Vec<Point> {
+    let mut points = Vec::new();
+    for shape in plan_shapes(&cfg.sweep) {
+        for &seed in &cfg.sweep.seeds {
+            let key = point_key(cfg, &shape, seed);
+            points.push(Point { shape: shape.clone(), seed, key });
+        }
+    }
+    points
+}
+
+/// What determines a point's numbers; its hash is the point's key.
+#[derive(Serialize)]
+struct KeyMaterial<'a> {
+    protocol: u32,
+    data: &'a crate::config::DataConfig,
+    model: &'a crate::config::ModelConfig,
+    train: &'a crate::config::TrainConfig,
+    shape: &'a Shape,
+    seed: u64,
+}
+
+/// Content hash of the resolved point config: same inputs, same key, across runs and names.
+pub fn point_key(cfg: &Config, shape: &Shape, seed: u64) -> String {
+    let material = KeyMaterial { protocol: PROTOCOL_VERSION, data: &cfg.data, model: &cfg.model, train: &cfg.train, shape, seed };
+    let json = serde_json::to_vec(&material).expect("plain data serialises");
+    blake3::hash(&json).to_hex()[..16].to_string()
+}
+
+/// Rough cost of one point, for `--dry-run`.
+#[derive(Debug, Clone, Copy)]
+pub struct Cost {
+    /// Floating-point operations of training and evaluation.
+    pub flops: f64,
+}
+
+/// Estimates a point's training + evaluation FLOPs from the model shape and sequence length.
+pub fn estimate_cost(cfg: &Config, point: &Point) -> Cost {
+    let w = cfg.model.lm.width as f64;
+    let layers = cfg.model.lm.layers as f64;
+    let seq = (point.visual_tokens() + crate::features::MAX_TEXT_TOKENS) as f64;
+    let dense_params = layers * 12.0 * w * w + (cfg.data.dim * cfg.model.projector.hidden + cfg.model.projector.hidden * cfg.model.lm.width) as f64;
+    // Per sample: 2·params·tokens for the matmuls plus 4·layers·seq²·w for attention scores.
+    let forward_per_sample = 2.0 * dense_params * seq + 4.0 * layers * seq * seq * w;
+    let train = 3.0 * forward_per_sample * (cfg.train.steps * cfg.train.batch) as f64;
+    // Evaluation scores every option of every held-out question (4 per question, 5 per video).
+    let eval = forward_per_sample * (cfg.data.eval_videos * 5 * 5) as f64;
+    Cost { flops: train + eval }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn small() -> Config {
+        serde_yaml::from_str(crate::config::tests::SMALL).unwrap()
+    }
+
+    #[test]
+    fn grid_is_the_cartesian_product() {
+        let c = small();
+        let p = plan(&c);
+        assert_eq!(p.len(), 4);
+        assert!(p.iter().all(|x| x.key.len() == 16));
+    }
+
+    #[test]
+    fn budgets_filter_the_grid() {
+        let mut c = small();
+        c.sweep.budgets = vec![8];
+        let shapes: Vec<_> = plan(&c).iter().map(|p| (p.shape.frames, p.shape.tokens_per_frame)).collect();
+        assert_eq!(shapes, vec![(2, 1), (2, 4), (4, 1)]);
+    }
+
+    #[test]
+    fn cross_design_varies_one_factor_at_a_time_and_shares_the_center() {
+        let mut c = small();
+        c.sweep.design = Design::Cross;
+        c.sweep.spatial = vec!["pool".into(), "sample".into()];
+        c.sweep.temporal = vec!["sample".into(), "pool".into()];
+        c.sweep.center = Some(crate::config::Center { frames: 4, tokens_per_frame: 4, spatial: "pool".into(), temporal: "sample".into() });
+        let p = plan(&c);
+        // 2 spatial × 2 M + 2 temporal × 2 T, minus the shared centre (4, 4, pool, sample).
+        assert_eq!(p.len(), 7);
+        let centre = p.iter().filter(|x| x.shape.frames == 4 && x.shape.tokens_per_frame == 4 && x.strategy() == "pool/sample").count();
+        assert_eq!(centre, 1);
+    }
+
+    #[test]
+    fn key_changes_with_anything_that_changes_numbers_but_not_the_name() {
+        let c = small();
+        let s = plan_shapes(&c.sweep)[0].clone();
+        let k = point_key(&c, &s, 0);
+        assert_ne!(k, point_key(&c, &s, 1));
+        let mut c2 = c.clone();
+        c2.train.lr *= 2.0;
+        assert_ne!(k, point_key(&c2, &s, 0));
+        let mut c3 = c.clone();
+        c3.name = "renamed".into();
+        assert_eq!(k, point_key(&c3, &s, 0));
+    }
+}

@@ -1,0 +1,191 @@
+//! Training, read top to bottom: the text-only warm start of the LM (the QA prior, once per
+//! sweep), then per point AdamW on the trainable parameters with warm-up + cosine decay,
+//! loss on answer tokens only.
+use crate::config::{ModelConfig, TrainConfig, Trainable};
+use crate::error::{Error, Result};
+use crate::features::Question;
+use crate::model::VisionLm;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::path::Path;
+use tch::nn::{self, OptimizerConfig};
+use tch::{Device, Reduction, Tensor};
+
+/// Target value that cross-entropy ignores (prompt and padding positions).
+pub const IGNORE: i64 = -100;
+
+/// Tokenised text of a batch: inputs `[B, L]` and next-token targets `[B, L]`.
+pub struct TextBatch {
+    /// Input tokens, right-padded.
+    pub input: Tensor,
+    /// Next-token targets on answer positions, `IGNORE` elsewhere.
+    pub target: Tensor,
+}
+
+/// Builds inputs/targets for `prompt ++ answer` sequences; only answer tokens are targets.
+pub fn text_batch(pairs: &[(&[i64], &[i64])], device: Device) -> TextBatch {
+    let len = pairs.iter().map(|(p, a)| p.len() + a.len() - 1).max().unwrap_or(1);
+    let mut input = vec![crate::features::synthetic::vocab::PAD; pairs.len() * len];
+    let mut target = vec![IGNORE; pairs.len() * len];
+    for (row, (prompt, answer)) in pairs.iter().enumerate() {
+        let full: Vec<i64> = prompt.iter().chain(answer.iter()).copied().collect();
+        for i in 0..full.len() - 1 {
+            input[row * len + i] = full[i];
+            if i + 1 >= prompt.len() {
+                target[row * len + i] = full[i + 1];
+            }
+        }
+    }
+    let shape = [pairs.len() as i64, len as i64];
+    TextBatch { input: Tensor::from_slice(&input).reshape(shape).to(device), target: Tensor::from_slice(&target).reshape(shape).to(device) }
+}
+
+/// Mean cross-entropy over the answer tokens of a batch.
+pub fn answer_loss(logits: &Tensor, target: &Tensor) -> Tensor {
+    let vocab = logits.size()[2];
+    logits.reshape([-1, vocab]).cross_entropy_loss::<Tensor>(&target.reshape([-1]), None, Reduction::Mean, IGNORE, 0.0)
+}
+
+/// Learning rate at `step`: linear warm-up, then cosine decay to `min_lr_ratio · lr`.
+pub fn learning_rate(cfg: &TrainConfig, step: usize) -> f64 {
+    if step < cfg.warmup {
+        return cfg.lr * (step + 1) as f64 / cfg.warmup as f64;
+    }
+    let span = (cfg.steps - cfg.warmup).max(1) as f64;
+    let progress = (step - cfg.warmup) as f64 / span;
+    let floor = cfg.lr * cfg.min_lr_ratio;
+    floor + 0.5 * (cfg.lr - floor) * (1.0 + (std::f64::consts::PI * progress).cos())
+}
+
+/// One recorded point of a training-loss curve.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CurvePoint {
+    /// Optimiser step (1-based: the loss after this many updates' worth of batches).
+    pub step: usize,
+    /// Mean training loss over the steps since the previous record.
+    pub loss: f64,
+}
+
+/// What training one point produced besides the weights.
+#[derive(Debug, Clone)]
+pub struct TrainOutcome {
+    /// The training-loss curve.
+    pub curve: Vec<CurvePoint>,
+    /// Training samples processed.
+    pub samples: usize,
+    /// Wall time of the optimisation loop, seconds.
+    pub seconds: f64,
+}
+
+/// Trains `model` on questions about `features` (`[N, V, D]` reduced features, or `None`
+/// for text only). `on_step` is called after every step (for progress bars).
+pub fn train(
+    model: &VisionLm,
+    vs: &nn::VarStore,
+    cfg: &TrainConfig,
+    features: Option<&Tensor>,
+    questions: &[Question],
+    seed: u64,
+    steps: usize,
+    on_step: &mut dyn FnMut(usize),
+) -> Result<TrainOutcome> {
+    if questions.is_empty() {
+        return Err(Error::input("data", "no training questions"));
+    }
+    let mut opt = nn::AdamW::default().wd(cfg.weight_decay).build(vs, cfg.lr).map_err(Error::from)?;
+    let schedule = TrainConfig { steps, ..cfg.clone() };
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xBA7C_4E5);
+    let device = vs.device();
+    let started = std::time::Instant::now();
+    let mut curve = Vec::new();
+    let mut window = Vec::new();
+    for step in 0..steps {
+        let scale = learning_rate(&schedule, step) / cfg.lr;
+        opt.set_lr_group(0, cfg.lr * scale);
+        opt.set_lr_group(crate::model::PROJECTOR_GROUP, cfg.projector_lr.unwrap_or(cfg.lr) * scale);
+        let picks: Vec<usize> = (0..cfg.batch).map(|_| rng.random_range(0..questions.len())).collect();
+        let loss = batch_loss(model, features, questions, &picks, device);
+        opt.backward_step_clip_norm(&loss, 1.0);
+        window.push(loss.double_value(&[]));
+        if (step + 1) % cfg.log_every == 0 || step + 1 == steps {
+            curve.push(CurvePoint { step: step + 1, loss: window.iter().sum::<f64>() / window.len() as f64 });
+            window.clear();
+        }
+        on_step(step + 1);
+    }
+    Ok(TrainOutcome { curve, samples: steps * cfg.batch, seconds: started.elapsed().as_secs_f64() })
+}
+
+fn batch_loss(model: &VisionLm, features: Option<&Tensor>, questions: &[Question], picks: &[usize], device: Device) -> Tensor {
+    let pairs: Vec<(&[i64], &[i64])> = picks.iter().map(|&i| (questions[i].prompt.as_slice(), questions[i].target())).collect();
+    let text = text_batch(&pairs, device);
+    let visual = features.map(|f| {
+        let videos: Vec<i64> = picks.iter().map(|&i| questions[i].video as i64).collect();
+        f.index_select(0, &Tensor::from_slice(&videos).to(f.device()))
+    });
+    let logits = model.forward(visual.as_ref(), &text.input);
+    answer_loss(&logits, &text.target)
+}
+
+/// Freezes every variable the config does not list as trainable.
+pub fn apply_trainable(vs: &mut nn::VarStore, trainable: &[Trainable]) {
+    let train_lm = trainable.contains(&Trainable::Lm);
+    let train_projector = trainable.contains(&Trainable::Projector);
+    for (name, var) in vs.variables() {
+        let on = if name.starts_with("lm.") { train_lm } else { train_projector };
+        let _ = var.set_requires_grad(on);
+    }
+}
+
+/// Trains the text-only QA prior and saves the LM's weights (only `lm.*`) to `path`.
+pub fn train_prior(model_cfg: &ModelConfig, cfg: &TrainConfig, feature_dim: usize, vocab: usize, questions: &[Question], device: Device, path: &Path) -> Result<TrainOutcome> {
+    tch::manual_seed(0x9_1A1);
+    let vs = nn::VarStore::new(device);
+    let model = VisionLm::new(&vs, model_cfg, feature_dim, vocab);
+    let outcome = train(&model, &vs, cfg, None, questions, 0x9_1A1, cfg.prior_steps, &mut |_| {})?;
+    save_lm(&vs, path)?;
+    Ok(outcome)
+}
+
+/// Saves the `lm.*` variables of a var store as safetensors, atomically.
+pub fn save_lm(vs: &nn::VarStore, path: &Path) -> Result<()> {
+    let vars: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(n, _)| n.starts_with("lm.")).map(|(n, t)| (n, t.to(Device::Cpu))).collect();
+    crate::io::write_atomic_via_path(path, |tmp| Tensor::write_safetensors(&vars, tmp).map_err(Error::from))
+}
+
+/// Loads saved `lm.*` weights into a var store (other variables keep their initialisation).
+pub fn load_lm(vs: &mut nn::VarStore, path: &Path) -> Result<()> {
+    let missing = vs.load_partial(path).map_err(|e| Error::internal(format!("{}: {e}", path.display())))?;
+    if let Some(name) = missing.iter().find(|n| n.starts_with("lm.")) {
+        return Err(Error::internal(format!("{}: LM checkpoint lacks {name}", path.display())));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> TrainConfig {
+        serde_yaml::from_str("{steps: 100, batch: 4, lr: 0.01, warmup: 10, trainable: [projector], prior_steps: 5}").unwrap()
+    }
+
+    #[test]
+    fn schedule_warms_up_then_decays_to_the_floor() {
+        let c = cfg();
+        assert!((learning_rate(&c, 0) - 0.001).abs() < 1e-12);
+        assert!((learning_rate(&c, 9) - 0.01).abs() < 1e-12);
+        assert!((learning_rate(&c, 10) - 0.01).abs() < 1e-12);
+        assert!(learning_rate(&c, 50) < 0.01 && learning_rate(&c, 50) > 0.001);
+        assert!((learning_rate(&c, 100) - 0.001).abs() < 1e-9);
+    }
+
+    #[test]
+    fn only_answer_tokens_are_targets() {
+        let b = text_batch(&[(&[5, 1], &[8, 2]), (&[6, 7, 1], &[9, 2])], Device::Cpu);
+        assert_eq!(b.input.size(), vec![2, 4]);
+        let t = Vec::<i64>::try_from(b.target.reshape([-1])).unwrap();
+        // Row 0: [5, 1, 8, PAD] predicts [_, 8, 2, _]; row 1: [6, 7, 1, 9] predicts [_, _, 9, 2].
+        assert_eq!(t, vec![IGNORE, 8, 2, IGNORE, IGNORE, IGNORE, 9, 2]);
+    }
+}

@@ -1,0 +1,201 @@
+//! End-to-end tests of `vislaw sweep`, `validate` and `reduce` through the binary.
+use polars::prelude::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const TINY: &str = r#"
+name: tiny
+data: {generator: synthetic, seed: 11, train_videos: 24, eval_videos: 8, frames: 8, grid: 6, dim: 8}
+model:
+  projector: {hidden: 16}
+  lm: {layers: 1, heads: 2, width: 16, max_context: 80}
+train: {steps: 6, batch: 8, lr: 0.003, warmup: 1, weight_decay: 0.01, trainable: [projector, lm], prior_steps: 4, log_every: 2, eval_batch: 64}
+sweep:
+  frames: [2, 4]
+  tokens_per_frame: [1, 4]
+  spatial: [pool, sample]
+  temporal: [sample]
+  seeds: [0]
+"#;
+
+fn vislaw(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vislaw")).args(args).env("CUDA_VISIBLE_DEVICES", "").output().expect("binary runs")
+}
+
+fn write_config(dir: &Path, text: &str) -> PathBuf {
+    let p = dir.join("sweep.yaml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn sweep(config: &Path, results: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["sweep", config.to_str().unwrap(), "--device", "cpu", "--results", results.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = vislaw(&args);
+    assert!(out.status.success(), "sweep failed: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn read(path: &Path) -> DataFrame {
+    ParquetReader::new(std::fs::File::open(path).unwrap()).finish().unwrap()
+}
+
+fn column_f64(df: &DataFrame, name: &str) -> Vec<f64> {
+    df.column(name).unwrap().f64().unwrap().into_no_null_iter().collect()
+}
+
+fn keys(df: &DataFrame) -> Vec<String> {
+    df.column("key").unwrap().str().unwrap().into_no_null_iter().map(String::from).collect()
+}
+
+#[test]
+fn sweep_writes_one_row_per_point_and_a_rerun_trains_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = write_config(d.path(), TINY);
+    let results = d.path().join("results");
+    sweep(&cfg, &results, &[]);
+    let run = results.join("tiny");
+    let first = read(&run.join("results.parquet"));
+    assert_eq!(first.height(), 8);
+    for file in ["results.csv", "curves.parquet", "blind.parquet", "config.yaml"] {
+        assert!(run.join(file).exists(), "{file} missing");
+    }
+    let loss = column_f64(&first, "loss");
+    assert!(loss.iter().all(|l| l.is_finite() && *l > 0.0));
+    for fam in ["needle", "order", "count", "detail", "motion"] {
+        assert!(first.column(&format!("acc_{fam}")).is_ok(), "acc_{fam} missing");
+    }
+
+    let again = sweep(&cfg, &results, &[]);
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(stdout.contains("trained 0 point(s), 8 already finished"), "{stdout}");
+    let second = read(&run.join("results.parquet"));
+    assert!(first.equals(&second), "a rerun must return the same rows");
+}
+
+#[test]
+fn same_seed_gives_bitwise_identical_rows() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = write_config(d.path(), TINY);
+    sweep(&cfg, &d.path().join("a"), &[]);
+    sweep(&cfg, &d.path().join("b"), &[]);
+    let a = read(&d.path().join("a/tiny/results.parquet"));
+    let b = read(&d.path().join("b/tiny/results.parquet"));
+    for col in ["loss", "accuracy", "train_loss_final", "acc_needle"] {
+        let (x, y) = (column_f64(&a, col), column_f64(&b, col));
+        assert_eq!(x.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), y.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "{col}");
+    }
+}
+
+#[test]
+fn an_interrupted_sweep_resumes_without_duplicates_or_gaps() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = write_config(d.path(), TINY);
+    let results = d.path().join("results");
+    sweep(&cfg, &results, &["--max-points", "3"]);
+    let partial = read(&results.join("tiny/results.parquet"));
+    assert_eq!(partial.height(), 3);
+
+    // A hard kill mid-sweep: wait for a fourth finished point, then SIGKILL.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vislaw"))
+        .args(["sweep", cfg.to_str().unwrap(), "--device", "cpu", "--results", results.to_str().unwrap()])
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let points = results.join("tiny/points");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::fs::read_dir(&points).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".parquet")).count() < 4 {
+        assert!(std::time::Instant::now() < deadline, "no progress");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    sweep(&cfg, &results, &[]);
+    let full = read(&results.join("tiny/results.parquet"));
+    let mut k = keys(&full);
+    assert_eq!(k.len(), 8);
+    k.sort();
+    k.dedup();
+    assert_eq!(k.len(), 8, "duplicate rows");
+    // The resumed rows equal a clean run's rows.
+    sweep(&cfg, &d.path().join("clean"), &[]);
+    let clean = read(&d.path().join("clean/tiny/results.parquet"));
+    assert_eq!(column_f64(&full, "loss"), column_f64(&clean, "loss"));
+}
+
+#[test]
+fn dry_run_lists_points_and_trains_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = write_config(d.path(), TINY);
+    let results = d.path().join("results");
+    let out = sweep(&cfg, &results, &["--dry-run"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches("pending").count(), 8, "{text}");
+    assert!(text.contains("GFLOP"));
+    assert!(!results.exists(), "a dry run writes nothing");
+}
+
+#[test]
+fn bad_configs_fail_with_one_line_exit_2_and_write_nothing() {
+    let cases = [
+        ("spatial: [pool, sample]", "spatial: [pool, smaple]", "sweep.spatial"),
+        ("tokens_per_frame: [1, 4]", "tokens_per_frame: [1, 5]", "reachable: 1, 4, 9, 36"),
+        ("frames: [2, 4]", "frames: [2, 9]", "sweep.frames"),
+        ("steps: 6", "steps: 0", "train.steps"),
+        ("seeds: [0]", "seeds: []", "sweep.seeds"),
+        ("seeds: [0]", "seeds: [0]\n  budgets: [4]", "budget"),
+        ("name: tiny", "name: tiny\nextra: 1", "extra"),
+        ("name: tiny", "name: [tiny", "sweep.yaml"),
+    ];
+    for (from, to, needle) in cases {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = write_config(d.path(), &TINY.replace(from, to));
+        let results = d.path().join("results");
+        let out = vislaw(&["sweep", cfg.to_str().unwrap(), "--results", results.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{to}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{to}: {err}");
+        assert!(err.contains(needle), "{to}: {err}");
+        assert!(!results.exists(), "{to}: wrote results");
+    }
+}
+
+#[test]
+fn missing_config_and_missing_feature_files_exit_2() {
+    let out = vislaw(&["validate", "/nonexistent/sweep.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let d = tempfile::tempdir().unwrap();
+    let files_cfg = TINY.replace("{generator: synthetic, seed: 11, train_videos: 24, eval_videos: 8,", &format!("{{generator: files, dir: {},", d.path().join("feats").display()));
+    let cfg = write_config(d.path(), &files_cfg);
+    let out = vislaw(&["validate", cfg.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("feats"), "{err}");
+}
+
+#[test]
+fn reduce_command_pools_a_feature_file() {
+    use tch::{Kind, Tensor};
+    let d = tempfile::tempdir().unwrap();
+    let input = d.path().join("in.safetensors");
+    // 4 frames of a 3×3 grid, D = 1; frame f holds (f+1)·(1..9).
+    let base = Tensor::arange_start(1, 10, (Kind::Float, tch::Device::Cpu)).reshape([1, 3, 3, 1]);
+    let frames = Tensor::cat(&(1..=4).map(|f| &base * f as f64).collect::<Vec<_>>(), 0);
+    Tensor::write_safetensors(&[("features", &frames)], &input).unwrap();
+    let output = d.path().join("out.safetensors");
+    let out = vislaw(&["reduce", input.to_str().unwrap(), "--spatial", "pool", "--tokens-per-frame", "4", "--temporal", "pool", "--frames", "2", "-o", output.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let t = Tensor::read_safetensors(&output).unwrap().remove(0).1;
+    assert_eq!(t.size(), vec![2, 4, 1]);
+    let v = Vec::<f32>::try_from(t.reshape([-1])).unwrap();
+    // Temporal pool: frames (1,2) → 1.5·base, (3,4) → 3.5·base; spatial pool of base (k = 2,
+    // zero padded): 3, 2.25, 3.75, 2.25.
+    let want: Vec<f32> = [1.5f32, 3.5].iter().flat_map(|s| [3.0, 2.25, 3.75, 2.25].map(|x| x * s)).collect();
+    assert_eq!(v, want);
+
+    let bad = vislaw(&["reduce", input.to_str().unwrap(), "--spatial", "pool", "--tokens-per-frame", "5", "-o", output.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--tokens-per-frame"));
+}

@@ -50,7 +50,7 @@ class VisionLm(nn.Module):
 def train_rate(a):
     torch.manual_seed(0)
     model = VisionLm(a)
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=a.weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=a.weight_decay)
     feats = torch.randn(a.batch, a.visual, a.dim)
     text = torch.tensor([3, 1, 8]).repeat(a.batch, 1)
     target = torch.tensor([-100, 8, 2]).repeat(a.batch, 1)

@@ -18,6 +18,12 @@ pub struct Config {
     pub train: TrainConfig,
     /// The axes of the sweep.
     pub sweep: SweepConfig,
+    /// Parameters of the reduction strategies (each defaults to the literature's setting).
+    #[serde(default)]
+    pub strategies: crate::strategy::StrategiesConfig,
+    /// The needle-in-a-haystack grid, evaluated at every trained point (off when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub niah: Option<crate::niah::NiahConfig>,
 }
 
 /// Feature source and benchmark size.
@@ -223,6 +229,13 @@ impl Config {
                     format!("{t} frames × {m} tokens = {} visual tokens do not fit (at most {max_visual} after {} text tokens)", t * m, crate::features::MAX_TEXT_TOKENS),
                 ));
             }
+        }
+        let shapes = crate::sweep::plan_shapes(&self.sweep);
+        let spatial: Vec<_> = shapes.iter().filter_map(|s| crate::reduce::Spatial::parse(&s.spatial).ok()).collect();
+        let temporal: Vec<_> = shapes.iter().filter_map(|s| crate::reduce::Temporal::parse(&s.temporal).ok()).collect();
+        self.strategies.validate(&spatial, &temporal, self.data.dim)?;
+        if let Some(niah) = &self.niah {
+            niah.validate(self)?;
         }
         Ok(())
     }
@@ -480,7 +493,7 @@ sweep:
             ("steps: 12", "steps: 0", "train.steps"),
             ("spatial: [pool]", "spatial: []", "sweep.spatial"),
             ("spatial: [pool]", "spatial: [blur]", "sweep.spatial"),
-            ("seeds: [0]", "seeds: [0]\n  budgets: [4]", "sweep"),
+            ("seeds: [0]", "seeds: [0]\n  budgets: [1]", "sweep.budgets"),
         ];
         for (from, to, field) in cases {
             let e = load_str(&SMALL.replace(from, to)).unwrap_err();

@@ -149,25 +149,35 @@ pub struct VisionLm {
     pub projector: Projector,
     /// The language model (variables under `lm.`).
     pub lm: Lm,
+    /// A learned token reducer (`resampler`, `summary`; variables under `reducer.`, in the
+    /// projector's group), applied to the full-grid features before the projector.
+    pub reducer: Option<crate::learned::LearnedReducer>,
     width: i64,
 }
 
 impl VisionLm {
     /// Creates the model's variables in `vs`.
     pub fn new(vs: &nn::VarStore, cfg: &ModelConfig, feature_dim: usize, vocab: usize) -> VisionLm {
-        let root = vs.root();
-        VisionLm {
-            projector: Projector::new(&(&root.set_group(PROJECTOR_GROUP) / "projector"), feature_dim, cfg.projector.hidden, cfg.lm.width),
-            lm: Lm::new(&(&root / "lm"), &cfg.lm, vocab),
-            width: cfg.lm.width as i64,
-        }
+        Self::with_reducer(vs, cfg, feature_dim, vocab, None)
     }
 
-    /// Text logits `[B, L, vocab]` given raw visual features `[B, V, D]` (or none) and text `[B, L]`.
+    /// Creates the model with a learned reducer (its variables are created last, so the
+    /// projector and LM initialise exactly as in [`VisionLm::new`]).
+    pub fn with_reducer(vs: &nn::VarStore, cfg: &ModelConfig, feature_dim: usize, vocab: usize, reducer: Option<&crate::learned::LearnedSpec>) -> VisionLm {
+        let root = vs.root();
+        let projector = Projector::new(&(&root.set_group(PROJECTOR_GROUP) / "projector"), feature_dim, cfg.projector.hidden, cfg.lm.width);
+        let lm = Lm::new(&(&root / "lm"), &cfg.lm, vocab);
+        let reducer = reducer.map(|spec| crate::learned::LearnedReducer::new(&(&root.set_group(PROJECTOR_GROUP) / "reducer"), spec, feature_dim));
+        VisionLm { projector, lm, reducer, width: cfg.lm.width as i64 }
+    }
+
+    /// Text logits `[B, L, vocab]` given raw visual features `[B, V, D]` (or none) and text
+    /// `[B, L]`; with a learned reducer, V = T·g² full-grid tokens that it reduces to T·M.
     pub fn forward(&self, features: Option<&Tensor>, text: &Tensor) -> Tensor {
-        let visual = match features {
-            Some(f) => self.projector.forward(f),
-            None => Tensor::zeros([text.size()[0], 0, self.width], (Kind::Float, text.device())),
+        let visual = match (features, &self.reducer) {
+            (Some(f), Some(r)) => self.projector.forward(&r.forward(f)),
+            (Some(f), None) => self.projector.forward(f),
+            (None, _) => Tensor::zeros([text.size()[0], 0, self.width], (Kind::Float, text.device())),
         };
         self.lm.forward(&visual, text)
     }

@@ -163,6 +163,19 @@ impl Surface<'_> {
         }
     }
 
+    /// (T·∂L/∂T, M·∂L/∂M): slopes in log T and log M.
+    fn elasticities(&self, t: f64, m: f64) -> (f64, f64) {
+        match self.axes {
+            Axes::Both { t_is_x: true } => self.law.elasticities(self.p, t, m),
+            Axes::Both { t_is_x: false } => {
+                let (em, et) = self.law.elasticities(self.p, m, t);
+                (et, em)
+            }
+            Axes::OnlyT { .. } => (self.law.elasticities(self.p, t, 1.0).0, 0.0),
+            Axes::OnlyM { .. } => (0.0, self.law.elasticities(self.p, m, 1.0).0),
+        }
+    }
+
     /// (α, A, β, B) with α, A belonging to T, for the additive closed form.
     fn additive_by_axis(&self) -> Option<(f64, f64, f64, f64)> {
         match (self.law, self.axes) {
@@ -184,6 +197,10 @@ struct Box2 {
 /// Solves every fit at every budget (and every target loss).
 pub fn solve(report: &FitReport, opts: &OptimumOptions) -> Result<OptimaReport> {
     validate(opts)?;
+    let mut feasible_m = opts.feasible_m.clone();
+    feasible_m.sort_unstable();
+    feasible_m.dedup();
+    let opts = &OptimumOptions { feasible_m, ..opts.clone() };
     let bx = Box2 {
         m_min: opts.feasible_m[0] as f64,
         m_max: *opts.feasible_m.last().expect("validated non-empty") as f64,
@@ -228,9 +245,6 @@ fn validate(opts: &OptimumOptions) -> Result<()> {
     if opts.feasible_m.is_empty() || opts.feasible_m.contains(&0) {
         return Err(Error::input("--feasible-m", "needs at least one value, all ≥ 1"));
     }
-    if !opts.feasible_m.windows(2).all(|w| w[0] < w[1]) {
-        return Err(Error::input("--feasible-m", "values must be strictly increasing"));
-    }
     if opts.max_frames == 0 {
         return Err(Error::input("--max-frames", "must be ≥ 1"));
     }
@@ -255,18 +269,20 @@ fn axes_of(fit: &Fit, opts: &OptimumOptions) -> std::result::Result<Axes, String
     }
 }
 
-fn optimum_at(fit: &Fit, axes: Axes, budget: f64, bx: Box2, opts: &OptimumOptions) -> std::result::Result<Optimum, String> {
+fn optimum_at(
+    fit: &Fit,
+    axes: Axes,
+    budget: f64,
+    bx: Box2,
+    opts: &OptimumOptions,
+) -> std::result::Result<Optimum, String> {
     let p = fit.natural();
     let s = Surface { law: fit.law, p: &p, axes };
     let cont = continuous(&s, budget, bx)?;
     let discrete = discrete(&s, budget, opts);
     let mut ci95 = BTreeMap::new();
-    let samples: Vec<Continuous> = fit
-        .bootstrap
-        .samples
-        .iter()
-        .filter_map(|q| continuous(&Surface { p: q, ..s }, budget, bx).ok())
-        .collect();
+    let samples: Vec<Continuous> =
+        fit.bootstrap.samples.iter().filter_map(|q| continuous(&Surface { p: q, ..s }, budget, bx).ok()).collect();
     let mut put = |name: &str, v: Vec<f64>| {
         if let Some(iv) = interval95(&v) {
             ci95.insert(name.to_string(), iv);
@@ -307,7 +323,7 @@ fn continuous(s: &Surface, budget: f64, bx: Box2) -> std::result::Result<Continu
             if t_hi < 1.0 {
                 return Err(format!("the budget is below one frame at M = {m}"));
             }
-            let t = argmin_interval(|t| s.loss(t, m), 1.0, t_hi);
+            let t = argmin_interval(|t| s.loss(t, m), |t| s.elasticities(t, m).0, 1.0, t_hi);
             let why = format!("only T was varied in this fit (M held at {m}); T is limited by the budget");
             Ok(Continuous { point: Point { t, m, loss: s.loss(t, m) }, unconstrained: None, boundary: Some(why) })
         }
@@ -316,7 +332,7 @@ fn continuous(s: &Surface, budget: f64, bx: Box2) -> std::result::Result<Continu
             if m_hi < bx.m_min || t > bx.t_max {
                 return Err(format!("the budget cannot hold {t} frames at the smallest M"));
             }
-            let m = argmin_interval(|m| s.loss(t, m), bx.m_min, m_hi.min(bx.m_max));
+            let m = argmin_interval(|m| s.loss(t, m), |m| s.elasticities(t, m).1, bx.m_min, m_hi.min(bx.m_max));
             let why = format!("only M was varied in this fit (T held at {t}); M is limited by the budget");
             Ok(Continuous { point: Point { t, m, loss: s.loss(t, m) }, unconstrained: None, boundary: Some(why) })
         }
@@ -346,7 +362,12 @@ fn continuous_two_factor(s: &Surface, budget: f64, bx: Box2) -> std::result::Res
         let why = boundary_words(clamped, t_lo, t_hi);
         return Ok(Continuous { point: at(clamped), unconstrained: Some(at(t_star)), boundary: Some(why) });
     }
-    let t = argmin_interval(along, t_lo, t_hi);
+    // d/d log T of L(T, L/T) is T·∂L/∂T − M·∂L/∂M.
+    let slope = |t: f64| {
+        let (et, em) = s.elasticities(t, budget / t);
+        et - em
+    };
+    let t = argmin_interval(along, slope, t_lo, t_hi);
     let on_edge = (t - t_lo).abs() <= 1e-9 * t_lo || (t_hi - t).abs() <= 1e-9 * t_hi;
     let boundary = on_edge.then(|| match s.law {
         Law::Multiplicative => format!(
@@ -372,42 +393,43 @@ fn boundary_words(t: f64, t_lo: f64, t_hi: f64) -> String {
 /// minimiser along T·M = L (the loss is convex in log T there).
 fn additive_closed_form(s: &Surface, budget: f64) -> Option<f64> {
     let (alpha, a, beta, b) = s.additive_by_axis()?;
-    if !(alpha * beta > 0.0) {
-        return None;
+    // NaN fails this comparison too.
+    if alpha * beta > 0.0 {
+        let g = (alpha * a / (beta * b)).powf(1.0 / (alpha + beta));
+        let t = g * budget.powf(beta / (alpha + beta));
+        return t.is_finite().then_some(t);
     }
-    let g = (alpha * a / (beta * b)).powf(1.0 / (alpha + beta));
-    let t = g * budget.powf(beta / (alpha + beta));
-    t.is_finite().then_some(t)
+    None
 }
 
-/// Minimiser of a function that is convex in log t on [lo, hi]: golden-section search in
-/// log t, then the better of that point and the two ends.
-fn argmin_interval(f: impl Fn(f64) -> f64, lo: f64, hi: f64) -> f64 {
+/// Minimiser on [lo, hi] of a function `f` that is convex in log t, given its slope in log t:
+/// bisection on the sign of the slope (the slope is exact, so the minimiser is found to
+/// rounding, where a search on function values would stop at √ε), then the best of that
+/// point and the two ends.
+fn argmin_interval(f: impl Fn(f64) -> f64, slope: impl Fn(f64) -> f64, lo: f64, hi: f64) -> f64 {
     if hi <= lo {
         return lo;
     }
-    let g = |u: f64| f(u.exp());
     let (mut a, mut b) = (lo.ln(), hi.ln());
-    let r = (5f64.sqrt() - 1.0) / 2.0;
-    let (mut c, mut d) = (b - r * (b - a), a + r * (b - a));
-    let (mut fc, mut fd) = (g(c), g(d));
-    while (b - a) > 1e-13 * (1.0 + a.abs().max(b.abs())) {
-        if fc <= fd {
-            b = d;
-            d = c;
-            fd = fc;
-            c = b - r * (b - a);
-            fc = g(c);
-        } else {
-            a = c;
-            c = d;
-            fc = fd;
-            d = a + r * (b - a);
-            fd = g(d);
+    let interior = if slope(lo) >= 0.0 {
+        lo
+    } else if slope(hi) <= 0.0 {
+        hi
+    } else {
+        for _ in 0..200 {
+            let mid = 0.5 * (a + b);
+            if mid <= a || mid >= b {
+                break;
+            }
+            if slope(mid.exp()) < 0.0 {
+                a = mid;
+            } else {
+                b = mid;
+            }
         }
-    }
-    let mid = ((a + b) / 2.0).exp().clamp(lo, hi);
-    [lo, mid, hi].into_iter().min_by(|p, q| f(*p).total_cmp(&f(*q))).unwrap_or(lo)
+        (0.5 * (a + b)).exp().clamp(lo, hi)
+    };
+    [interior, lo, hi].into_iter().min_by(|p, q| f(*p).total_cmp(&f(*q))).unwrap_or(lo)
 }
 
 /// The best integer T ≤ max_frames and reachable M with T·M ≤ L. For a fixed M every law is
@@ -418,11 +440,9 @@ fn discrete(s: &Surface, budget: f64, opts: &OptimumOptions) -> Option<Point> {
         Axes::Both { .. } => opts
             .feasible_m
             .iter()
-            .flat_map(|&m| {
-                let t_max = max_affordable_t(budget, m as f64, opts.max_frames);
-                [(1.0, m as f64), (t_max, m as f64)]
-            })
-            .filter(|(t, _)| *t >= 1.0)
+            .map(|&m| (max_affordable_t(budget, m as f64, opts.max_frames), m as f64))
+            .filter(|(t_max, _)| *t_max >= 1.0)
+            .flat_map(|(t_max, m)| [(1.0, m), (t_max, m)])
             .collect(),
         Axes::OnlyT { m } => {
             let t_max = max_affordable_t(budget, m, opts.max_frames);
@@ -568,7 +588,13 @@ fn render_optimum(out: &mut String, o: &Optimum) {
         ci(&o.ci95, "loss")
     );
     if let Some(u) = &o.unconstrained {
-        let _ = writeln!(out, "  (stationary point outside the box: T = {}, M = {}, loss {})", num(u.t), num(u.m), num(u.loss));
+        let _ = writeln!(
+            out,
+            "  (stationary point outside the box: T = {}, M = {}, loss {})",
+            num(u.t),
+            num(u.m),
+            num(u.loss)
+        );
     }
     match (&o.discrete, o.discreteness_cost) {
         (Some(d), Some(cost)) => {
@@ -614,4 +640,186 @@ fn render_target(out: &mut String, t: &TargetBudget) {
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use super::*;
+    use crate::fit::{fit_groups, FitOptions, GroupRows, StartGrid};
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, Normal};
+
+    const PLANTED: [f64; 5] = [1.5, 2.0, 3.0, 0.6, 0.45];
+
+    /// A fit of `law` to rows generated from `p` on a T × M grid, with log-normal noise `sd`.
+    fn planted(law: Law, p: &[f64], sd: f64, swap: bool) -> FitReport {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let noise = Normal::new(0.0, sd.max(1e-300)).unwrap();
+        let mut g = GroupRows { name: "pool".into(), y: Some(vec![]), ..GroupRows::default() };
+        for t in [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0] {
+            for m in [1.0, 4.0, 9.0, 16.0, 49.0, 196.0, 729.0] {
+                let eps = if sd > 0.0 { noise.sample(&mut rng) } else { 0.0 };
+                let (x, y) = if swap { (m, t) } else { (t, m) };
+                g.x.push(x);
+                g.y.as_mut().unwrap().push(y);
+                g.loss.push(law.predict(p, t, m) * f64::exp(eps));
+            }
+        }
+        let (x, y) = if swap { ("tokens_per_frame", "frames") } else { ("frames", "tokens_per_frame") };
+        let opts = FitOptions {
+            law: Some(law),
+            x: x.into(),
+            y: y.into(),
+            grid: StartGrid::coarse(),
+            bootstrap: 60,
+            ..FitOptions::default()
+        };
+        fit_groups(&[g], &opts).unwrap()
+    }
+
+    fn opts(budgets: &[f64]) -> OptimumOptions {
+        OptimumOptions { budgets: budgets.to_vec(), ..OptimumOptions::default() }
+    }
+
+    fn rel(a: f64, b: f64) -> f64 {
+        ((a - b) / b).abs()
+    }
+
+    #[test]
+    fn continuous_additive_optimum_is_the_closed_form() {
+        let report = planted(Law::Additive, &PLANTED, 0.0, false);
+        let f = &report.fits[0];
+        let (e, a, b, al, be) = (f.params.e, f.params.a, f.params.b.unwrap(), f.params.alpha, f.params.beta.unwrap());
+        for budget in [2_000.0, 6_000.0, 20_000.0] {
+            let out = solve(&report, &opts(&[budget])).unwrap();
+            let o = &out.optima[0];
+            let g = (al * a / (be * b)).powf(1.0 / (al + be));
+            let t = g * f64::powf(budget, be / (al + be));
+            let m = budget / t;
+            let loss = e + a * t.powf(-al) + b * m.powf(-be);
+            assert!(
+                rel(o.continuous.t, t) < 1e-9 && rel(o.continuous.m, m) < 1e-9 && rel(o.continuous.loss, loss) < 1e-9
+            );
+            assert!(o.boundary.is_none());
+        }
+    }
+
+    #[test]
+    fn the_numeric_search_agrees_with_the_closed_form() {
+        let p = PLANTED;
+        let s = Surface { law: Law::Additive, p: &p, axes: Axes::Both { t_is_x: true } };
+        for budget in [500.0, 6_000.0, 100_000.0] {
+            let closed = additive_closed_form(&s, budget).unwrap();
+            let slope = |t: f64| s.elasticities(t, budget / t).0 - s.elasticities(t, budget / t).1;
+            let numeric = argmin_interval(|t| s.loss(t, budget / t), slope, 1.0, budget);
+            assert!(rel(numeric, closed) < 1e-9, "{numeric} vs {closed}");
+        }
+    }
+
+    #[test]
+    fn swapped_axes_give_the_same_optimum() {
+        let normal = solve(&planted(Law::Additive, &PLANTED, 0.0, false), &opts(&[6_000.0])).unwrap();
+        let swapped = solve(&planted(Law::Additive, &PLANTED, 0.0, true), &opts(&[6_000.0])).unwrap();
+        let (a, b) = (&normal.optima[0].continuous, &swapped.optima[0].continuous);
+        assert!(rel(a.t, b.t) < 1e-6 && rel(a.m, b.m) < 1e-6, "{a:?} vs {b:?}");
+    }
+
+    #[test]
+    fn discrete_optimum_matches_brute_force() {
+        let report = planted(Law::Additive, &PLANTED, 0.0, false);
+        let f = &report.fits[0];
+        for (budget, max_frames) in [(3.0, 64), (500.0, 64), (6_000.0, 1024), (6_000.0, 16), (1e6, 1024)] {
+            let o = OptimumOptions { max_frames, ..opts(&[budget]) };
+            let got = solve(&report, &o).unwrap().optima[0].discrete.clone().unwrap();
+            let mut best: Option<Point> = None;
+            for t in 1..=max_frames {
+                for &m in &POOLING_27_M {
+                    let (t, m) = (t as f64, m as f64);
+                    if t * m > budget {
+                        continue;
+                    }
+                    let loss = f.predict(t, m);
+                    if best.as_ref().is_none_or(|b| loss < b.loss) {
+                        best = Some(Point { t, m, loss });
+                    }
+                }
+            }
+            let best = best.unwrap();
+            assert_eq!((got.t, got.m), (best.t, best.m), "budget {budget}");
+            assert!(got.loss >= solve(&report, &o).unwrap().optima[0].continuous.loss - 1e-12);
+        }
+    }
+
+    #[test]
+    fn multiplicative_optimum_lies_on_a_boundary() {
+        // α > β: loss falls along T·M = L as T grows, so T goes to its upper limit.
+        let report = planted(Law::Multiplicative, &[1.5, 2.0, 0.6, 0.3], 0.0, false);
+        let o = &solve(&report, &opts(&[6_000.0])).unwrap().optima[0];
+        assert!(rel(o.continuous.t, 1024.0) < 1e-9, "{o:?}");
+        assert!(o.boundary.as_deref().unwrap().contains("no interior optimum"));
+    }
+
+    #[test]
+    fn closed_form_outside_the_box_is_clamped_and_reported() {
+        // With a tiny budget T* < L/M_max would need M > 729.
+        let report = planted(Law::Additive, &[1.5, 50.0, 0.01, 0.6, 0.45], 0.0, false);
+        let o = &solve(&report, &opts(&[2_000.0])).unwrap().optima[0];
+        let u = o.unconstrained.as_ref().expect("stationary point reported");
+        assert_ne!(u.t, o.continuous.t);
+        assert!(o.boundary.is_some());
+    }
+
+    #[test]
+    fn target_loss_gives_the_smallest_budget() {
+        let report = planted(Law::Additive, &PLANTED, 0.0, false);
+        let base = solve(&report, &opts(&[6_000.0])).unwrap().optima[0].continuous.loss;
+        let o = OptimumOptions { target_loss: vec![base, 1.4], ..opts(&[]) };
+        let out = solve(&report, &o).unwrap();
+        let hit = out.targets[0].continuous.as_ref().unwrap();
+        assert!(rel(hit.budget, 6_000.0) < 1e-9, "{hit:?}");
+        let d = out.targets[0].discrete.as_ref().unwrap();
+        assert!(report.fits[0].predict(d.t, d.m) <= base && d.budget >= 6_000.0);
+        assert!(out.targets[1].continuous.is_none(), "below E = 1.5 is unreachable");
+    }
+
+    #[test]
+    fn intervals_come_from_the_bootstrap_and_bracket_the_estimate() {
+        let report = planted(Law::Additive, &PLANTED, 0.01, false);
+        let o = &solve(&report, &opts(&[6_000.0])).unwrap().optima[0];
+        for (key, v) in [("T", o.continuous.t), ("M", o.continuous.m), ("loss", o.continuous.loss)] {
+            let [lo, hi] = o.ci95[key];
+            assert!(lo < hi && lo <= v * 1.02 && v <= hi * 1.02, "{key}: {v} not near [{lo}, {hi}]");
+        }
+        assert!(o.ci95.contains_key("discrete_loss"));
+    }
+
+    #[test]
+    fn bad_options_are_input_errors() {
+        let report = planted(Law::Additive, &PLANTED, 0.0, false);
+        assert_eq!(solve(&report, &opts(&[])).unwrap_err().exit_code(), 2);
+        assert_eq!(solve(&report, &opts(&[-5.0])).unwrap_err().exit_code(), 2);
+        let zero = OptimumOptions { feasible_m: vec![4, 0], ..opts(&[100.0]) };
+        assert_eq!(solve(&report, &zero).unwrap_err().exit_code(), 2);
+        let unsorted = OptimumOptions { feasible_m: vec![49, 1, 49, 4], ..opts(&[100.0]) };
+        let sorted = OptimumOptions { feasible_m: vec![1, 4, 49], ..opts(&[100.0]) };
+        assert_eq!(solve(&report, &unsorted).unwrap(), solve(&report, &sorted).unwrap());
+        // A budget below the smallest M leaves nothing to solve.
+        let tiny = OptimumOptions { feasible_m: vec![4, 9], ..opts(&[2.0]) };
+        assert_eq!(solve(&report, &tiny).unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn one_factor_power_law_fixes_the_other_factor() {
+        let mut g = GroupRows { name: "m-sweep".into(), y: Some(vec![]), ..GroupRows::default() };
+        for m in [1.0, 4.0, 9.0, 16.0, 49.0, 196.0] {
+            g.x.push(8.0);
+            g.y.as_mut().unwrap().push(m);
+            g.loss.push(2.0 + 3.0 * f64::powf(m, -0.5));
+        }
+        let fit_opts = FitOptions { grid: StartGrid::coarse(), bootstrap: 10, ..FitOptions::default() };
+        let report = fit_groups(&[g], &fit_opts).unwrap();
+        assert_eq!(report.fits[0].x, "tokens_per_frame");
+        let o = &solve(&report, &opts(&[400.0])).unwrap().optima[0];
+        assert_eq!(o.continuous.t, 8.0);
+        assert!(rel(o.continuous.m, 50.0) < 1e-9, "{o:?}");
+        let d = o.discrete.as_ref().unwrap();
+        assert_eq!((d.t, d.m), (8.0, 49.0));
+    }
+}

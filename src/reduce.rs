@@ -16,6 +16,18 @@ pub enum Spatial {
     Pool,
     /// Keep the tokens on the uniform stride k (rows and columns 0, k, 2k, …).
     Sample,
+    /// Resize the grid to s×s by bilinear interpolation with half-pixel centres, no corner
+    /// alignment (LLaVA-OneVision video: 27×27 → 14×14 = 196); M = s², any s ≤ g.
+    Bilinear,
+    /// VisionZip: dominant tokens by CLS attention plus contextual merges by key similarity
+    /// (needs the encoder's `attention` and `keys`); any M ≤ g².
+    VisionZip,
+    /// Learned: M queries cross-attend to the frame's g² tokens (Apollo / Q-Former style);
+    /// trained with the projector inside the model.
+    Resampler,
+    /// Learned: one summary token after every r = g²/M visual tokens, attending to its
+    /// window (Video-XL style); only summary tokens reach the LM. M must divide g².
+    Summary,
 }
 
 /// How F source frames become T frames.
@@ -25,6 +37,9 @@ pub enum Temporal {
     Sample,
     /// Mean of consecutive groups of ceil(F/T) frames, zero-padded at the end.
     Pool,
+    /// Frames at a fixed rate (`strategies.fps`), capped at T by uniform sampling; a video
+    /// with fewer frames at that rate than T is padded with zero frames.
+    Fps,
 }
 
 impl Spatial {
@@ -33,7 +48,11 @@ impl Spatial {
         match name {
             "pool" => Ok(Spatial::Pool),
             "sample" => Ok(Spatial::Sample),
-            other => Err(format!("unknown spatial strategy '{other}' (known: pool, sample)")),
+            "bilinear" => Ok(Spatial::Bilinear),
+            "visionzip" => Ok(Spatial::VisionZip),
+            "resampler" => Ok(Spatial::Resampler),
+            "summary" => Ok(Spatial::Summary),
+            other => Err(format!("unknown spatial strategy '{other}' (known: pool, sample, bilinear, visionzip, resampler, summary)")),
         }
     }
 
@@ -42,20 +61,49 @@ impl Spatial {
         match self {
             Spatial::Pool => "pool",
             Spatial::Sample => "sample",
+            Spatial::Bilinear => "bilinear",
+            Spatial::VisionZip => "visionzip",
+            Spatial::Resampler => "resampler",
+            Spatial::Summary => "summary",
+        }
+    }
+
+    /// Whether the strategy has parameters trained with the projector (reduced in the model).
+    pub fn is_learned(self) -> bool {
+        matches!(self, Spatial::Resampler | Spatial::Summary)
+    }
+
+    /// Encoder tensors besides `features` the strategy reads.
+    pub fn needs_tensors(self) -> &'static [&'static str] {
+        match self {
+            Spatial::VisionZip => &["attention", "keys"],
+            _ => &[],
         }
     }
 
     /// Every M this strategy can produce from a g×g grid, ascending.
     pub fn reachable(self, grid: usize) -> Vec<usize> {
+        match self {
+            Spatial::Pool | Spatial::Sample => {}
+            Spatial::Bilinear => return (1..=grid).map(|s| s * s).collect(),
+            Spatial::VisionZip | Spatial::Resampler => return (1..=grid * grid).collect(),
+            Spatial::Summary => return (1..=grid * grid).filter(|m| (grid * grid) % m == 0).collect(),
+        }
         let mut m: Vec<usize> = (1..=grid).map(|k| grid.div_ceil(k).pow(2)).collect();
         m.sort_unstable();
         m.dedup();
         m
     }
 
-    /// The kernel (or stride) k giving M tokens: the smallest k with ceil(g/k)² = M.
+    /// The kernel (or stride) k giving M tokens: the smallest k with ceil(g/k)² = M
+    /// (pool and sample; for bilinear the output side s, for summary the ratio r = g²/M).
     pub fn kernel(self, grid: usize, tokens: usize) -> Option<usize> {
-        (1..=grid).find(|&k| grid.div_ceil(k).pow(2) == tokens)
+        match self {
+            Spatial::Pool | Spatial::Sample => (1..=grid).find(|&k| grid.div_ceil(k).pow(2) == tokens),
+            Spatial::Bilinear => (1..=grid).find(|&s| s * s == tokens),
+            Spatial::Summary => (tokens >= 1 && tokens <= grid * grid && (grid * grid) % tokens == 0).then(|| grid * grid / tokens),
+            Spatial::VisionZip | Spatial::Resampler => (tokens >= 1 && tokens <= grid * grid).then_some(1),
+        }
     }
 
     /// Checks that M is reachable; the error lists the reachable values.
@@ -65,22 +113,31 @@ impl Spatial {
             None => Err(format!(
                 "{tokens} tokens per frame are unreachable by {} on a {grid}×{grid} grid; reachable: {}",
                 self.name(),
-                join(&self.reachable(grid))
+                match self {
+                    Spatial::VisionZip | Spatial::Resampler => format!("1 to {}", grid * grid),
+                    _ => join(&self.reachable(grid)),
+                }
             )),
         }
     }
 
-    /// Reduces `[.., g, g, D]` to `[.., M, D]`.
+    /// Reduces `[.., g, g, D]` to `[.., M, D]` (pool, sample, bilinear; VisionZip and the
+    /// learned strategies need more than features: see `crate::reducers::reduce_with`).
     pub fn apply(self, x: &Tensor, tokens: usize) -> Tensor {
         let size = x.size();
         let n = size.len();
         let (g, d) = (size[n - 3], size[n - 1]);
         assert_eq!(g, size[n - 2], "grid must be square");
+        match self {
+            Spatial::Pool | Spatial::Sample => {}
+            Spatial::Bilinear => return crate::reducers::bilinear(x, self.kernel(g as usize, tokens).expect("M validated before reduction")),
+            other => panic!("spatial {} needs reducers::reduce_with", other.name()),
+        }
         let k = self.kernel(g as usize, tokens).expect("M validated before reduction") as i64;
         let lead: Vec<i64> = size[..n - 3].to_vec();
         let out = match self {
             Spatial::Pool => pool_grid(x, g, d, k),
-            Spatial::Sample => sample_grid(x, g, k),
+            _ => sample_grid(x, g, k),
         };
         let mut shape = lead;
         shape.extend([tokens as i64, d]);
@@ -94,7 +151,8 @@ impl Temporal {
         match name {
             "sample" => Ok(Temporal::Sample),
             "pool" => Ok(Temporal::Pool),
-            other => Err(format!("unknown temporal strategy '{other}' (known: sample, pool)")),
+            "fps" => Ok(Temporal::Fps),
+            other => Err(format!("unknown temporal strategy '{other}' (known: sample, pool, fps)")),
         }
     }
 
@@ -103,6 +161,7 @@ impl Temporal {
         match self {
             Temporal::Sample => "sample",
             Temporal::Pool => "pool",
+            Temporal::Fps => "fps",
         }
     }
 
@@ -113,7 +172,7 @@ impl Temporal {
 
     fn produces(self, source: usize, frames: usize) -> bool {
         match self {
-            Temporal::Sample => frames >= 1 && frames <= source,
+            Temporal::Sample | Temporal::Fps => frames >= 1 && frames <= source,
             Temporal::Pool => frames >= 1 && frames <= source && source.div_ceil(source.div_ceil(frames)) == frames,
         }
     }
@@ -150,6 +209,7 @@ impl Temporal {
                 x.index_select(f_dim, &idx)
             }
             Temporal::Pool => pool_frames(x, f_dim, source, frames),
+            Temporal::Fps => crate::reducers::temporal_apply(x, self, frames, &crate::strategy::FpsConfig::default()),
         }
     }
 }

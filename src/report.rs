@@ -3,7 +3,7 @@
 //! (redrawn first, so the page never points at stale or missing images).
 use crate::config::Config;
 use crate::error::Result;
-use crate::plot::budget::{self, Domain};
+use crate::plot::budget::{self, Domain, Solver};
 use crate::plot::data::{Point, RunData, ALL_QUESTIONS};
 use crate::plot::law::{symbol, Fit};
 use crate::plot::style::tick_label;
@@ -51,25 +51,27 @@ fn config_section(md: &mut String, cfg: Option<&Config>) {
     };
     let d = &c.data;
     let data = match d.generator {
-        crate::config::Generator::Synthetic => format!(
-            "embedded synthetic video QA (seed {}), {} train / {} held-out videos",
-            d.seed, d.train_videos, d.eval_videos
-        ),
+        crate::config::Generator::Synthetic => {
+            format!("embedded synthetic video QA (seed {}), {} train / {} held-out videos", d.seed, d.train_videos, d.eval_videos)
+        }
         crate::config::Generator::Files => format!("feature files in `{}`", d.dir.as_deref().map(|p| p.display().to_string()).unwrap_or_default()),
     };
     let t = &c.train;
     let lm = &c.model.lm;
     let s = &c.sweep;
-    let center = s
-        .center
-        .as_ref()
-        .map(|ce| format!(", centre T = {}, M = {} ({}/{})", ce.frames, ce.tokens_per_frame, ce.spatial, ce.temporal))
-        .unwrap_or_default();
+    let center =
+        s.center.as_ref().map(|ce| format!(", centre T = {}, M = {} ({}/{})", ce.frames, ce.tokens_per_frame, ce.spatial, ce.temporal)).unwrap_or_default();
     let rows = [
         ("run name", c.name.clone()),
         ("data", data),
         ("video", format!("F = {} source frames, {}×{} token grid, D = {}", d.frames, d.grid, d.grid, d.dim)),
-        ("model", format!("projector MLP hidden {}; LM {} layers, {} heads, width {}, context {}", c.model.projector.hidden, lm.layers, lm.heads, lm.width, lm.max_context)),
+        (
+            "model",
+            format!(
+                "projector MLP hidden {}; LM {} layers, {} heads, width {}, context {}",
+                c.model.projector.hidden, lm.layers, lm.heads, lm.width, lm.max_context
+            ),
+        ),
         (
             "training",
             format!(
@@ -156,11 +158,8 @@ fn families_section(md: &mut String, data: &RunData) {
     let _ = writeln!(md, "|---|---:|---:|---:|{}", "---:|".repeat(data.families.len()));
     let rows = data.points.iter().map(|p| (p, p.strategy.as_str())).chain(data.blind.iter().map(|b| (b, "blind (no visual tokens)")));
     for (p, name) in rows {
-        let accs: Vec<String> = data
-            .families
-            .iter()
-            .map(|f| p.accuracy.get(f).map(|(a, se)| format!("{a:.3} ± {se:.3}")).unwrap_or_else(|| "–".to_string()))
-            .collect();
+        let accs: Vec<String> =
+            data.families.iter().map(|f| p.accuracy.get(f).map(|(a, se)| format!("{a:.3} ± {se:.3}")).unwrap_or_else(|| "–".to_string())).collect();
         let _ = writeln!(md, "| {} | {} | {} | {} | {} |", cell(name), tick_label(p.frames), tick_label(p.tokens), p.seed, accs.join(" | "));
     }
     md.push('\n');
@@ -276,48 +275,71 @@ fn validation_rows(f: &Fit) -> Vec<(&'static str, String)> {
 }
 
 /// The header of the optimum table; the test of the report parses these columns.
-pub const OPTIMUM_HEADER: &str = "| strategy | law | L | T* | M* | loss* | T | M | T·M | loss |";
+pub const OPTIMUM_HEADER: &str = "| strategy | law | L | T* | M* | loss* | loss* 95% CI | T | M | T·M | loss | note |";
 
 fn optimum_section(md: &mut String, data: &RunData) {
     md.push_str("## Optimum under T·M ≤ L\n\n");
-    let groups: Vec<(String, &Fit)> = data.fits.groups().into_iter().filter_map(|g| data.fits.best_joint(&g).map(|f| (g, f))).collect();
-    if groups.is_empty() {
-        md.push_str(
-            "No law in both frames and tokens per frame in `fits.json` (fit an additive or multiplicative \
-             law on `frames` and `tokens_per_frame` to solve the trade-off).\n\n",
-        );
-        return;
-    }
-    let (frames, grid) = (data.source_frames(), data.grid());
+    let fits = data.fits.main_loss_indices();
+    let budgets = data.budgets();
+    let (solved, solver) = budget::solve(data, &fits, &budgets);
+    let domain = Domain::of(data);
     let _ = writeln!(
         md,
-        "For each strategy's joint law with the lowest AIC. Continuous (T*, M*): the minimum along T·M = L \
-         with 1 ≤ T ≤ {frames} and 1 ≤ M ≤ {}. Discrete (T, M): the best setting the strategy's reducers \
-         can produce (M from the {grid}×{grid} grid, T from the {frames} source frames) with T·M ≤ L.\n",
-        grid * grid
+        "For each fit of the held-out loss. Continuous (T*, M*): the best real-valued setting on T·M = L with \
+         1 ≤ T ≤ {} and {} ≤ M ≤ {}, with the 95% bootstrap interval of its loss. Discrete (T, M): the best \
+         integer T and reachable M (⌈g/k⌉² on the {g}×{g} grid: {}) with T·M ≤ L.",
+        tick_label(domain.max_frames),
+        domain.tokens.first().copied().unwrap_or(1),
+        tick_label(domain.max_tokens),
+        domain.tokens.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", "),
+        g = data.grid(),
     );
-    md.push_str(OPTIMUM_HEADER);
-    md.push_str("\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-    for (group, fit) in groups {
-        let domain = Domain::new(&group, frames, grid);
-        for b in data.budgets() {
-            let c = budget::continuous(fit, b, &domain);
-            let d = budget::discrete(fit, b, &domain);
-            let dash = || "–".to_string();
+    md.push('\n');
+    match &solver {
+        Solver::OptimumModule => md.push_str("Solved by `vislaw::optimum`, as `vislaw optimum` does.\n\n"),
+        Solver::Fallback(why) => {
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                cell(&group),
-                fit.law,
-                tick_label(b),
-                c.map(|o| format!("{:.2}", o.frames)).unwrap_or_else(dash),
-                c.map(|o| format!("{:.2}", o.tokens)).unwrap_or_else(dash),
-                c.map(|o| format!("{:.4}", o.loss)).unwrap_or_else(dash),
-                d.map(|o| tick_label(o.frames)).unwrap_or_else(dash),
-                d.map(|o| tick_label(o.tokens)).unwrap_or_else(dash),
-                d.map(|o| tick_label(o.frames * o.tokens)).unwrap_or_else(dash),
-                d.map(|o| format!("{:.4}", o.loss)).unwrap_or_else(dash),
+                "fits.json is not in the fitter's current schema ({}), so joint laws were solved by a numeric \
+                 search along T·M = L instead of `vislaw::optimum`.\n",
+                cell(why.lines().next().unwrap_or(""))
             );
+        }
+    }
+    md.push_str(OPTIMUM_HEADER);
+    md.push_str("\n|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|\n");
+    let dash = || "–".to_string();
+    for (&i, result) in fits.iter().zip(&solved) {
+        let f = &data.fits.fits[i];
+        match result {
+            Ok(rows) if !rows.is_empty() => {
+                for s in rows {
+                    let c = &s.continuous;
+                    let d = s.discrete.as_ref();
+                    let _ = writeln!(
+                        md,
+                        "| {} | {} | {} | {:.2} | {:.2} | {:.4} | {} | {} | {} | {} | {} | {} |",
+                        cell(&f.group),
+                        f.law,
+                        tick_label(s.budget),
+                        c.frames,
+                        c.tokens,
+                        c.loss,
+                        s.loss_ci95.map(|[lo, hi]| format!("[{lo:.4}, {hi:.4}]")).unwrap_or_else(dash),
+                        d.map(|o| tick_label(o.frames)).unwrap_or_else(dash),
+                        d.map(|o| tick_label(o.tokens)).unwrap_or_else(dash),
+                        d.map(|o| tick_label(o.frames * o.tokens)).unwrap_or_else(dash),
+                        d.map(|o| format!("{:.4}", o.loss)).unwrap_or_else(dash),
+                        s.note.as_deref().map(cell).unwrap_or_default(),
+                    );
+                }
+            }
+            Ok(_) => {
+                let _ = writeln!(md, "| {} | {} | – | – | – | – | – | – | – | – | – | no budget could be solved |", cell(&f.group), f.law);
+            }
+            Err(why) => {
+                let _ = writeln!(md, "| {} | {} | – | – | – | – | – | – | – | – | – | {} |", cell(&f.group), f.law, cell(why));
+            }
         }
     }
     md.push('\n');

@@ -49,6 +49,8 @@ pub fn run_dir(cfg: &Config, results_root: &Path) -> PathBuf {
 /// Runs (or resumes) a sweep. Everything is validated before anything is written.
 pub fn run_sweep(cfg: &Config, opts: &RunOptions) -> Result<SweepOutcome> {
     let source = features::open(&cfg.data)?;
+    let spatial: Vec<String> = sweep::plan_shapes(&cfg.sweep).into_iter().map(|s| s.spatial).collect();
+    crate::strategy::check_source(&spatial, source.as_ref())?;
     let points = sweep::plan(cfg);
     let dir = run_dir(cfg, &opts.results_root);
     remove_torn_files(&dir);
@@ -62,6 +64,9 @@ pub fn run_sweep(cfg: &Config, opts: &RunOptions) -> Result<SweepOutcome> {
     }
     let finished: Vec<String> = points.iter().filter(|p| results::is_done(&dir, &p.key)).map(|p| p.key.clone()).collect();
     let results = if finished.is_empty() { None } else { Some(results::merge(&dir, &finished)?) };
+    if cfg.niah.is_some() {
+        crate::niah::merge(&dir, &finished)?;
+    }
     Ok(SweepOutcome { run_dir: dir, results, trained: todo.len(), skipped: done.len(), pending: pending.len() - todo.len() })
 }
 
@@ -84,6 +89,7 @@ struct Context {
     vocab: usize,
     prior: PathBuf,
     device: Device,
+    haystacks: Option<crate::niah::Haystacks>,
 }
 
 impl Context {
@@ -91,11 +97,18 @@ impl Context {
         let started = Instant::now();
         let mut train = source.load(Split::Train)?;
         let mut eval = source.load(Split::Eval)?;
-        train.features = train.features.to(device);
-        eval.features = eval.features.to(device);
+        for split in [&mut train, &mut eval] {
+            split.features = split.features.to(device);
+            split.attention = split.attention.as_ref().map(|t| t.to(device));
+            split.keys = split.keys.as_ref().map(|t| t.to(device));
+        }
+        let haystacks = match &cfg.niah {
+            Some(n) => Some(crate::niah::Haystacks::build(cfg, n, device)?),
+            None => None,
+        };
         eprintln!("vislaw: encoded {} ({:.1} s)", source.describe(), started.elapsed().as_secs_f64());
         let prior = dir.join("cache").join(format!("prior-{}.safetensors", prior_key(cfg)));
-        let ctx = Context { train, eval, vocab: source.vocab_size(), prior, device };
+        let ctx = Context { train, eval, vocab: source.vocab_size(), prior, device, haystacks };
         ctx.ensure_prior(cfg, dir)?;
         Ok(ctx)
     }
@@ -121,9 +134,14 @@ impl Context {
     }
 
     fn model_from_prior(&self, cfg: &Config, seed: u64) -> Result<(VisionLm, nn::VarStore)> {
+        self.model_for(cfg, seed, None)
+    }
+
+    /// The model of a point (with its learned reducer, if any), LM from the prior.
+    fn model_for(&self, cfg: &Config, seed: u64, reducer: Option<&crate::learned::LearnedSpec>) -> Result<(VisionLm, nn::VarStore)> {
         tch::manual_seed(seed as i64);
         let mut vs = nn::VarStore::new(self.device);
-        let model = VisionLm::new(&vs, &cfg.model, cfg.data.dim, self.vocab);
+        let model = VisionLm::with_reducer(&vs, &cfg.model, cfg.data.dim, self.vocab, reducer);
         train::load_lm(&mut vs, &self.prior)?;
         Ok((model, vs))
     }
@@ -162,7 +180,7 @@ fn prior_key(cfg: &Config) -> String {
 fn train_points(cfg: &Config, ctx: &Context, dir: &Path, todo: &[&Point], total: usize, done: usize) -> Result<()> {
     let progress = Progress::new(total, done, cfg.train.steps);
     for point in todo {
-        let row = train_point(cfg, ctx, point, &progress)?;
+        let row = train_point(cfg, ctx, point, &progress, dir)?;
         row.save(dir)?;
         progress.finish_point(point, &row);
     }
@@ -171,15 +189,28 @@ fn train_points(cfg: &Config, ctx: &Context, dir: &Path, todo: &[&Point], total:
 }
 
 /// One point, top to bottom: reduce, initialise from the prior, train, evaluate.
-fn train_point(cfg: &Config, ctx: &Context, point: &Point, progress: &Progress) -> Result<PointRow> {
+fn train_point(cfg: &Config, ctx: &Context, point: &Point, progress: &Progress, dir: &Path) -> Result<PointRow> {
     let started = Instant::now();
     progress.start_point(point);
-    let train_feats = reduce_split(&ctx.train, point);
-    let eval_feats = reduce_split(&ctx.eval, point);
-    let (model, mut vs) = ctx.model_from_prior(cfg, point.seed)?;
+    let train_feats = reduce_split_with(&ctx.train, point, &cfg.strategies);
+    let eval_feats = reduce_split_with(&ctx.eval, point, &cfg.strategies);
+    let spec = crate::learned::LearnedSpec::for_point(&point.shape.spatial, point.shape.frames, point.shape.tokens_per_frame, cfg.data.grid, &cfg.strategies);
+    let (model, mut vs) = ctx.model_for(cfg, point.seed, spec.as_ref())?;
     train::apply_trainable(&mut vs, &cfg.train.trainable);
     let outcome = train::train(&model, &vs, &cfg.train, Some(&train_feats), &ctx.train.questions, point.seed, cfg.train.steps, &mut |s| progress.step(s))?;
     let eval = crate::eval::evaluate(&model, Some(&eval_feats), &ctx.eval.questions, cfg.train.eval_batch, ctx.device);
+    if let Some(h) = &ctx.haystacks {
+        let scores: Vec<crate::niah::CellScore> = h
+            .cells
+            .iter()
+            .map(|(length, depth, data)| {
+                let feats = reduce_split_with(data, point, &cfg.strategies);
+                let e = crate::eval::evaluate(&model, Some(&feats), &data.questions, cfg.train.eval_batch, ctx.device);
+                crate::niah::CellScore { length: *length, depth: *depth, accuracy: e.accuracy, accuracy_se: e.accuracy_se, n: e.questions }
+            })
+            .collect();
+        crate::niah::save_point(dir, point, &scores)?;
+    }
     let text_tokens = ctx.train.questions.iter().map(|q| (q.prompt.len() + q.target().len() - 1) as f64).sum::<f64>() / ctx.train.questions.len() as f64;
     let tokens_per_sample = point.visual_tokens() as f64 + text_tokens;
     let rate = outcome.samples as f64 / outcome.seconds.max(1e-9);
@@ -203,14 +234,21 @@ fn train_point(cfg: &Config, ctx: &Context, point: &Point, progress: &Progress) 
     })
 }
 
-/// `[N, F, g, g, D]` → `[N, T·M, D]` for one point's strategies.
+/// `[N, F, g, g, D]` → `[N, T·M, D]` for one point's strategies (default parameters).
 pub fn reduce_split(split: &SplitData, point: &Point) -> Tensor {
+    reduce_split_with(split, point, &crate::strategy::StrategiesConfig::default())
+}
+
+/// `[N, F, g, g, D]` → `[N, T·M, D]`, or `[N, T·g², D]` for a learned strategy (which the
+/// model reduces), with the config's strategy parameters.
+pub fn reduce_split_with(split: &SplitData, point: &Point, params: &crate::strategy::StrategiesConfig) -> Tensor {
     let _guard = tch::no_grad_guard();
     let spatial = Spatial::parse(&point.shape.spatial).expect("validated config");
     let temporal = Temporal::parse(&point.shape.temporal).expect("validated config");
-    let r = crate::reduce::reduce(&split.features, temporal, point.shape.frames, spatial, point.shape.tokens_per_frame);
-    let n = r.size()[0];
-    r.reshape([n, point.visual_tokens() as i64, -1])
+    let inputs = crate::reducers::ReduceInputs { features: &split.features, attention: split.attention.as_ref(), keys: split.keys.as_ref() };
+    let r = crate::reducers::reduce_with(&inputs, temporal, point.shape.frames, spatial, point.shape.tokens_per_frame, params);
+    let size = r.size();
+    r.reshape([size[0], -1, size[size.len() - 1]])
 }
 
 /// Progress: bars on a terminal, plain lines otherwise.

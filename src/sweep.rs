@@ -110,11 +110,27 @@ struct KeyMaterial<'a> {
     train: &'a crate::config::TrainConfig,
     shape: &'a Shape,
     seed: u64,
+    /// Parameters of the point's strategies, only for strategies that have any (so
+    /// `pool`/`sample` keys are unchanged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    strategy: Option<serde_json::Value>,
+    /// The needle grid, when enabled (its tables are written with the point).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    niah: Option<&'a crate::niah::NiahConfig>,
 }
 
 /// Content hash of the resolved point config: same inputs, same key, across runs and names.
 pub fn point_key(cfg: &Config, shape: &Shape, seed: u64) -> String {
-    let material = KeyMaterial { protocol: PROTOCOL_VERSION, data: &cfg.data, model: &cfg.model, train: &cfg.train, shape, seed };
+    let material = KeyMaterial {
+        protocol: PROTOCOL_VERSION,
+        data: &cfg.data,
+        model: &cfg.model,
+        train: &cfg.train,
+        shape,
+        seed,
+        strategy: cfg.strategies.key_params(&shape.spatial, &shape.temporal),
+        niah: cfg.niah.as_ref(),
+    };
     let json = serde_json::to_vec(&material).expect("plain data serialises");
     blake3::hash(&json).to_hex()[..16].to_string()
 }

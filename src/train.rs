@@ -5,6 +5,7 @@ use crate::config::{ModelConfig, TrainConfig, Trainable};
 use crate::error::{Error, Result};
 use crate::features::Question;
 use crate::model::VisionLm;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::Path;
@@ -24,19 +25,39 @@ pub struct TextBatch {
 
 /// Builds inputs/targets for `prompt ++ answer` sequences; only answer tokens are targets.
 pub fn text_batch(pairs: &[(&[i64], &[i64])], device: Device) -> TextBatch {
-    let len = pairs.iter().map(|(p, a)| p.len() + a.len() - 1).max().unwrap_or(1);
-    let mut input = vec![crate::features::synthetic::vocab::PAD; pairs.len() * len];
-    let mut target = vec![IGNORE; pairs.len() * len];
-    for (row, (prompt, answer)) in pairs.iter().enumerate() {
-        let full: Vec<i64> = prompt.iter().chain(answer.iter()).copied().collect();
-        for i in 0..full.len() - 1 {
-            input[row * len + i] = full[i];
-            if i + 1 >= prompt.len() {
-                target[row * len + i] = full[i + 1];
+    let packs: Vec<Vec<(&[i64], &[i64])>> = pairs.iter().map(|&p| vec![p]).collect();
+    packed_text_batch(&packs, device)
+}
+
+/// Like [`text_batch`], but each row holds several question–answer pairs in a row
+/// (`q1 a1 q2 a2 …`), every answer a target: one visual prefix supervises all of them.
+pub fn packed_text_batch(packs: &[Vec<(&[i64], &[i64])>], device: Device) -> TextBatch {
+    let rows: Vec<(Vec<i64>, Vec<bool>)> = packs
+        .iter()
+        .map(|pack| {
+            let mut tokens = Vec::new();
+            let mut is_answer = Vec::new();
+            for (prompt, answer) in pack {
+                tokens.extend_from_slice(prompt);
+                is_answer.extend(std::iter::repeat_n(false, prompt.len()));
+                tokens.extend_from_slice(answer);
+                is_answer.extend(std::iter::repeat_n(true, answer.len()));
+            }
+            (tokens, is_answer)
+        })
+        .collect();
+    let len = rows.iter().map(|(t, _)| t.len() - 1).max().unwrap_or(1);
+    let mut input = vec![crate::features::synthetic::vocab::PAD; rows.len() * len];
+    let mut target = vec![IGNORE; rows.len() * len];
+    for (row, (tokens, is_answer)) in rows.iter().enumerate() {
+        for i in 0..tokens.len() - 1 {
+            input[row * len + i] = tokens[i];
+            if is_answer[i + 1] {
+                target[row * len + i] = tokens[i + 1];
             }
         }
     }
-    let shape = [pairs.len() as i64, len as i64];
+    let shape = [rows.len() as i64, len as i64];
     TextBatch { input: Tensor::from_slice(&input).reshape(shape).to(device), target: Tensor::from_slice(&target).reshape(shape).to(device) }
 }
 
@@ -92,9 +113,10 @@ pub fn train(
     if questions.is_empty() {
         return Err(Error::input("data", "no training questions"));
     }
-    let mut opt = nn::AdamW::default().wd(cfg.weight_decay).build(vs, cfg.lr).map_err(Error::from)?;
+    let mut opt = nn::AdamW { beta2: 0.95, ..Default::default() }.wd(cfg.weight_decay).build(vs, cfg.lr).map_err(Error::from)?;
     let schedule = TrainConfig { steps, ..cfg.clone() };
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xBA7C_4E5);
+    let by_video = questions_by_video(questions);
     let device = vs.device();
     let started = std::time::Instant::now();
     let mut curve = Vec::new();
@@ -103,8 +125,8 @@ pub fn train(
         let scale = learning_rate(&schedule, step) / cfg.lr;
         opt.set_lr_group(0, cfg.lr * scale);
         opt.set_lr_group(crate::model::PROJECTOR_GROUP, cfg.projector_lr.unwrap_or(cfg.lr) * scale);
-        let picks: Vec<usize> = (0..cfg.batch).map(|_| rng.random_range(0..questions.len())).collect();
-        let loss = batch_loss(model, features, questions, &picks, device);
+        let picks: Vec<usize> = (0..cfg.batch).map(|_| rng.random_range(0..by_video.len())).collect();
+        let loss = batch_loss(model, features, &by_video, questions, &picks, &mut rng, device);
         opt.backward_step_clip_norm(&loss, 1.0);
         window.push(loss.double_value(&[]));
         if (step + 1) % cfg.log_every == 0 || step + 1 == steps {
@@ -116,15 +138,43 @@ pub fn train(
     Ok(TrainOutcome { curve, samples: steps * cfg.batch, seconds: started.elapsed().as_secs_f64() })
 }
 
-fn batch_loss(model: &VisionLm, features: Option<&Tensor>, questions: &[Question], picks: &[usize], device: Device) -> Tensor {
-    let pairs: Vec<(&[i64], &[i64])> = picks.iter().map(|&i| (questions[i].prompt.as_slice(), questions[i].target())).collect();
-    let text = text_batch(&pairs, device);
+/// One training sample per picked video (`picks` index `by_video`): all its questions, in a fresh random order so no
+/// family is tied to a text position, packed while they fit the text budget.
+fn batch_loss(model: &VisionLm, features: Option<&Tensor>, by_video: &[Vec<usize>], questions: &[Question], picks: &[usize], rng: &mut ChaCha8Rng, device: Device) -> Tensor {
+    let packs: Vec<Vec<(&[i64], &[i64])>> = picks
+        .iter()
+        .map(|&g| {
+            let mut order = by_video[g].clone();
+            order.shuffle(rng);
+            let mut used = 0;
+            order
+                .iter()
+                .map(|&i| (questions[i].prompt.as_slice(), questions[i].target()))
+                .take_while(|(p, a)| {
+                    used += p.len() + a.len();
+                    used <= crate::features::MAX_TEXT_TOKENS
+                })
+                .collect()
+        })
+        .collect();
+    let text = packed_text_batch(&packs, device);
     let visual = features.map(|f| {
-        let videos: Vec<i64> = picks.iter().map(|&i| questions[i].video as i64).collect();
+        let videos: Vec<i64> = picks.iter().map(|&g| questions[by_video[g][0]].video as i64).collect();
         f.index_select(0, &Tensor::from_slice(&videos).to(f.device()))
     });
     let logits = model.forward(visual.as_ref(), &text.input);
     answer_loss(&logits, &text.target)
+}
+
+/// Question indices grouped by video (videos without questions are left out).
+fn questions_by_video(questions: &[Question]) -> Vec<Vec<usize>> {
+    let videos = questions.iter().map(|q| q.video + 1).max().unwrap_or(0);
+    let mut by_video = vec![Vec::new(); videos];
+    for (i, q) in questions.iter().enumerate() {
+        by_video[q.video].push(i);
+    }
+    by_video.retain(|v| !v.is_empty());
+    by_video
 }
 
 /// Freezes every variable the config does not list as trainable.

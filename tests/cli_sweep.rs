@@ -45,7 +45,7 @@ fn column_f64(df: &DataFrame, name: &str) -> Vec<f64> {
 }
 
 fn keys(df: &DataFrame) -> Vec<String> {
-    df.column("key").unwrap().str().unwrap().into_no_null_iter().map(String::from).collect()
+    df.column("key").unwrap().str().unwrap().iter().map(|k| k.unwrap().to_string()).collect()
 }
 
 #[test]
@@ -145,7 +145,7 @@ fn bad_configs_fail_with_one_line_exit_2_and_write_nothing() {
         ("frames: [2, 4]", "frames: [2, 9]", "sweep.frames"),
         ("steps: 6", "steps: 0", "train.steps"),
         ("seeds: [0]", "seeds: []", "sweep.seeds"),
-        ("seeds: [0]", "seeds: [0]\n  budgets: [4]", "budget"),
+        ("seeds: [0]", "seeds: [0]\n  budgets: [1]", "budget"),
         ("name: tiny", "name: tiny\nextra: 1", "extra"),
         ("name: tiny", "name: [tiny", "sweep.yaml"),
     ];

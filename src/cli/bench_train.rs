@@ -63,7 +63,7 @@ fn train_rate(cfg: &Config, visual: usize, steps: usize) -> f64 {
     tch::manual_seed(0);
     let vs = nn::VarStore::new(Device::Cpu);
     let model = VisionLm::new(&vs, &cfg.model, cfg.data.dim, vocab::SIZE);
-    let mut opt = nn::AdamW::default().wd(cfg.train.weight_decay).build(&vs, cfg.train.lr).expect("optimizer");
+    let mut opt = nn::AdamW { beta2: 0.95, ..Default::default() }.wd(cfg.train.weight_decay).build(&vs, cfg.train.lr).expect("optimizer");
     let b = cfg.train.batch as i64;
     let feats = Tensor::randn([b, visual as i64, cfg.data.dim as i64], (Kind::Float, Device::Cpu));
     let text = Tensor::from_slice(&[vocab::QUESTION[0], vocab::ANSWER, vocab::COLORS[0]]).repeat([b, 1]);

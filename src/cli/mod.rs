@@ -6,3 +6,6 @@ pub mod bench_train;
 pub mod export_notebook;
 pub mod plot;
 pub mod report;
+pub mod fit;
+pub mod optimum;
+pub mod bench_fit;

@@ -21,6 +21,9 @@ pub struct Args {
     /// Train at most this many pending points, then stop (the rest resume next time).
     #[arg(long)]
     max_points: Option<usize>,
+    /// Stop after training: no fit, optimum, plots or report.
+    #[arg(long)]
+    no_analysis: bool,
 }
 
 /// Check a sweep file without running it.
@@ -50,13 +53,46 @@ pub fn run(args: Args) -> Result<()> {
         if outcome.pending > 0 { format!(", {} still pending", outcome.pending) } else { String::new() },
         outcome.run_dir.display()
     );
+    if args.no_analysis || outcome.pending > 0 {
+        return Ok(());
+    }
+    if let Some(df) = &outcome.results {
+        analyze(&cfg, df, &outcome.run_dir)?;
+    }
+    Ok(())
+}
+
+/// The end of the main job: laws per strategy, the optimum at the config's budgets, the
+/// figures and the report.
+fn analyze(cfg: &Config, df: &polars::prelude::DataFrame, run_dir: &std::path::Path) -> Result<()> {
+    let opts = vislaw::fit::FitOptions { group_by: Some("strategy".into()), ..Default::default() };
+    let fits = vislaw::fit::fit_table(df, &opts)?;
+    let fits_path = fits.save(run_dir)?;
+    println!("\n== fits (vislaw fit {} --group-by strategy) ==\n{}", run_dir.display(), fits.render_table());
+    let budgets: Vec<f64> = if cfg.sweep.budgets.is_empty() { vec![df.height() as f64] } else { cfg.sweep.budgets.iter().map(|&b| b as f64).collect() };
+    let spatial = vislaw::reduce::Spatial::Pool;
+    let optimum_opts = vislaw::optimum::OptimumOptions {
+        budgets,
+        feasible_m: spatial.reachable(cfg.data.grid).into_iter().map(|m| m as u64).collect(),
+        max_frames: cfg.data.frames as u64,
+        ..Default::default()
+    };
+    match vislaw::optimum::solve(&fits, &optimum_opts) {
+        Ok(optima) => println!("== optimum under T·M ≤ L ==\n{}", optima.render_table()),
+        Err(e) => println!("== optimum ==\nnot solved: {e}"),
+    }
+    let plots = vislaw::plot::plot_run(run_dir)?;
+    let report = vislaw::report::write_report(run_dir)?;
+    println!("wrote {} ({} figures in {}) and {}", fits_path.display(), plots.len(), run_dir.join("plots").display(), report.display());
     Ok(())
 }
 
 /// Runs `vislaw validate`.
 pub fn validate(args: ValidateArgs) -> Result<()> {
     let cfg = Config::load(&args.config)?;
-    vislaw::features::open(&cfg.data)?;
+    let source = vislaw::features::open(&cfg.data)?;
+    let spatial: Vec<String> = sweep::plan_shapes(&cfg.sweep).into_iter().map(|s| s.spatial).collect();
+    vislaw::strategy::check_source(&spatial, source.as_ref())?;
     let points = sweep::plan(&cfg);
     println!("{}: valid — {} points", args.config.display(), points.len());
     Ok(())

@@ -109,6 +109,19 @@ impl FeatureSource for Files {
         self.vocab_size
     }
 
+    fn provides(&self, tensor: &str) -> bool {
+        let (f, g2) = (self.shape[0] as usize, (self.shape[1] * self.shape[2]) as usize);
+        self.video_names(None).iter().all(|v| {
+            let Ok(header) = read_safetensors_header(&self.video_path(v)) else { return false };
+            let tensors = header.tensors();
+            tensors.get(tensor).is_some_and(|info| match tensor {
+                "attention" => info.shape == [f, g2],
+                "keys" => info.shape.len() == 3 && info.shape[..2] == [f, g2],
+                _ => true,
+            })
+        })
+    }
+
     fn load(&self, split: Split) -> Result<SplitData> {
         let names = self.video_names(Some(split));
         if names.is_empty() {

@@ -8,8 +8,8 @@ use tch::Tensor;
 pub mod files;
 pub mod synthetic;
 
-/// Text tokens reserved at the end of the context for question + answer.
-pub const MAX_TEXT_TOKENS: usize = 16;
+/// Text tokens reserved after the visual tokens: room for a video's packed questions and answers.
+pub const MAX_TEXT_TOKENS: usize = 24;
 
 /// Which half of the benchmark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +79,10 @@ pub trait FeatureSource {
     fn vocab_size(&self) -> usize;
     /// Loads (or generates and encodes) one split.
     fn load(&self, split: Split) -> Result<SplitData>;
+    /// Whether every video carries the named extra encoder tensor (`attention`, `keys`).
+    fn provides(&self, _tensor: &str) -> bool {
+        false
+    }
 }
 
 /// Builds the source a data config names.

@@ -22,14 +22,17 @@ use tch::{Kind, Tensor};
 
 /// Pixels per patch side.
 const PATCH: usize = 4;
-/// Channels per pixel: RGB, then one mask channel per object kind (ring, square, mover,
-/// mark). A pretrained encoder's patch features encode *what* is in the patch as well as its
-/// colour; the masks give the frozen random encoder that same semantic content.
-const CHANNELS: usize = 7;
+/// Channels per pixel: RGB, then one mask channel per object class (ring, square and mark
+/// in each of the four colours, and the white mover). A pretrained encoder's patch features
+/// say *what* is in a patch ("a red ring"), not just its colours; the class masks give the
+/// frozen random encoder that semantic content. Masks carry noise too, so pooling dilutes
+/// a small object's evidence against its neighbours' noise.
+const CHANNELS: usize = 16;
 const RING: usize = 3;
-const SQUARE: usize = 4;
-const MOVER: usize = 5;
-const MARK: usize = 6;
+const SQUARE: usize = 7;
+const MARK: usize = 11;
+const MOVER: usize = 15;
+const MASK_NOISE: f32 = 0.3;
 /// Seed of the frozen encoder's weights (the same encoder for every benchmark seed).
 const ENCODER_SEED: u64 = 0x5EED_E4C0;
 /// Attention heads of the frozen encoder.
@@ -87,6 +90,10 @@ impl FeatureSource for Synthetic {
 
     fn vocab_size(&self) -> usize {
         vocab::SIZE
+    }
+
+    fn provides(&self, tensor: &str) -> bool {
+        crate::strategy::EXTRA_TENSORS.contains(&tensor)
     }
 
     fn load(&self, split: Split) -> Result<SplitData> {
@@ -249,6 +256,9 @@ fn render_all(cfg: &DataConfig, scenes: &[Scene]) -> Vec<f32> {
                 for c in &mut px[..3] {
                     *c += noise.sample(&mut noise_rng);
                 }
+                for c in &mut px[3..] {
+                    *c += MASK_NOISE / PIXEL_NOISE * noise.sample(&mut noise_rng);
+                }
             }
         }
     }
@@ -264,14 +274,14 @@ fn render_frame(frame: &mut [f32], side: usize, cfg: &DataConfig, scene: &Scene,
     }
     for (color, obj) in scene.order.iter().enumerate() {
         if f >= obj.onset {
-            fill_square(frame, side, obj.x, obj.y, ORDER_SIDE, PALETTE[color], SQUARE);
+            fill_square(frame, side, obj.x, obj.y, ORDER_SIDE, PALETTE[color], SQUARE + color);
         }
     }
     let (mx, my) = scene.motion.position(f, cfg.frames);
     fill_square(frame, side, mx, my, MOVER_SIDE, WHITE, MOVER);
-    checker_patch(frame, side, scene.detail.row, scene.detail.col, PALETTE[scene.detail.color]);
+    checker_patch(frame, side, scene.detail.row, scene.detail.col, scene.detail.color);
     if f == scene.needle.frame {
-        ring(frame, side, scene.needle.x, scene.needle.y, NEEDLE_SIDE, PALETTE[scene.needle.color]);
+        ring(frame, side, scene.needle.x, scene.needle.y, NEEDLE_SIDE, scene.needle.color);
     }
     if scene.flashes.contains(&f) {
         frame.chunks_mut(CHANNELS).for_each(|px| px[..3].iter_mut().for_each(|c| *c += FLASH));
@@ -296,22 +306,22 @@ fn fill_square(frame: &mut [f32], side: usize, x0: usize, y0: usize, len: usize,
     }
 }
 
-fn ring(frame: &mut [f32], side: usize, x0: usize, y0: usize, len: usize, rgb: [f32; 3]) {
+fn ring(frame: &mut [f32], side: usize, x0: usize, y0: usize, len: usize, color: usize) {
     for y in y0..y0 + len {
         for x in x0..x0 + len {
             let edge = y < y0 + 2 || y >= y0 + len - 2 || x < x0 + 2 || x >= x0 + len - 2;
             if edge {
-                put(frame, side, x, y, rgb, RING);
+                put(frame, side, x, y, PALETTE[color], RING + color);
             }
         }
     }
 }
 
-fn checker_patch(frame: &mut [f32], side: usize, row: usize, col: usize, rgb: [f32; 3]) {
+fn checker_patch(frame: &mut [f32], side: usize, row: usize, col: usize, color: usize) {
     for dy in 0..PATCH {
         for dx in 0..PATCH {
-            let color = if (dx + dy) % 2 == 0 { rgb } else { [0.0; 3] };
-            put(frame, side, col * PATCH + dx, row * PATCH + dy, color, MARK);
+            let rgb = if (dx + dy) % 2 == 0 { PALETTE[color] } else { [0.0; 3] };
+            put(frame, side, col * PATCH + dx, row * PATCH + dy, rgb, MARK + color);
         }
     }
 }
@@ -385,6 +395,25 @@ impl Encoder {
     }
 }
 
+/// Needle-in-a-haystack videos (`crate::niah`): `videos` held-out-style scenes of `length`
+/// frames (the benchmark's other content as haystack) with the needle ring moved to frame
+/// `needle_frame`; only their needle questions. Scenes are drawn from a separate index
+/// range, so haystacks are not the training or held-out videos.
+pub fn needle_haystacks(cfg: &DataConfig, length: usize, needle_frame: usize, videos: usize) -> Result<SplitData> {
+    let c = DataConfig { frames: length, ..cfg.clone() };
+    let scenes: Vec<Scene> = (0..videos)
+        .map(|i| {
+            let mut s = Scene::random(&c, Split::Eval, 1_000_000 + length * 1_000 + i);
+            s.needle.frame = needle_frame.min(length - 1);
+            s
+        })
+        .collect();
+    let pixels = render_all(&c, &scenes);
+    let (features, attention, keys) = Encoder::new(c.grid, c.dim).encode(&pixels, videos, length);
+    let questions = scenes.iter().enumerate().map(|(i, s)| s.questions(i).swap_remove(0)).collect();
+    Ok(SplitData { features, attention: Some(attention), keys: Some(keys), questions })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,7 +483,7 @@ mod tests {
         render_frame(&mut without, side, &c, &scene, other);
         let (x, y) = (scene.needle.x, scene.needle.y);
         let i = (y * side + x) * CHANNELS;
-        assert_eq!(with[i + RING], 1.0);
+        assert_eq!(with[i + RING + scene.needle.color], 1.0);
         assert_eq!(&with[i..i + 3], &PALETTE[scene.needle.color].map(|v| v + if scene.flashes.contains(&scene.needle.frame) { FLASH } else { 0.0 }));
         assert_ne!(&without[i..i + 3], &with[i..i + 3]);
     }

@@ -7,8 +7,10 @@
 
 /// 1.5·2⁵²: adding it rounds to an integer and leaves that integer in the low mantissa bits.
 const ROUND_MAGIC: f64 = 6_755_399_441_055_744.0;
-const LN2_HI: f64 = 6.931_471_803_691_238_2e-1;
-const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+/// ln 2 split in two (fdlibm's constants): the high part has trailing zero bits, so k·LN2_HI
+/// is exact for the k that occur.
+const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
 
 /// Inputs with |x| at most this go through `exp` without overflow or subnormal results.
 pub const EXP_SAFE: f64 = 700.0;

@@ -88,6 +88,18 @@ impl Law {
         }
     }
 
+    /// (x·∂L̂/∂x, y·∂L̂/∂y) from natural parameters: the slopes of L̂ in log x and log y.
+    pub fn elasticities(self, p: &[f64], x: f64, y: f64) -> (f64, f64) {
+        match self {
+            Law::Power => (-p[2] * p[1] * x.powf(-p[2]), 0.0),
+            Law::Additive => (-p[3] * p[1] * x.powf(-p[3]), -p[4] * p[2] * y.powf(-p[4])),
+            Law::Multiplicative => {
+                let term = p[1] * x.powf(-p[2]) * y.powf(-p[3]);
+                (-p[2] * term, -p[3] * term)
+            }
+        }
+    }
+
     /// log L̂ at (log x, log y) from θ, in the overflow-safe log-sum-exp form.
     pub fn log_predict(self, theta: &[f64], lx: f64, ly: f64) -> f64 {
         match self {
@@ -144,6 +156,23 @@ mod tests {
                 let via_lse = law.log_predict(&theta, f64::ln(x), f64::ln(y)).exp();
                 assert!((direct - via_lse).abs() <= 1e-13 * direct, "{law:?} at ({x},{y})");
             }
+        }
+    }
+
+    #[test]
+    fn elasticities_match_finite_differences() {
+        let cases: [(Law, Vec<f64>); 3] = [
+            (Law::Power, vec![1.7, 400.0, 0.3]),
+            (Law::Additive, vec![1.7, 400.0, 2000.0, 0.34, 0.37]),
+            (Law::Multiplicative, vec![1.7, 40.0, 0.3, 0.2]),
+        ];
+        for (law, p) in cases {
+            let (x, y) = (12.0, 49.0);
+            let (ex, ey) = law.elasticities(&p, x, y);
+            let h = 1e-6;
+            let nx = (law.predict(&p, x * f64::exp(h), y) - law.predict(&p, x * f64::exp(-h), y)) / (2.0 * h);
+            let ny = (law.predict(&p, x, y * f64::exp(h)) - law.predict(&p, x, y * f64::exp(-h))) / (2.0 * h);
+            assert!((ex - nx).abs() < 1e-7 * (1.0 + nx.abs()) && (ey - ny).abs() < 1e-7 * (1.0 + ny.abs()), "{law:?}");
         }
     }
 

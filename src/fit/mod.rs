@@ -20,7 +20,7 @@ pub mod vpnls;
 
 pub use derive::Derivation;
 pub use law::Law;
-pub use lbfgs::{SolverSettings, StartGrid, Stopping};
+pub use lbfgs::{Search, SolverSettings, StartGrid, Stopping};
 pub use pipeline::{fit_groups, FitOptions, GroupRows};
 pub use report::{Fit, FitReport, Params, FITS_FILE};
 pub use table::{fit_input, fit_table, with_derived};

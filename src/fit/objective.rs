@@ -6,17 +6,14 @@
 use super::fastmath as fm;
 use super::law::Law;
 
-/// Rows in log space: log x, log y (zeros for one-factor laws), log L and a weight per row.
+/// Rows in log space: log x, log y (zeros for one-factor laws), log L and a weight per row
+/// (how many times the row counts: 1 in a plain fit, its draw count in a bootstrap).
 #[derive(Clone, Debug, Default)]
 pub struct Data {
-    /// log x per row.
-    pub lx: Vec<f64>,
-    /// log y per row (unused by the power law).
-    pub ly: Vec<f64>,
-    /// log of the observed loss per row.
-    pub ll: Vec<f64>,
-    /// How many times each row counts (1 for a plain fit, the draw count in a bootstrap).
-    pub w: Vec<f64>,
+    lx: Vec<f64>,
+    ly: Vec<f64>,
+    ll: Vec<f64>,
+    w: Vec<f64>,
 }
 
 impl Data {
@@ -61,6 +58,21 @@ impl Data {
     /// Whether there are no rows.
     pub fn is_empty(&self) -> bool {
         self.lx.is_empty()
+    }
+
+    /// log x per row.
+    pub fn lx(&self) -> &[f64] {
+        &self.lx
+    }
+
+    /// log y per row (zeros for one-factor data).
+    pub fn ly(&self) -> &[f64] {
+        &self.ly
+    }
+
+    /// log of the observed loss per row.
+    pub fn ll(&self) -> &[f64] {
+        &self.ll
     }
 
     /// Total weight (the number of rows a resample stands for).
@@ -451,10 +463,25 @@ mod tests {
         }
     }
 
+    /// A 4 × 3 grid with two seeds per point: levels and pairs repeat.
+    fn grid_objective(law: Law) -> Objective {
+        let (mut x, mut y, mut loss) = (vec![], vec![], vec![]);
+        for (k, t) in [1.0, 2.0, 8.0, 32.0].into_iter().enumerate() {
+            for m in [1.0, 9.0, 49.0] {
+                for seed in [0.99, 1.01 + 0.001 * k as f64] {
+                    x.push(t);
+                    y.push(m);
+                    loss.push((2.0 + 3.0 / f64::sqrt(t) + 1.5 / f64::powf(m, 0.4)) * seed);
+                }
+            }
+        }
+        Objective { law, data: Data::new(&x, &y, &loss), delta: 0.005 }
+    }
+
     #[test]
     fn fast_kernels_agree_with_the_stable_ones() {
-        for law in Law::ALL {
-            let obj = sample_objective(law);
+        for obj in Law::ALL.into_iter().flat_map(|law| [sample_objective(law), grid_objective(law)]) {
+            let law = obj.law;
             let theta = theta_for(law);
             let (mut g_fast, mut g_stable) = (vec![0.0; theta.len()], vec![0.0; theta.len()]);
             let f_fast = fast_eval(&obj, &theta, &mut g_fast).expect("in range");
@@ -482,7 +509,8 @@ mod tests {
         let obj = sample_objective(Law::Additive);
         let counts: Vec<u32> = (0..12).map(|i| (i % 3) as u32).collect();
         let weighted = Objective { data: obj.data.reweighted(&counts), ..obj.clone() };
-        let rows: Vec<usize> = counts.iter().enumerate().flat_map(|(i, &c)| std::iter::repeat_n(i, c as usize)).collect();
+        let rows: Vec<usize> =
+            counts.iter().enumerate().flat_map(|(i, &c)| std::iter::repeat_n(i, c as usize)).collect();
         let repeated = Objective { data: obj.data.subset(&rows), ..obj.clone() };
         let theta = theta_for(Law::Additive);
         assert!((weighted.value(&theta) - repeated.value(&theta)).abs() < 1e-12);

@@ -1,10 +1,10 @@
 //! From rows to fits: input checks, the choice of law, the multi-start fit, the bootstrap,
 //! held-out validation, the VPNLS cross-check and the warnings a reader needs.
 use super::accuracy::fit_link;
-use super::derive::Derivation;
 use super::bootstrap::{correlation, interval95, refit, resample_counts};
+use super::derive::Derivation;
 use super::law::Law;
-use super::lbfgs::{multi_start, LocalFit, SolverSettings, StartGrid};
+use super::lbfgs::{multi_start, LocalFit, Search, StartGrid};
 use super::objective::{Data, Objective};
 use super::report::*;
 use super::validate::{holdout_mask, log_fit_stats, relative_errors};
@@ -37,8 +37,8 @@ pub struct FitOptions {
     pub seed: u64,
     /// Multi-start grid.
     pub grid: StartGrid,
-    /// L-BFGS settings.
-    pub solver: SolverSettings,
+    /// L-BFGS settings: screening of the grid, then polishing (also used by the bootstrap).
+    pub search: Search,
     /// Share of rows (whole top budget levels) held out for validation; 0 disables it.
     pub holdout_fraction: f64,
     /// Run the VPNLS cross-check.
@@ -67,7 +67,7 @@ impl Default for FitOptions {
             bootstrap: 1000,
             seed: 0,
             grid: StartGrid::default(),
-            solver: SolverSettings::default(),
+            search: Search::default(),
             holdout_fraction: 0.1,
             vpnls: true,
             accuracy: None,
@@ -193,7 +193,11 @@ fn prepare_rows(g: &GroupRows, opts: &FitOptions) -> std::result::Result<Rows, S
         return Err("no rows".into());
     }
     if rows.loss.iter().all(|&l| l == rows.loss[0]) {
-        return Err(format!("{what} is constant ({}) over all {} rows: there is no trend to fit", rows.loss[0], rows.loss.len()));
+        return Err(format!(
+            "{what} is constant ({}) over all {} rows: there is no trend to fit",
+            rows.loss[0],
+            rows.loss.len()
+        ));
     }
     Ok(rows)
 }
@@ -218,7 +222,8 @@ fn plan_laws(rows: &Rows, opts: &FitOptions) -> std::result::Result<Vec<Plan>, S
     let dy = rows.y.as_deref().map(distinct);
     let x_varies = dx.len() > 1;
     let y_varies = dy.as_ref().is_some_and(|d| d.len() > 1);
-    let one_value = |col: &str, d: &[f64]| format!("'{col}' has one distinct value ({}), so the law cannot be fitted in it", d[0]);
+    let one_value =
+        |col: &str, d: &[f64]| format!("'{col}' has one distinct value ({}), so the law cannot be fitted in it", d[0]);
     let mut plans = Vec::new();
     let laws: Vec<Law> = match (opts.law, opts.compare_laws) {
         (Some(law), false) => vec![law],
@@ -295,58 +300,37 @@ fn fit_plan(g: &GroupRows, rows: &Rows, plan: Plan, stream: u64, opts: &FitOptio
     let law = plan.law;
     let (xs, ys, x_col, y_col) = axes(rows, &plan, opts);
     let objective = Objective { law, data: Data::new(xs, ys, &rows.loss), delta: opts.huber_delta };
-    let settings = opts.solver.clone();
-    let tolerances = settings.absolute(&objective);
-    let starts = opts.grid.starts(law);
-    let ms = multi_start(&objective, &starts, &settings);
+    let ms = multi_start(&objective, &opts.grid.starts(law), &opts.search);
     let theta = ms.best.theta.clone();
     let natural = law.to_natural(&theta);
 
     let counts = resample_counts(rows.loss.len(), opts.bootstrap, opts.seed, stream);
-    let boots = refit(&objective, &theta, &counts, &settings);
+    let boots = refit(&objective, &theta, &counts, &opts.search.polish);
     let samples: Vec<Vec<f64>> = boots.iter().map(|b| law.to_natural(&b.theta)).collect();
 
     let budgets: Vec<f64> = (0..xs.len()).map(|i| xs[i] * ys.get(i).copied().unwrap_or(1.0)).collect();
     let mask = holdout_mask(&budgets, opts.holdout_fraction);
     let mut warnings = plan.notes.clone();
     let holdout = if opts.holdout_fraction > 0.0 {
-        holdout_fit(&objective, &theta, xs, ys, &rows.loss, &mask, &settings, &mut warnings)
+        holdout_fit(&objective, &theta, xs, ys, &rows.loss, &mask, &opts.search, &mut warnings)
     } else {
         None
     };
-    let held = |i: usize| holdout.is_some() && mask[i];
 
     let residuals_log = objective.log_residuals(&theta);
-    let stats = log_fit_stats(&residuals_log, &objective.data.ll, law.n_params());
-    let predicted: Vec<f64> = (0..xs.len()).map(|i| law.predict(&natural, xs[i], ys.get(i).copied().unwrap_or(1.0))).collect();
-    let residuals = (0..xs.len())
-        .map(|i| Residual { x: xs[i], y: ys.get(i).copied(), observed: rows.loss[i], predicted: predicted[i], held_out: held(i) })
-        .collect();
+    let stats = log_fit_stats(&residuals_log, objective.data.ll(), law.n_params());
+    let (predicted, residuals) = row_records(law, &natural, xs, ys, &rows.loss, |i| holdout.is_some() && mask[i]);
 
     let vpnls = opts.vpnls.then(|| cross_check(law, &natural, xs, ys, &rows.loss, &predicted)).flatten();
     let (derived, ci95) = intervals(law, &natural, &samples);
     let accuracy_link = link(g, rows, &predicted, opts, &mut warnings);
     let min_loss = rows.loss.iter().copied().fold(f64::INFINITY, f64::min);
-    let diagnosis = Diagnosis { law, natural: &natural, ms_best: &ms.best, agreeing: ms.agreeing, total: ms.total, min_loss };
+    let diagnosis =
+        Diagnosis { law, natural: &natural, ms_best: &ms.best, agreeing: ms.agreeing, total: ms.total, min_loss };
     diagnose(&diagnosis, opts, &mut warnings);
     diagnose_axes(xs, ys, &x_col, y_col.as_deref(), &mut warnings);
     diagnose_bootstrap(&boots, &derived, &ci95, &mut warnings);
-    if let Some(v) = &vpnls {
-        if v.max_rel_pred_diff > 0.02 {
-            warnings.push(format!(
-                "VPNLS (least squares on relative error) and L-BFGS (Huber on log loss) predict up to {:.1}% apart; the fit depends on the loss or on outliers",
-                100.0 * v.max_rel_pred_diff
-            ));
-        }
-    }
-    if let Some(h) = &holdout {
-        if h.max_rel_error > 0.05 {
-            warnings.push(format!(
-                "held-out largest-budget rows are predicted with up to {:.1}% error: extrapolation is unreliable",
-                100.0 * h.max_rel_error
-            ));
-        }
-    }
+    diagnose_validation(vpnls.as_ref(), holdout.as_ref(), &mut warnings);
 
     Ok(Fit {
         group: g.name.clone(),
@@ -365,7 +349,12 @@ fn fit_plan(g: &GroupRows, rows: &Rows, plan: Plan, stream: u64, opts: &FitOptio
         converged: ms.best.converged,
         stopping: ms.best.stopping.clone(),
         iterations: ms.best.iterations,
-        starts: StartsSummary { total: ms.total, converged: ms.converged, agreeing: ms.agreeing, best_index: ms.best_index },
+        starts: StartsSummary {
+            total: ms.total,
+            converged: ms.converged,
+            agreeing: ms.agreeing,
+            best_index: ms.best_index,
+        },
         n_points: rows.loss.len(),
         r2: stats.r2,
         rmse_log: stats.rmse,
@@ -376,20 +365,48 @@ fn fit_plan(g: &GroupRows, rows: &Rows, plan: Plan, stream: u64, opts: &FitOptio
         bootstrap: BootstrapSamples { samples, converged: boots.iter().filter(|b| b.converged).count() },
         residuals,
         warnings,
-        method: Method {
-            objective: "sum over rows of Huber(log L̂ − log L), L̂ in log-sum-exp form".into(),
-            huber_delta: opts.huber_delta,
-            optimizer: format!("argmin L-BFGS (More–Thuente line search, memory {})", settings.memory),
-            tol_grad: tolerances.0,
-            tol_cost: tolerances.1,
-            tol_grad_stall: settings.stall_grad_rel * opts.huber_delta * rows.loss.len() as f64,
-            max_iters: settings.max_iters,
-            start_grid: opts.grid.describe(law),
-            bootstrap: opts.bootstrap,
-            seed: opts.seed,
-            excluded: rows.excluded.clone(),
-        },
+        method: method_record(opts, &objective, rows),
     })
+}
+
+/// Predictions of the full-data fit per row, and the rows as fits.json records them.
+fn row_records(
+    law: Law,
+    natural: &[f64],
+    xs: &[f64],
+    ys: &[f64],
+    loss: &[f64],
+    held_out: impl Fn(usize) -> bool,
+) -> (Vec<f64>, Vec<Residual>) {
+    let y_at = |i: usize| ys.get(i).copied();
+    let predicted: Vec<f64> = (0..xs.len()).map(|i| law.predict(natural, xs[i], y_at(i).unwrap_or(1.0))).collect();
+    let residuals = (0..xs.len())
+        .map(|i| Residual { x: xs[i], y: y_at(i), observed: loss[i], predicted: predicted[i], held_out: held_out(i) })
+        .collect();
+    (predicted, residuals)
+}
+
+/// The reproducibility record: objective, optimiser and tolerances, grid, bootstrap, exclusions.
+fn method_record(opts: &FitOptions, objective: &Objective, rows: &Rows) -> Method {
+    let polish = &opts.search.polish;
+    let (screen_grad, screen_cost) = opts.search.screen.absolute(objective);
+    let (tol_grad, tol_cost) = polish.absolute(objective);
+    Method {
+        objective: "sum over rows of Huber(log L̂ − log L), L̂ in log-sum-exp form".into(),
+        huber_delta: opts.huber_delta,
+        optimizer: format!(
+            "argmin L-BFGS (More–Thuente line search, memory {}): every start screened at |grad| < {screen_grad:.1e}, |Δf| < {screen_cost:.1e}, then the best {} polished",
+            polish.memory, opts.search.polish_best
+        ),
+        tol_grad,
+        tol_cost,
+        tol_grad_stall: polish.stall_grad_rel * objective.delta * objective.data.total_weight(),
+        max_iters: polish.max_iters,
+        start_grid: opts.grid.describe(objective.law),
+        bootstrap: opts.bootstrap,
+        seed: opts.seed,
+        excluded: rows.excluded.clone(),
+    }
 }
 
 /// Refit without the largest-budget rows (from the full-data optimum and the coarse grid) and
@@ -402,7 +419,7 @@ fn holdout_fit(
     ys: &[f64],
     loss: &[f64],
     mask: &[bool],
-    settings: &SolverSettings,
+    search: &Search,
     warnings: &mut Vec<String>,
 ) -> Option<Holdout> {
     let law = objective.law;
@@ -420,7 +437,7 @@ fn holdout_fit(
     let sub = Objective { data: objective.data.subset(&train), ..objective.clone() };
     let mut starts = vec![theta.to_vec()];
     starts.extend(StartGrid::coarse().starts(law));
-    let ms = multi_start(&sub, &starts, settings);
+    let ms = multi_start(&sub, &starts, search);
     let p = law.to_natural(&ms.best.theta);
     let pred: Vec<f64> = test.iter().map(|&i| law.predict(&p, xs[i], ys.get(i).copied().unwrap_or(1.0))).collect();
     let obs: Vec<f64> = test.iter().map(|&i| loss[i]).collect();
@@ -436,9 +453,17 @@ fn holdout_fit(
     })
 }
 
-fn cross_check(law: Law, natural: &[f64], xs: &[f64], ys: &[f64], loss: &[f64], predicted: &[f64]) -> Option<VpnlsReport> {
+fn cross_check(
+    law: Law,
+    natural: &[f64],
+    xs: &[f64],
+    ys: &[f64],
+    loss: &[f64],
+    predicted: &[f64],
+) -> Option<VpnlsReport> {
     let v = vpnls::fit(law, xs, if ys.is_empty() { xs } else { ys }, loss)?;
-    let max_rel_diff = v.natural.iter().zip(natural).map(|(a, b)| (a - b).abs() / b.abs().max(1e-300)).fold(0.0, f64::max);
+    let max_rel_diff =
+        v.natural.iter().zip(natural).map(|(a, b)| (a - b).abs() / b.abs().max(1e-300)).fold(0.0, f64::max);
     let max_rel_pred_diff = (0..xs.len())
         .map(|i| {
             let p = law.predict(&v.natural, xs[i], ys.get(i).copied().unwrap_or(1.0));
@@ -472,14 +497,25 @@ fn intervals(law: Law, natural: &[f64], samples: &[Vec<f64>]) -> (BTreeMap<Strin
     if let Some(bi) = law.beta_index() {
         let a: Vec<f64> = samples.iter().map(|s| s[law.alpha_index()]).collect();
         let b: Vec<f64> = samples.iter().map(|s| s[bi]).collect();
-        if let Some(r) = (samples.len() > 2).then(|| correlation(&a, &b)).flatten() {
-            derived.insert("alpha_beta_corr".into(), r);
+        // On (nearly) exact data the resamples differ only by rounding; a correlation of
+        // that noise would be meaningless.
+        let material = |v: &[f64], at: f64| interval95(v).is_some_and(|[lo, hi]| hi - lo > 1e-6 * at.abs().max(1e-12));
+        if material(&a, natural[law.alpha_index()]) && material(&b, natural[bi]) {
+            if let Some(r) = correlation(&a, &b) {
+                derived.insert("alpha_beta_corr".into(), r);
+            }
         }
     }
     (derived, ci)
 }
 
-fn link(g: &GroupRows, rows: &Rows, predicted: &[f64], opts: &FitOptions, warnings: &mut Vec<String>) -> Option<AccuracyLink> {
+fn link(
+    g: &GroupRows,
+    rows: &Rows,
+    predicted: &[f64],
+    opts: &FitOptions,
+    warnings: &mut Vec<String>,
+) -> Option<AccuracyLink> {
     let acc = rows.accuracy.as_ref()?;
     let column = g.accuracy_column.clone()?;
     if acc.iter().any(|a| !a.is_finite() || !(0.0..=1.0).contains(a)) {
@@ -509,7 +545,10 @@ fn diagnose(d: &Diagnosis, opts: &FitOptions, warnings: &mut Vec<String>) {
         ));
     }
     if d.total > 1 && d.agreeing < 2 {
-        warnings.push(format!("only {} of {} starts reached the best objective: the optimum may be fragile", d.agreeing, d.total));
+        warnings.push(format!(
+            "only {} of {} starts reached the best objective: the optimum may be fragile",
+            d.agreeing, d.total
+        ));
     }
     let max_exp = opts.grid.exponents.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let mut exponents = vec![("alpha", d.natural[d.law.alpha_index()])];
@@ -518,7 +557,9 @@ fn diagnose(d: &Diagnosis, opts: &FitOptions, warnings: &mut Vec<String>) {
     }
     for (name, v) in exponents {
         if v <= 1e-3 {
-            warnings.push(format!("{name} = {v:.4} is at or below 0: its factor has no detectable effect (loss does not fall with it)"));
+            warnings.push(format!(
+                "{name} = {v:.4} is at or below 0: its factor has no detectable effect (loss does not fall with it)"
+            ));
         } else if v > max_exp {
             warnings.push(format!("{name} = {v:.4} lies beyond the start grid's largest exponent ({max_exp})"));
         }
@@ -530,13 +571,32 @@ fn diagnose(d: &Diagnosis, opts: &FitOptions, warnings: &mut Vec<String>) {
     }
     for (name, v) in coefs {
         if v > max_coef * 1e3 {
-            warnings.push(format!("{name} = {v:.4e} is far beyond the start grid (e^{:.0}): the term is barely identified", max_coef.ln()));
+            warnings.push(format!(
+                "{name} = {v:.4e} is far beyond the start grid (e^{:.0}): the term is barely identified",
+                max_coef.ln()
+            ));
         }
     }
     if d.natural[0] < 1e-3 * d.min_loss {
         warnings.push(format!(
             "E = {:.3e} is about 0: no irreducible loss is identified within the data's range",
             d.natural[0]
+        ));
+    }
+}
+
+/// Warnings from the cross-check and the extrapolation test.
+fn diagnose_validation(vpnls: Option<&VpnlsReport>, holdout: Option<&Holdout>, warnings: &mut Vec<String>) {
+    if let Some(v) = vpnls.filter(|v| v.max_rel_pred_diff > 0.02) {
+        warnings.push(format!(
+            "VPNLS (least squares on relative error) and L-BFGS (Huber on log loss) predict up to {:.1}% apart; the fit depends on the loss or on outliers",
+            100.0 * v.max_rel_pred_diff
+        ));
+    }
+    if let Some(h) = holdout.filter(|h| h.max_rel_error > 0.05) {
+        warnings.push(format!(
+            "held-out largest-budget rows are predicted with up to {:.1}% error: extrapolation is unreliable",
+            100.0 * h.max_rel_error
         ));
     }
 }
@@ -580,5 +640,288 @@ fn diagnose_bootstrap(
                 warnings.push(format!("the 95% interval of {name} includes 0 ([{lo:.4}, {hi:.4}])"));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, Normal};
+
+    const PLANTED: [f64; 5] = [1.8, 3.0, 2.0, 0.5, 0.35];
+    const FRAMES: [f64; 7] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
+    const TOKENS: [f64; 7] = [1.0, 4.0, 9.0, 16.0, 49.0, 196.0, 729.0];
+
+    /// Rows of the planted additive law on the T × M grid, `reps` seeds per point, with
+    /// multiplicative log-normal noise of standard deviation `sd`.
+    fn planted(sd: f64, reps: usize, seed: u64) -> GroupRows {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let noise = Normal::new(0.0, sd.max(1e-300)).unwrap();
+        let mut g = GroupRows { name: "all".into(), y: Some(vec![]), ..GroupRows::default() };
+        for &t in &FRAMES {
+            for &m in &TOKENS {
+                for _ in 0..reps {
+                    let eps = if sd > 0.0 { noise.sample(&mut rng) } else { 0.0 };
+                    g.x.push(t);
+                    g.y.as_mut().unwrap().push(m);
+                    g.loss.push(Law::Additive.predict(&PLANTED, t, m) * eps.exp());
+                }
+            }
+        }
+        g
+    }
+
+    fn quick() -> FitOptions {
+        FitOptions { grid: StartGrid::coarse(), bootstrap: 100, ..FitOptions::default() }
+    }
+
+    fn input_error(g: GroupRows, opts: &FitOptions) -> String {
+        let e = fit_groups(&[g], opts).unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{e}");
+        let msg = e.to_string();
+        assert!(!msg.contains('\n'), "one line: {msg}");
+        msg
+    }
+
+    #[test]
+    fn recovers_a_noise_free_planted_law() {
+        let report = fit_groups(&[planted(0.0, 1, 0)], &quick()).unwrap();
+        let f = &report.fits[0];
+        assert_eq!(f.law, Law::Additive);
+        for (got, want) in f.natural().iter().zip(PLANTED) {
+            assert!((got - want).abs() < 1e-6 * want, "{:?}", f.natural());
+        }
+        assert!(f.converged && f.r2 > 0.999_999 && f.warnings.is_empty(), "{:?}", f.warnings);
+        let h = f.holdout.as_ref().unwrap();
+        assert!(h.n >= 5 && h.max_rel_error < 1e-6, "{h:?}");
+        let held: Vec<f64> = f.residuals.iter().filter(|r| r.held_out).map(|r| r.x * r.y.unwrap()).collect();
+        let kept_max = f.residuals.iter().filter(|r| !r.held_out).map(|r| r.x * r.y.unwrap()).fold(0.0, f64::max);
+        assert!(held.iter().all(|&b| b > kept_max), "held-out rows are the largest budgets");
+        assert!(f.vpnls.as_ref().unwrap().max_rel_diff < 1e-5);
+    }
+
+    /// Over 40 noisy data sets the 95% bootstrap intervals should cover the planted values at
+    /// about the nominal rate. With 40 draws a true 95% rate gives ≥ 34 hits 99% of the time;
+    /// intervals that are too narrow (Epoch's complaint about Chinchilla) fail this.
+    #[test]
+    fn bootstrap_intervals_cover_planted_values_at_about_the_nominal_rate() {
+        let opts = FitOptions { bootstrap: 200, holdout_fraction: 0.0, vpnls: false, ..quick() };
+        let names = Law::Additive.param_names();
+        let mut hits = [0usize; 5];
+        let mut widths = [0.0f64; 5];
+        let seeds = 40;
+        for seed in 0..seeds {
+            let f = fit_groups(&[planted(0.02, 2, 1000 + seed)], &FitOptions { seed, ..opts.clone() })
+                .unwrap()
+                .fits
+                .remove(0);
+            for (j, name) in names.iter().enumerate() {
+                let [lo, hi] = f.ci95[*name];
+                hits[j] += usize::from(lo <= PLANTED[j] && PLANTED[j] <= hi);
+                widths[j] += (hi - lo) / PLANTED[j] / seeds as f64;
+            }
+        }
+        for j in 0..5 {
+            assert!(hits[j] >= 34, "{}: covered {} of {seeds}", names[j], hits[j]);
+            assert!(widths[j] < 0.5, "{}: mean relative width {}", names[j], widths[j]);
+        }
+        let mean = hits.iter().sum::<usize>() as f64 / (5 * seeds) as f64;
+        assert!((0.88..=0.995).contains(&mean), "mean coverage {mean}");
+    }
+
+    #[test]
+    fn same_seed_same_bytes_other_seed_other_bootstrap() {
+        let opts = FitOptions { bootstrap: 30, ..quick() };
+        let g = planted(0.01, 1, 5);
+        let a = fit_groups(std::slice::from_ref(&g), &opts).unwrap().to_json().unwrap();
+        let b = fit_groups(std::slice::from_ref(&g), &opts).unwrap().to_json().unwrap();
+        assert_eq!(a, b);
+        let c = fit_groups(&[g], &FitOptions { seed: 1, ..opts }).unwrap();
+        assert_ne!(
+            serde_json::to_string(&c.fits[0].bootstrap).unwrap(),
+            serde_json::to_string(&serde_json::from_str::<FitReport>(&a).unwrap().fits[0].bootstrap).unwrap()
+        );
+    }
+
+    #[test]
+    fn reproduces_epochs_chinchilla_refit() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/chinchilla.csv")).unwrap();
+        let mut g = GroupRows { name: "all".into(), y: Some(vec![]), ..GroupRows::default() };
+        for line in text.lines().skip(1) {
+            let f: Vec<f64> = line.split(',').map(|v| v.parse().unwrap_or(f64::NAN)).collect();
+            let (n, flop, loss) = (f[3], f[4], f[6]);
+            g.x.push(n);
+            g.y.as_mut().unwrap().push(flop / (6.0 * n));
+            g.loss.push(loss);
+        }
+        let opts =
+            FitOptions { exclude_top_loss: 5, bootstrap: 50, x: "N".into(), y: "D".into(), ..FitOptions::default() };
+        let f = fit_groups(&[g], &opts).unwrap().fits.remove(0);
+        assert_eq!(f.starts.total, 4500);
+        assert_eq!(f.n_points, 240);
+        assert_eq!(f.method.excluded.len(), 5);
+        let p = &f.params;
+        assert_eq!(format!("{:.4}", p.e), "1.8172");
+        assert_eq!(format!("{:.1}", p.a), "477.8");
+        assert_eq!(format!("{:.4}", p.alpha), "0.3473");
+        assert_eq!(format!("{:.4}", p.beta.unwrap()), "0.3672");
+        // Epoch's notebook prints B = 2143.9; the minimiser of the same objective is 2143.4
+        // (SciPy polished from Epoch's start agrees), and moving B to 2143.9 raises the
+        // objective by only 4e-12: a flat direction, so their run stopped 0.02% short.
+        let b = p.b.unwrap();
+        assert!((b - 2143.9).abs() / 2143.9 < 5e-4, "B = {b}");
+        assert!(f.converged && f.objective < 1.01827402e-3);
+    }
+
+    #[test]
+    fn too_few_rows_for_the_law() {
+        let mut g = planted(0.0, 1, 0);
+        for v in [&mut g.x, g.y.as_mut().unwrap(), &mut g.loss] {
+            v.truncate(5);
+        }
+        g.x[..5].copy_from_slice(&[1.0, 2.0, 4.0, 8.0, 16.0]);
+        let msg = input_error(g, &FitOptions { law: Some(Law::Additive), ..quick() });
+        assert!(msg.contains("needs at least 6"), "{msg}");
+    }
+
+    #[test]
+    fn non_finite_and_non_positive_losses() {
+        for bad in [f64::NAN, f64::INFINITY, 0.0, -1.0] {
+            let mut g = planted(0.0, 1, 0);
+            g.loss[3] = bad;
+            let msg = input_error(g, &quick());
+            assert!(msg.contains("row 3") && msg.contains("loss"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn constant_loss() {
+        let mut g = planted(0.0, 1, 0);
+        g.loss.iter_mut().for_each(|l| *l = 2.5);
+        assert!(input_error(g, &quick()).contains("constant"));
+    }
+
+    #[test]
+    fn one_distinct_value_on_an_axis_the_law_needs() {
+        let mut g = planted(0.0, 1, 0);
+        g.x.iter_mut().for_each(|x| *x = 8.0);
+        let msg = input_error(g, &FitOptions { law: Some(Law::Additive), ..quick() });
+        assert!(msg.contains("'frames' has one distinct value"), "{msg}");
+    }
+
+    #[test]
+    fn neither_factor_varies() {
+        let g = GroupRows {
+            name: "all".into(),
+            x: vec![8.0; 6],
+            y: Some(vec![49.0; 6]),
+            loss: vec![2.0, 2.1, 2.2, 2.3, 2.4, 2.5],
+            ..GroupRows::default()
+        };
+        assert!(input_error(g, &quick()).contains("neither"));
+    }
+
+    #[test]
+    fn two_levels_on_an_axis_warn_about_identifiability() {
+        let mut g = planted(0.0, 1, 0);
+        g.x.iter_mut().for_each(|x| *x = if *x < 8.0 { 2.0 } else { 32.0 });
+        g.loss = g.x.iter().zip(g.y.as_ref().unwrap()).map(|(&t, &m)| Law::Additive.predict(&PLANTED, t, m)).collect();
+        let f = fit_groups(&[g], &quick()).unwrap().fits.remove(0);
+        assert!(f.warnings.iter().any(|w| w.contains("only 2 distinct values")), "{:?}", f.warnings);
+    }
+
+    #[test]
+    fn a_group_varying_only_m_gets_a_power_law_in_m() {
+        let mut g = GroupRows { name: "m-sweep".into(), y: Some(vec![]), ..GroupRows::default() };
+        for &m in &TOKENS {
+            g.x.push(8.0);
+            g.y.as_mut().unwrap().push(m);
+            g.loss.push(2.0 + 3.0 * m.powf(-0.5));
+        }
+        let f = fit_groups(&[g], &quick()).unwrap().fits.remove(0);
+        assert_eq!((f.law, f.x.as_str(), f.y.as_deref()), (Law::Power, "tokens_per_frame", None));
+        assert_eq!(f.fixed.as_ref().unwrap().value, 8.0);
+        assert!(f.warnings.iter().any(|w| w.contains("only 'tokens_per_frame' varies")), "{:?}", f.warnings);
+        assert!((f.params.alpha - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_bad_group_is_skipped_when_others_fit() {
+        let good = GroupRows { name: "a".into(), ..planted(0.0, 1, 0) };
+        let bad = GroupRows {
+            name: "b".into(),
+            x: vec![1.0, 2.0],
+            y: Some(vec![1.0, 4.0]),
+            loss: vec![2.0, 1.9],
+            ..GroupRows::default()
+        };
+        let report = fit_groups(&[good, bad], &quick()).unwrap();
+        assert_eq!(report.fits.len(), 1);
+        assert_eq!(report.skipped[0].group, "b");
+    }
+
+    #[test]
+    fn excluded_rows_are_the_highest_losses_and_are_recorded() {
+        let mut g = planted(0.0, 1, 0);
+        g.loss[10] = 50.0;
+        g.loss[20] = 40.0;
+        let f = fit_groups(&[g], &FitOptions { exclude_top_loss: 2, ..quick() }).unwrap().fits.remove(0);
+        let ex: Vec<f64> = f.method.excluded.iter().map(|r| r.observed).collect();
+        assert_eq!(ex, vec![50.0, 40.0]);
+        assert_eq!(f.n_points, 47);
+        assert!((f.params.alpha - 0.5).abs() < 1e-6, "outliers gone, law recovered");
+    }
+
+    #[test]
+    fn error_rate_from_accuracy_and_the_logistic_link() {
+        let mut g = planted(0.0, 1, 0);
+        let acc: Vec<f64> = g.loss.iter().map(|&l| crate::fit::accuracy::link_predict(4.0, 2.3, 0.25, l)).collect();
+        g.accuracy = Some(acc.clone());
+        g.accuracy_column = Some("accuracy".into());
+        let f = fit_groups(&[g], &FitOptions { chance: 0.25, ..quick() }).unwrap().fits.remove(0);
+        let link = f.accuracy_link.as_ref().unwrap();
+        assert!((link.k - 4.0).abs() < 1e-4 && (link.l0 - 2.3).abs() < 1e-4, "{link:?}");
+
+        // The same laws on error = 1 − accuracy.
+        let e = GroupRows { loss: acc, ..planted(0.0, 1, 0) };
+        let opts = FitOptions { loss: "accuracy".into(), error: true, ..quick() };
+        let f = fit_groups(&[e], &opts).unwrap().fits.remove(0);
+        assert_eq!(f.response.as_deref(), Some("1 - accuracy"));
+        assert!(f.residuals.iter().all(|r| r.observed > 0.0 && r.observed < 0.75));
+    }
+
+    #[test]
+    fn perfect_accuracy_cannot_be_an_error_rate() {
+        let mut g = planted(0.0, 1, 0);
+        g.loss.iter_mut().for_each(|l| *l = 0.5);
+        g.loss[0] = 1.0;
+        let msg = input_error(g, &FitOptions { error: true, loss: "accuracy".into(), ..quick() });
+        assert!(msg.contains("1 - accuracy = 0"), "{msg}");
+    }
+
+    #[test]
+    fn aic_prefers_the_true_law() {
+        let opts = FitOptions { compare_laws: true, bootstrap: 20, ..quick() };
+        let report = fit_groups(&[planted(0.01, 1, 3)], &opts).unwrap();
+        let aic = |law| report.fits.iter().find(|f| f.law == law).unwrap().aic;
+        assert!(aic(Law::Additive) < aic(Law::Multiplicative) && aic(Law::Additive) < aic(Law::Power));
+    }
+
+    #[test]
+    fn report_round_trips_through_json_and_predicts() {
+        let report = fit_groups(&[planted(0.01, 1, 4)], &FitOptions { bootstrap: 20, ..quick() }).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = report.save(dir.path()).unwrap();
+        let back = FitReport::load(dir.path()).unwrap();
+        assert_eq!(back, report);
+        assert_eq!(FitReport::load(&path).unwrap(), report);
+        let f = &back.fits[0];
+        let [lo, hi] = f.band95(8.0, 49.0).unwrap();
+        let p = f.predict(8.0, 49.0);
+        assert!(lo <= p && p <= hi, "{lo} {p} {hi}");
+        assert_eq!(f.predict_sample(0, 8.0, 49.0), Some(f.law.predict(&f.bootstrap.samples[0], 8.0, 49.0)));
+        let table = report.render_table();
+        assert!(table.contains("additive law") && table.contains("95% bootstrap CI") && table.contains("holdout"));
     }
 }

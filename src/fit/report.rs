@@ -312,7 +312,8 @@ impl FitReport {
     /// Reads a fits.json, or the one inside a run directory.
     pub fn load(path: &Path) -> Result<FitReport> {
         let file = if path.is_dir() { path.join(FITS_FILE) } else { path.to_path_buf() };
-        let text = std::fs::read_to_string(&file).map_err(|e| Error::file(&file, format!("cannot read fit report: {e}")))?;
+        let text =
+            std::fs::read_to_string(&file).map_err(|e| Error::file(&file, format!("cannot read fit report: {e}")))?;
         serde_json::from_str(&text).map_err(|e| Error::file(&file, format!("not a vislaw fit report: {e}")))
     }
 
@@ -340,15 +341,15 @@ fn render_fit(out: &mut String, f: &Fit) {
         let _ = writeln!(out, "  {} fixed at {}", fixed.column, num(fixed.value));
     }
     let vp = f.vpnls.as_ref().map(|v| v.params.to_vec(f.law));
-    let _ = writeln!(out, "  {:<8} {:>14}  {:>31}  {:>14}", "param", "estimate", "95% bootstrap CI", "VPNLS");
+    let _ = writeln!(out, "  {:<16} {:>14}  {:>31}  {:>14}", "param", "estimate", "95% bootstrap CI", "VPNLS");
     for (i, (name, value)) in f.param_names.iter().zip(f.natural()).enumerate() {
         let ci = f.ci95.get(name).map(|[lo, hi]| format!("[{}, {}]", num(*lo), num(*hi))).unwrap_or_default();
         let v = vp.as_ref().map(|p| num(p[i])).unwrap_or_default();
-        let _ = writeln!(out, "  {:<8} {:>14}  {:>31}  {:>14}", name, num(value), ci, v);
+        let _ = writeln!(out, "  {:<16} {:>14}  {:>31}  {:>14}", name, num(value), ci, v);
     }
     for (name, value) in &f.derived {
         let ci = f.ci95.get(name).map(|[lo, hi]| format!("[{}, {}]", num(*lo), num(*hi))).unwrap_or_default();
-        let _ = writeln!(out, "  {:<8} {:>14}  {:>31}", name, num(*value), ci);
+        let _ = writeln!(out, "  {:<16} {:>14}  {:>31}", name, num(*value), ci);
     }
     let _ = writeln!(
         out,

@@ -94,12 +94,16 @@ mod tests {
                 }
             }
         }
-        DataFrame::new(vec![
-            Column::new("frames".into(), frames),
-            Column::new("tokens_per_frame".into(), tokens),
-            Column::new("loss".into(), loss),
-            Column::new("strategy".into(), strategy),
-        ])
+        let n = frames.len();
+        DataFrame::new(
+            n,
+            vec![
+                Column::new("frames".into(), frames),
+                Column::new("tokens_per_frame".into(), tokens),
+                Column::new("loss".into(), loss),
+                Column::new("strategy".into(), strategy),
+            ],
+        )
         .unwrap()
     }
 

@@ -61,7 +61,8 @@ impl Profile<'_> {
         let rows: Vec<([f64; 3], usize)> = (0..n).map(|i| self.basis(e, i)).collect();
         let k = rows.first()?.1;
         // Relative residuals: scale each row by 1/L.
-        let scaled: Vec<[f64; 3]> = rows.iter().zip(self.loss).map(|((b, _), l)| [b[0] / l, b[1] / l, b[2] / l]).collect();
+        let scaled: Vec<[f64; 3]> =
+            rows.iter().zip(self.loss).map(|((b, _), l)| [b[0] / l, b[1] / l, b[2] / l]).collect();
         let coef = nnls(&scaled, k)?;
         let rss = scaled.iter().map(|b| (dot(b, &coef) - 1.0).powi(2)).sum();
         Some((coef, rss))
@@ -135,10 +136,11 @@ fn solve_dense(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
         }
         a.swap(col, piv);
         b.swap(col, piv);
+        let pivot = a[col].clone();
         for r in col + 1..m {
-            let f = a[r][col] / a[col][col];
-            for c in col..m {
-                a[r][c] -= f * a[col][c];
+            let f = a[r][col] / pivot[col];
+            for (x, p) in a[r][col..].iter_mut().zip(&pivot[col..]) {
+                *x -= f * p;
             }
             b[r] -= f * b[col];
         }

@@ -106,18 +106,16 @@ impl AccuracyFigure<'_> {
             }
         }
         let (y0, y1) = padded(ys, 0.08);
+        let digits = tick_decimals(y0, y1, 6, 2);
         let x_axis = Log2Axis::new(lo, hi);
         let x_range = x_axis.span();
-        let mut chart: Chart<DB> = ChartBuilder::on(&area)
-            .margin(12)
-            .x_label_area_size(52)
-            .y_label_area_size(70)
-            .build_cartesian_2d(x_axis, y0.max(0.0)..y1.min(1.0))?;
+        let mut chart: Chart<DB> =
+            ChartBuilder::on(&area).margin(12).x_label_area_size(52).y_label_area_size(70).build_cartesian_2d(x_axis, y0.max(0.0)..y1.min(1.0))?;
         chart
             .configure_mesh()
             .x_desc("visual tokens T·M (log scale)")
             .y_desc("accuracy")
-            .y_label_formatter(&|v| format!("{v:.2}"))
+            .y_label_formatter(&|v| format!("{v:.digits$}"))
             .y_labels(6)
             .axis_desc_style(text(LABEL))
             .label_style(text(NOTE))
@@ -130,13 +128,9 @@ impl AccuracyFigure<'_> {
         let n = tracks.len() as f64;
         let span = x_range.end - x_range.start;
         for (i, t) in tracks.iter().enumerate() {
-            let dodge = (i as f64 - (n - 1.0) / 2.0) * 0.01 * span;
-            let pts: Vec<(f64, f64, f64)> = t
-                .series
-                .points
-                .iter()
-                .filter_map(|p| p.accuracy.get(key).map(|a| (p.visual_tokens().log2() + dodge, a.0, a.1)))
-                .collect();
+            let dodge = (i as f64 - (n - 1.0) / 2.0) * 0.018 * span;
+            let pts: Vec<(f64, f64, f64)> =
+                t.series.points.iter().filter_map(|p| p.accuracy.get(key).map(|a| (p.visual_tokens().log2() + dodge, a.0, a.1))).collect();
             draw_line(&mut chart, pts.iter().map(|(x, y, _)| (*x, *y)).collect(), t.line, t.color.stroke_width(2))?;
             chart.draw_series(pts.iter().map(|(x, y, h)| ErrorBar::new_vertical(*x, y - h, *y, y + h, t.color.stroke_width(2), 8)))?;
             chart.draw_series(pts.iter().map(|(x, y, _)| marker((*x, *y), t.marker, t.color, 6, true)))?;

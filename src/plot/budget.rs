@@ -1,11 +1,13 @@
-//! The budget trade-off under a fitted joint law, as the joint figure and the report show
-//! it: the continuous optimum along T·M = L and the best setting a strategy can reach.
+//! The budget trade-off under a fitted law, as the joint figure and the report show it:
+//! the continuous optimum along T·M = L and the best setting a strategy can reach.
 //!
-//! A numeric search rather than the additive law's closed form, so that every law (and
-//! the box F × g² of settings the data allow) is handled the same way; a test checks it
-//! against the closed form.
-use super::law::Fit;
-use crate::reduce::{Spatial, Temporal};
+//! [`solve`] hands the fits to `vislaw::optimum` (the solver behind `vislaw optimum`, so
+//! the report and that command agree), and falls back to a numeric search of its own when
+//! fits.json is not in the fitter's current schema (hand-written or from an older vislaw);
+//! a test checks that search against the additive law's closed form.
+use super::data::RunData;
+use super::law::{Fit, FRAMES, TOKENS};
+use crate::reduce::Spatial;
 
 /// The settings a run could use: T ≤ F source frames, M ≤ g² tokens per frame.
 #[derive(Debug, Clone)]
@@ -14,9 +16,9 @@ pub struct Domain {
     pub max_frames: f64,
     /// Tokens of a whole frame, g².
     pub max_tokens: f64,
-    /// Frames the strategy's temporal reducer can produce.
+    /// Frames a discrete setting may use (every integer up to F).
     pub frames: Vec<usize>,
-    /// Tokens per frame the strategy's spatial reducer can produce.
+    /// Tokens per frame the spatial reducers can produce.
     pub tokens: Vec<usize>,
 }
 
@@ -34,17 +36,109 @@ pub struct Optimum {
 }
 
 impl Domain {
-    /// The domain of `strategy` (`spatial/temporal`) for F source frames and a g×g grid;
-    /// unknown reducer names fall back to every T and the pooling M values.
-    pub fn new(strategy: &str, source_frames: usize, grid: usize) -> Domain {
-        let (spatial, temporal) = strategy.split_once('/').unwrap_or((strategy, ""));
-        let spatial = Spatial::parse(spatial).unwrap_or(Spatial::Pool);
-        let frames = match Temporal::parse(temporal) {
-            Ok(t) => t.reachable(source_frames),
-            Err(_) => (1..=source_frames).collect(),
-        };
-        Domain { max_frames: source_frames.max(1) as f64, max_tokens: (grid * grid).max(1) as f64, frames, tokens: spatial.reachable(grid) }
+    /// The domain of a run with F source frames and a g×g grid: integer T ≤ F and the M
+    /// that pooling or sampling the grid can produce (both reach ⌈g/k⌉²).
+    pub fn new(source_frames: usize, grid: usize) -> Domain {
+        Domain {
+            max_frames: source_frames.max(1) as f64,
+            max_tokens: (grid * grid).max(1) as f64,
+            frames: (1..=source_frames.max(1)).collect(),
+            tokens: Spatial::Pool.reachable(grid),
+        }
     }
+
+    /// The domain of a run.
+    pub fn of(data: &RunData) -> Domain {
+        Domain::new(data.source_frames(), data.grid())
+    }
+}
+
+/// One fit solved at one budget.
+#[derive(Debug, Clone)]
+pub struct Solution {
+    /// The budget L.
+    pub budget: f64,
+    /// The best real-valued setting.
+    pub continuous: Optimum,
+    /// The best reachable setting (absent when none fits the budget).
+    pub discrete: Option<Optimum>,
+    /// 95% bootstrap interval of the continuous optimum's loss.
+    pub loss_ci95: Option<[f64; 2]>,
+    /// Why the optimum sits on a boundary, when it does.
+    pub note: Option<String>,
+}
+
+/// Which solver answered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Solver {
+    /// `vislaw::optimum`, on fits.json read as the fitter's report.
+    OptimumModule,
+    /// The numeric search here (fits.json could not be read as the fitter's report: why).
+    Fallback(String),
+}
+
+/// Solves the fits at positions `fits` of the run's fits.json at each budget; per fit the
+/// solutions (budgets it cannot be solved at are left out) or why it has none.
+pub fn solve(data: &RunData, fits: &[usize], budgets: &[f64]) -> (Vec<std::result::Result<Vec<Solution>, String>>, Solver) {
+    let domain = Domain::of(data);
+    match crate::fit::FitReport::load(&data.dir) {
+        Ok(report) if report.fits.len() == data.fits.fits.len() => {
+            let out = fits.iter().map(|&i| solve_with_module(&report.fits[i], budgets, &domain)).collect();
+            (out, Solver::OptimumModule)
+        }
+        Ok(_) => (fallback(data, fits, budgets, &domain), Solver::Fallback("fits.json changed while it was read".into())),
+        Err(e) => (fallback(data, fits, budgets, &domain), Solver::Fallback(e.to_string())),
+    }
+}
+
+fn solve_with_module(fit: &crate::fit::Fit, budgets: &[f64], domain: &Domain) -> std::result::Result<Vec<Solution>, String> {
+    let opts = crate::optimum::OptimumOptions {
+        budgets: budgets.to_vec(),
+        feasible_m: domain.tokens.iter().map(|&m| m as u64).collect(),
+        max_frames: domain.max_frames as u64,
+        target_loss: Vec::new(),
+        frames_column: FRAMES.to_string(),
+        tokens_column: TOKENS.to_string(),
+    };
+    let report = crate::fit::FitReport { fits: vec![fit.clone()], ..Default::default() };
+    let solved = crate::optimum::solve(&report, &opts).map_err(|e| e.to_string())?;
+    let point = |budget: f64, p: &crate::optimum::Point| Optimum { budget, frames: p.t, tokens: p.m, loss: p.loss };
+    Ok(solved
+        .optima
+        .iter()
+        .map(|o| Solution {
+            budget: o.budget,
+            continuous: point(o.budget, &o.continuous),
+            discrete: o.discrete.as_ref().map(|d| point(o.budget, d)),
+            loss_ci95: o.ci95.get("loss").copied(),
+            note: o.boundary.clone(),
+        })
+        .collect())
+}
+
+/// The numeric search, for joint laws only (a one-factor law needs the fitter's record
+/// of the factor it held fixed).
+fn fallback(data: &RunData, fits: &[usize], budgets: &[f64], domain: &Domain) -> Vec<std::result::Result<Vec<Solution>, String>> {
+    fits.iter()
+        .map(|&i| {
+            let fit = &data.fits.fits[i];
+            if !fit.is_joint() {
+                return Err("a one-factor law; solved only from a fits.json in the fitter's schema".to_string());
+            }
+            Ok(budgets
+                .iter()
+                .filter_map(|&b| {
+                    let c = continuous(fit, b, domain)?;
+                    let band = bootstrap_loss_interval(fit, c.frames, c.tokens);
+                    Some(Solution { budget: b, continuous: c, discrete: discrete(fit, b, domain), loss_ci95: band, note: None })
+                })
+                .collect())
+        })
+        .collect()
+}
+
+fn bootstrap_loss_interval(fit: &Fit, t: f64, m: f64) -> Option<[f64; 2]> {
+    fit.band(t, m).map(|(lo, hi)| [lo, hi])
 }
 
 /// The continuous optimum at budget L: T·M = L (or M = g² when the budget exceeds a
@@ -90,10 +184,10 @@ pub fn discrete(fit: &Fit, budget: f64, domain: &Domain) -> Option<Optimum> {
         .min_by(|a, b| a.loss.total_cmp(&b.loss))
 }
 
-/// The continuous optimum path over budgets from 1 to F·g², log-spaced.
-pub fn path(fit: &Fit, domain: &Domain, samples: usize) -> Vec<Optimum> {
+/// Budgets from 1 to F·g², log-spaced: where the continuous optimum path is drawn.
+pub fn path_budgets(domain: &Domain, samples: usize) -> Vec<f64> {
     let top = (domain.max_frames * domain.max_tokens).ln();
-    (0..samples).filter_map(|i| continuous(fit, (top * i as f64 / (samples - 1) as f64).exp(), domain)).collect()
+    (0..samples).map(|i| (top * i as f64 / (samples - 1) as f64).exp()).collect()
 }
 
 #[cfg(test)]
@@ -113,7 +207,7 @@ mod tests {
         let (a, b, alpha, beta) = (2.0, 3.0, 0.6, 0.4);
         let fit = additive(a, b, alpha, beta);
         let domain = Domain { max_frames: 1e6, max_tokens: 1e6, frames: vec![], tokens: vec![] };
-        for budget in [32.0, 128.0, 1000.0] {
+        for budget in [32.0f64, 128.0, 1000.0] {
             let g = (alpha * a / (beta * b)).powf(1.0 / (alpha + beta));
             let t_star = g * budget.powf(beta / (alpha + beta));
             let o = continuous(&fit, budget, &domain).unwrap();
@@ -125,7 +219,7 @@ mod tests {
     #[test]
     fn discrete_respects_budget_and_reachable_sets() {
         let fit = additive(2.0, 3.0, 0.6, 0.4);
-        let domain = Domain::new("pool/sample", 16, 8);
+        let domain = Domain::new(16, 8);
         for budget in [4.0, 32.0, 64.0, 128.0] {
             let o = discrete(&fit, budget, &domain).unwrap();
             assert!(o.frames * o.tokens <= budget);
@@ -144,7 +238,7 @@ mod tests {
     #[test]
     fn continuous_stays_inside_the_box() {
         let fit = additive(2.0, 3.0, 0.6, 0.4);
-        let domain = Domain::new("pool/sample", 16, 8);
+        let domain = Domain::new(16, 8);
         let o = continuous(&fit, 100_000.0, &domain).unwrap();
         assert!(o.frames <= 16.0 + 1e-9 && o.tokens <= 64.0 + 1e-9, "{o:?}");
     }

@@ -94,6 +94,7 @@ impl CurvesFigure<'_> {
     fn draw_row<DB: DrawingBackend>(&self, row: &DrawingArea<DB, Shift>, strategy: &str, curves: &[&Curve], (y0, y1): (f64, f64), x_max: f64) -> Drawn {
         let (w, _) = row.dim_in_pixel();
         let (plot, legend) = row.split_horizontally(w - LEGEND_W);
+        let digits = tick_decimals(y0, y1, 5, 1);
         let mut chart: ChartContext<DB, Cartesian2d<RangedCoordf64, RangedCoordf64>> = ChartBuilder::on(&plot)
             .margin(12)
             .caption(strategy, text(AXIS))
@@ -105,7 +106,7 @@ impl CurvesFigure<'_> {
             .x_desc("optimiser step")
             .y_desc("training loss (nats/token)")
             .x_label_formatter(&|v| format!("{v:.0}"))
-            .y_label_formatter(&|v| format!("{v:.2}"))
+            .y_label_formatter(&|v| format!("{v:.digits$}"))
             .y_labels(5)
             .axis_desc_style(text(LABEL))
             .label_style(text(NOTE))

@@ -122,16 +122,7 @@ impl RunData {
             Some(t) => curves(&t).map_err(|e| in_file(&dir.join("curves.parquet"), e))?,
             None => Vec::new(),
         };
-        Ok(RunData {
-            dir: dir.to_path_buf(),
-            name: run_name(dir),
-            config: load_config(dir)?,
-            points,
-            blind,
-            curves,
-            fits: FitSet::load(dir)?,
-            families,
-        })
+        Ok(RunData { dir: dir.to_path_buf(), name: run_name(dir), config: load_config(dir)?, points, blind, curves, fits: FitSet::load(dir)?, families })
     }
 
     /// The budgets L to draw and solve for: the config's, else the largest T·M measured.
@@ -222,13 +213,22 @@ fn in_file(path: &Path, e: Error) -> Error {
     }
 }
 
+/// The run's config, if it has one this version can read: the figures only need its
+/// budgets and sizes, so a run from an older schema still plots (with a warning).
 fn load_config(dir: &Path) -> Result<Option<Config>> {
     let path = dir.join("config.yaml");
     if !path.exists() {
         return Ok(None);
     }
     let text = std::fs::read_to_string(&path).map_err(|e| Error::file(&path, format!("cannot read: {e}")))?;
-    serde_yaml::from_str(&text).map(Some).map_err(|e| Error::file(&path, format!("not a resolved sweep config: {e}")))
+    match serde_yaml::from_str(&text) {
+        Ok(cfg) => Ok(Some(cfg)),
+        Err(e) => {
+            let msg = e.to_string().lines().next().unwrap_or("").to_string();
+            eprintln!("vislaw: warning: {}: not a sweep config this version reads ({msg}); using the sizes seen in the results", path.display());
+            Ok(None)
+        }
+    }
 }
 
 fn optional_table(path: &Path) -> Result<Option<DataFrame>> {
@@ -241,13 +241,7 @@ fn optional_table(path: &Path) -> Result<Option<DataFrame>> {
 
 /// Question families: `acc_<f>` columns that are not standard errors.
 fn families(df: &DataFrame) -> Vec<String> {
-    let mut f: Vec<String> = df
-        .get_column_names()
-        .iter()
-        .filter_map(|c| c.strip_prefix("acc_"))
-        .filter(|c| !c.ends_with("_se"))
-        .map(str::to_string)
-        .collect();
+    let mut f: Vec<String> = df.get_column_names().iter().filter_map(|c| c.strip_prefix("acc_")).filter(|c| !c.ends_with("_se")).map(str::to_string).collect();
     f.sort();
     f
 }

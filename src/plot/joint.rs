@@ -1,6 +1,6 @@
 //! The budget trade-off: the fitted L(T, M) as a heat map with iso-loss contours, the
 //! iso-budget lines T·M = L, the continuous optimum path and the discrete optimum at each
-//! requested budget; one panel per strategy with a joint law.
+//! requested budget; one panel per joint law of the held-out loss.
 use super::budget::{self, Domain, Optimum};
 use super::data::{RunData, Summary};
 use super::law::Fit;
@@ -15,8 +15,12 @@ const CELLS: usize = 80;
 const LEGEND_W: u32 = 380;
 /// Width of one panel.
 const PANEL_W: u32 = 700;
-/// Height of the figure.
-const HEIGHT: u32 = 800;
+/// Height of one row of panels.
+const ROW_H: u32 = 740;
+/// Height of the title band.
+const TITLE_H: u32 = 60;
+/// Panels per row.
+const COLS: usize = 3;
 /// Colour of the optimum path and of the discrete optima.
 const OPTIMUM: RGBColor = RGBColor(213, 94, 0);
 /// Colour of the discrete optimum marker.
@@ -30,6 +34,14 @@ struct Panel<'a> {
     path: Vec<Optimum>,
     /// (continuous, discrete) per requested budget.
     optima: Vec<(f64, Option<Optimum>, Option<Optimum>)>,
+}
+
+impl Panel<'_> {
+    /// Whether a measured point belongs to this panel's fit (a fit of every row, group
+    /// `all`, covers them all).
+    fn covers(&self, s: &Summary) -> bool {
+        self.group == s.strategy || self.group == super::law::ALL_GROUPS
+    }
 }
 
 /// The joint view of every strategy that has a law in both T and M.
@@ -46,16 +58,35 @@ impl<'a> JointFigure<'a> {
     /// Solves each joint fit's optimum at the run's budgets.
     pub fn new(data: &'a RunData) -> Self {
         let budgets = data.budgets();
-        let (frames, grid) = (data.source_frames(), data.grid());
-        let panels: Vec<Panel> = data
+        let domain = Domain::of(data);
+        // Every joint law gets a panel: laws within a few AIC units of each other are
+        // equally supported, and their optima can differ (additive: interior; multiplicative:
+        // a corner), which is exactly what a reader should see.
+        let joint: Vec<(String, &Fit, usize)> = data
             .fits
-            .groups()
+            .main_loss_indices()
             .into_iter()
-            .filter_map(|group| {
-                let fit = data.fits.best_joint(&group)?;
-                let domain = Domain::new(&group, frames, grid);
-                let optima = budgets.iter().map(|&b| (b, budget::continuous(fit, b, &domain), budget::discrete(fit, b, &domain))).collect();
-                Some(Panel { path: budget::path(fit, &domain, 90), optima, fit, domain, group })
+            .map(|i| (&data.fits.fits[i], i))
+            .filter(|(f, _)| f.is_joint())
+            .map(|(f, i)| (f.group.clone(), f, i))
+            .collect();
+        let indices: Vec<usize> = joint.iter().map(|j| j.2).collect();
+        let (at_budgets, _) = budget::solve(data, &indices, &budgets);
+        let (along_path, _) = budget::solve(data, &indices, &budget::path_budgets(&domain, 90));
+        let panels: Vec<Panel> = joint
+            .into_iter()
+            .zip(at_budgets.into_iter().zip(along_path))
+            .map(|((group, fit, _), (at, path))| {
+                let at = at.unwrap_or_default();
+                let optima = budgets
+                    .iter()
+                    .map(|&b| {
+                        let s = at.iter().find(|s| s.budget == b);
+                        (b, s.map(|s| s.continuous), s.and_then(|s| s.discrete))
+                    })
+                    .collect();
+                let path = path.unwrap_or_default().into_iter().map(|s| s.continuous).collect();
+                Panel { group, fit, domain: domain.clone(), path, optima }
             })
             .collect();
         let summaries = data.summaries();
@@ -63,9 +94,10 @@ impl<'a> JointFigure<'a> {
         JointFigure { data, summaries, panels, budgets, scale }
     }
 
-    /// The figure's size for its number of panels.
+    /// The figure's size for its number of panels (up to three a row).
     pub fn size_for(panels: usize) -> (u32, u32) {
-        (LEGEND_W + PANEL_W * panels.max(1) as u32, HEIGHT)
+        let n = panels.max(1);
+        (LEGEND_W + PANEL_W * n.min(COLS) as u32, TITLE_H + ROW_H * n.div_ceil(COLS) as u32)
     }
 }
 
@@ -76,7 +108,7 @@ fn colour_scale(panels: &[Panel], summaries: &[Summary]) -> (f64, f64) {
     let lo = panels.iter().flat_map(|p| grid_values(p.fit, &p.domain).into_iter().flatten()).filter(|v| v.is_finite()).fold(f64::INFINITY, f64::min);
     let hi = panels
         .iter()
-        .flat_map(|p| summaries.iter().filter(move |s| s.strategy == p.group).map(move |s| p.fit.predict(s.frames, s.tokens)))
+        .flat_map(|p| summaries.iter().filter(move |s| p.covers(s)).map(move |s| p.fit.predict(s.frames, s.tokens)))
         .filter(|v| v.is_finite())
         .fold(f64::NEG_INFINITY, f64::max);
     if lo.is_finite() && hi > lo {
@@ -113,7 +145,8 @@ impl Figure for JointFigure<'_> {
         if self.panels.is_empty() {
             return self.draw_without_fit(&plots, &legend);
         }
-        let areas = plots.split_evenly((1, self.panels.len()));
+        let n = self.panels.len();
+        let areas = plots.split_evenly((n.div_ceil(COLS), n.min(COLS)));
         for (panel, area) in self.panels.iter().zip(&areas) {
             self.draw_panel(panel, area)?;
         }
@@ -146,7 +179,8 @@ impl JointFigure<'_> {
     }
 
     fn draw_panel<DB: DrawingBackend>(&self, p: &Panel, area: &DrawingArea<DB, Shift>) -> Drawn {
-        let area = area.titled(&format!("{} · {} law", p.group, p.fit.law), text(AXIS))?;
+        let aic = p.fit.aic.map(|a| format!(" (AIC {a:.1})")).unwrap_or_default();
+        let area = area.titled(&format!("{} · {} law{aic}", p.group, p.fit.law), text(AXIS))?;
         let mut chart = self.chart(&area, p.domain.max_frames, p.domain.max_tokens)?;
         let values = grid_values(p.fit, &p.domain);
         draw_heat(&mut chart, &values, &p.domain, self.scale)?;
@@ -157,7 +191,7 @@ impl JointFigure<'_> {
         let path: Vec<(f64, f64)> = p.path.iter().map(|o| (o.frames.log2(), o.tokens.log2())).collect();
         draw_line(&mut chart, path.clone(), Line::Solid, WHITE.stroke_width(6))?;
         draw_line(&mut chart, path, Line::Solid, OPTIMUM.stroke_width(3))?;
-        let measured = self.summaries.iter().filter(|s| s.strategy == p.group);
+        let measured = self.summaries.iter().filter(|s| p.covers(s));
         chart.draw_series(measured.map(|s| marker((s.frames.log2(), s.tokens.log2()), Marker::Circle, BLACK, 5, false)))?;
         for (_, cont, disc) in &p.optima {
             if let Some(c) = cont {
@@ -177,7 +211,7 @@ impl JointFigure<'_> {
     /// Without a joint law: the measured points on the (T, M) plane with the budgets, and
     /// a note saying which fit would fill the panel.
     fn draw_without_fit<DB: DrawingBackend>(&self, plots: &DrawingArea<DB, Shift>, legend: &DrawingArea<DB, Shift>) -> Drawn {
-        let domain = Domain::new("pool/sample", self.data.source_frames(), self.data.grid());
+        let domain = Domain::of(self.data);
         let plots = plots.titled("measured settings (no joint law in fits.json)", text(AXIS))?;
         let mut chart = self.chart(&plots, domain.max_frames, domain.max_tokens)?;
         for &b in &self.budgets {
@@ -212,7 +246,7 @@ impl JointFigure<'_> {
             LegendEntry::heading(""),
         ];
         for p in &self.panels {
-            entries.push(LegendEntry::heading(format!("{}: best reachable", p.group)));
+            entries.push(LegendEntry::heading(format!("{} · {}: best reachable", p.group, p.fit.law)));
             for (b, _, d) in &p.optima {
                 let line = match d {
                     Some(d) => format!("  L={}: T={}, M={} → {:.3}", tick_label(*b), tick_label(d.frames), tick_label(d.tokens), d.loss),
@@ -290,7 +324,7 @@ pub fn contour_segments(v: &[Vec<f64>], level: f64) -> Vec<((f64, f64), (f64, f6
 }
 
 /// Room right of each panel for the budget labels.
-const BUDGET_LABEL_W: u32 = 70;
+const BUDGET_LABEL_W: u32 = 84;
 
 fn draw_iso_budget<DB: DrawingBackend>(chart: &mut Chart<DB>, area: &DrawingArea<DB, Shift>, budget: f64, d: &Domain) -> Drawn {
     let t0 = (budget / d.max_tokens).max(1.0);
@@ -306,7 +340,7 @@ fn draw_iso_budget<DB: DrawingBackend>(chart: &mut Chart<DB>, area: &DrawingArea
     let label = format!("L={}", tick_label(budget));
     let (px, py) = chart.backend_coord(&(t1.log2(), (budget / t1).log2()));
     let (bx, by) = area.get_base_pixel();
-    let (x, y, h) = if t1 >= d.max_frames { (px - bx + 10, py - by, HPos::Left) } else { (px - bx - 4, py - by - 12, HPos::Right) };
+    let (x, y, h) = if t1 >= d.max_frames { (px - bx + 17, py - by, HPos::Left) } else { (px - bx - 4, py - by - 12, HPos::Right) };
     area.draw(&Text::new(label, (x, y), anchored(NOTE, h, VPos::Center)))?;
     Ok(())
 }
@@ -322,10 +356,11 @@ fn draw_colour_bar<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, (lo, hi): 
         area.draw(&Rectangle::new([(x0, y), (x1, y_next)], heat_color(lo + f * (hi - lo), lo, hi).filled()))?;
     }
     area.draw(&Rectangle::new([(x0, y0), (x1, y1)], BLACK.stroke_width(1)))?;
+    let digits = tick_decimals(lo, hi, 6, 2);
     for t in nice_ticks(lo, hi, 6) {
         let y = y1 - ((t - lo) / (hi - lo) * (y1 - y0) as f64) as i32;
         area.draw(&PathElement::new(vec![(x1, y), (x1 + 6, y)], BLACK.stroke_width(1)))?;
-        area.draw(&Text::new(format!("{t:.2}"), (x1 + 10, y), anchored(LABEL, HPos::Left, VPos::Center)))?;
+        area.draw(&Text::new(format!("{t:.digits$}"), (x1 + 10, y), anchored(LABEL, HPos::Left, VPos::Center)))?;
     }
     Ok(())
 }

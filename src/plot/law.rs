@@ -188,6 +188,16 @@ impl FitSet {
         self.main_fits(group).filter(|f| f.is_joint()).min_by(|a, b| aic_order(a, b))
     }
 
+    /// The position of a fit of this set (for solvers that take fits by position).
+    pub fn index_of(&self, fit: &Fit) -> Option<usize> {
+        self.fits.iter().position(|f| std::ptr::eq(f, fit))
+    }
+
+    /// Positions of the fits of the held-out loss itself, in file order.
+    pub fn main_loss_indices(&self) -> Vec<usize> {
+        (0..self.fits.len()).filter(|&i| self.fits[i].is_main_loss()).collect()
+    }
+
     /// The groups in order of first appearance.
     pub fn groups(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
@@ -286,7 +296,15 @@ impl Fit {
 
     /// The law's (x, y) at a (T, M); the power law ignores y.
     fn factors(&self, frames: f64, tokens: f64) -> (f64, f64) {
-        let pick = |c: &str| if c == FRAMES { frames } else if c == TOKENS { tokens } else { f64::NAN };
+        let pick = |c: &str| {
+            if c == FRAMES {
+                frames
+            } else if c == TOKENS {
+                tokens
+            } else {
+                f64::NAN
+            }
+        };
         (pick(&self.x), self.y.as_deref().map(pick).unwrap_or(1.0))
     }
 }

@@ -8,7 +8,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 /// Points on a fitted curve.
-const CURVE_SAMPLES: usize = 120;
+const CURVE_SAMPLES: usize = 60;
 /// Width of the legend column.
 const LEGEND_W: u32 = 340;
 
@@ -115,16 +115,13 @@ impl Figure for LossFigure<'_> {
         let (lo, hi) = values.iter().fold((f64::INFINITY, 0f64), |(a, b), v| (a.min(*v), b.max(*v)));
         let x_axis = Log2Axis::new(lo, hi);
         let x_range = x_axis.span();
-        let mut chart = ChartBuilder::on(&plot)
-            .margin(18)
-            .x_label_area_size(64)
-            .y_label_area_size(88)
-            .build_cartesian_2d(x_axis, y_range.0..y_range.1)?;
+        let digits = tick_decimals(y_range.0, y_range.1, 8, 2);
+        let mut chart = ChartBuilder::on(&plot).margin(18).x_label_area_size(64).y_label_area_size(88).build_cartesian_2d(x_axis, y_range.0..y_range.1)?;
         chart
             .configure_mesh()
             .x_desc(self.x_desc())
             .y_desc("held-out loss (nats / answer token)")
-            .y_label_formatter(&|v| format!("{v:.2}"))
+            .y_label_formatter(&|v| format!("{v:.digits$}"))
             .y_labels(8)
             .axis_desc_style(text(AXIS))
             .label_style(text(LABEL))
@@ -148,22 +145,24 @@ impl Figure for LossFigure<'_> {
     }
 }
 
-/// The y range: every mean ± CI and band, and the blind line when it is not far above
-/// (else it is annotated at the top, so that the data keep the height of the chart).
+/// The y range: every mean ± CI and fitted curve, the bands as far as half the data's
+/// span beyond them (a wild band is clipped rather than flattening the data), and the
+/// blind line when it is not far off (else the legend gives its value).
 fn y_range(lines: &[Track], blind: Option<f64>) -> ((f64, f64), bool) {
     let mut v: Vec<f64> = Vec::new();
     for l in lines {
         for p in &l.series.points {
             v.extend([p.loss.0 - p.loss.1, p.loss.0 + p.loss.1]);
         }
-        for (_, y, band) in &l.curve {
-            v.push(*y);
-            if let Some((a, b)) = band {
-                v.extend([*a, *b]);
-            }
-        }
+        v.extend(l.curve.iter().map(|c| c.1));
     }
     let (lo, hi) = padded(v.iter().copied(), 0.0);
+    let reach = 0.5 * (hi - lo);
+    for l in lines {
+        for (a, b) in l.curve.iter().filter_map(|c| c.2) {
+            v.extend([a.max(lo - reach), b.min(hi + reach)]);
+        }
+    }
     let inside = blind.is_some_and(|b| b <= hi + 0.6 * (hi - lo) && b >= lo - 0.6 * (hi - lo));
     if inside {
         v.push(blind.unwrap_or(lo));
@@ -178,29 +177,23 @@ fn draw_blind<DB: DrawingBackend>(chart: &mut Chart<DB>, blind: f64, x: std::ops
     draw_line(chart, vec![(x.start, blind), (x.end, blind)], Line::Dashed, REFERENCE.stroke_width(2))
 }
 
-fn draw_fit<DB: DrawingBackend>(
-    chart: &mut Chart<DB>,
-    l: &Track,
-) -> Drawn {
-    let band: Vec<(f64, f64, f64)> = l.curve.iter().filter_map(|(x, _, b)| b.map(|(lo, hi)| (x.log2(), lo, hi))).collect();
+fn draw_fit<DB: DrawingBackend>(chart: &mut Chart<DB>, l: &Track) -> Drawn {
+    let y = chart.y_range();
+    let clip = |v: f64| v.clamp(y.start, y.end);
+    let band: Vec<(f64, f64, f64)> = l.curve.iter().filter_map(|(x, _, b)| b.map(|(lo, hi)| (x.log2(), clip(lo), clip(hi)))).collect();
     if band.len() >= 2 {
         let mut outline: Vec<(f64, f64)> = band.iter().map(|(x, _, hi)| (*x, *hi)).collect();
         outline.extend(band.iter().rev().map(|(x, lo, _)| (*x, *lo)));
         chart.draw_series(std::iter::once(Polygon::new(outline, l.color.mix(0.18).filled())))?;
     }
     if l.curve.len() >= 2 {
-        let pts: Vec<(f64, f64)> = l.curve.iter().map(|(x, y, _)| (x.log2(), *y)).collect();
+        let pts: Vec<(f64, f64)> = l.curve.iter().map(|(x, v, _)| (x.log2(), clip(*v))).collect();
         chart.draw_series(std::iter::once(PathElement::new(pts, l.color.stroke_width(3))))?;
     }
     Ok(())
 }
 
-fn draw_points<DB: DrawingBackend>(
-    chart: &mut Chart<DB>,
-    l: &Track,
-    axis: Axis,
-    dodge: f64,
-) -> Drawn {
+fn draw_points<DB: DrawingBackend>(chart: &mut Chart<DB>, l: &Track, axis: Axis, dodge: f64) -> Drawn {
     let xy: Vec<(f64, f64, f64)> = l.series.points.iter().map(|p| (axis.of(p).log2() + dodge, p.loss.0, p.loss.1)).collect();
     if l.fit.is_none() {
         // No fitted law for this strategy: join the means so the trend is still readable.
@@ -223,8 +216,8 @@ fn legend_entries(lines: &[Track], blind: Option<(f64, bool)>) -> Vec<LegendEntr
     }
     e.push(LegendEntry::heading(""));
     e.push(LegendEntry::marker("seed mean ± 95% CI", REFERENCE, Marker::Circle, true));
-    e.push(LegendEntry::line("fitted law (lowest AIC)", REFERENCE, Line::Solid).with_band());
-    e.push(LegendEntry::heading("   shaded: 95% bootstrap band"));
+    e.push(LegendEntry::line("fitted law ± 95% bootstrap band", REFERENCE, Line::Solid).with_band());
+    e.push(LegendEntry::heading("   (each strategy's lowest-AIC law)"));
     if lines.iter().any(|l| l.fit.is_none()) {
         e.push(LegendEntry::line("no fit: means joined", REFERENCE, Line::Dashed));
     }

@@ -11,6 +11,7 @@ pub mod data;
 pub mod joint;
 pub mod law;
 pub mod loss;
+pub mod niah;
 pub mod residuals;
 pub mod series;
 pub mod style;
@@ -22,7 +23,8 @@ use std::path::{Path, PathBuf};
 pub const PLOTS_DIR: &str = "plots";
 
 /// Every figure's file stem (`plots/<stem>.png` and `.svg`), in the order they are drawn.
-pub const FIGURES: [&str; 6] = ["loss_vs_tokens_per_frame", "loss_vs_frames", "budget_tradeoff", "accuracy_vs_visual_tokens", "training_curves", "fit_residuals"];
+pub const FIGURES: [&str; 6] =
+    ["loss_vs_tokens_per_frame", "loss_vs_frames", "budget_tradeoff", "accuracy_vs_visual_tokens", "training_curves", "fit_residuals"];
 
 /// Draws every figure of a run directory into `<run>/plots/` (PNG and SVG each);
 /// returns the paths written.
@@ -41,5 +43,7 @@ pub fn plot_data(data: &data::RunData) -> Result<Vec<PathBuf>> {
     out.extend(style::render(&accuracy::AccuracyFigure::new(data), &dir)?);
     out.extend(style::render(&curves::CurvesFigure::new(data), &dir)?);
     out.extend(style::render(&residuals::ResidualsFigure::new(data), &dir)?);
+    // Only runs with a needle grid (`niah:` in the config) get the heat map.
+    out.extend(niah::plot(&data.dir, &dir)?);
     Ok(out)
 }

@@ -37,11 +37,7 @@ impl<'a> ResidualsFigure<'a> {
 
 /// (predicted, log residual, held out) of a fit's points.
 fn residuals(fit: &Fit) -> Vec<(f64, f64, bool)> {
-    fit.residuals
-        .iter()
-        .filter(|r| r.observed > 0.0 && r.predicted > 0.0)
-        .map(|r| (r.predicted, r.observed.ln() - r.predicted.ln(), r.held_out))
-        .collect()
+    fit.residuals.iter().filter(|r| r.observed > 0.0 && r.predicted > 0.0).map(|r| (r.predicted, r.observed.ln() - r.predicted.ln(), r.held_out)).collect()
 }
 
 impl Figure for ResidualsFigure<'_> {
@@ -64,11 +60,12 @@ impl Figure for ResidualsFigure<'_> {
         let rows = fits.len().div_ceil(COLS);
         let cols = fits.len().min(COLS);
         let areas = plots.split_evenly((rows, cols));
-        // One y scale for every panel, symmetric about zero, so panels compare at a glance.
-        let bound = fits.iter().flat_map(|f| residuals(f).into_iter().map(|r| r.1.abs())).fold(0.01, f64::max) * 1.15;
         let strategies = self.data.strategies();
         for (fit, area) in fits.iter().zip(&areas) {
             let i = strategies.iter().position(|s| *s == fit.group).unwrap_or(0);
+            // Each panel its own scale, symmetric about zero: one poor fit must not flatten
+            // the others (the title gives every fit's RMSE for comparison).
+            let bound = residuals(fit).iter().map(|r| r.1.abs()).chain(fit.rmse_log).fold(0.002, f64::max) * 1.2;
             draw_panel(area, fit, color(i), bound)?;
         }
         let entries = vec![
@@ -97,17 +94,15 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fit: &Fit, colo
         return draw_note(&area, &["no residuals recorded for this fit"]);
     }
     let (x0, x1) = padded(res.iter().map(|r| r.0), 0.08);
-    let mut chart: ChartContext<DB, Cartesian2d<RangedCoordf64, RangedCoordf64>> = ChartBuilder::on(&area)
-        .margin(12)
-        .x_label_area_size(50)
-        .y_label_area_size(84)
-        .build_cartesian_2d(x0..x1, -bound..bound)?;
+    let (x_digits, y_digits) = (tick_decimals(x0, x1, 6, 2), tick_decimals(-bound, bound, 7, 2));
+    let mut chart: ChartContext<DB, Cartesian2d<RangedCoordf64, RangedCoordf64>> =
+        ChartBuilder::on(&area).margin(12).x_label_area_size(50).y_label_area_size(84).build_cartesian_2d(x0..x1, -bound..bound)?;
     chart
         .configure_mesh()
         .x_desc("predicted loss (nats/token)")
         .y_desc("log residual")
-        .x_label_formatter(&|v| format!("{v:.2}"))
-        .y_label_formatter(&|v| if v.abs() < 1e-12 { "0".to_string() } else { format!("{v:+.3}") })
+        .x_label_formatter(&|v| format!("{v:.x_digits$}"))
+        .y_label_formatter(&|v| if v.abs() < 1e-12 { "0".to_string() } else { format!("{v:+.y_digits$}") })
         .x_labels(6)
         .y_labels(7)
         .axis_desc_style(text(LABEL))
@@ -116,7 +111,7 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fit: &Fit, colo
         .light_line_style(TRANSPARENT)
         .draw()?;
     draw_line(&mut chart, vec![(x0, 0.0), (x1, 0.0)], Line::Solid, REFERENCE.stroke_width(2))?;
-    if let Some(r) = fit.rmse_log.filter(|r| *r < bound) {
+    if let Some(r) = fit.rmse_log.filter(|r| *r <= bound) {
         for y in [r, -r] {
             draw_line(&mut chart, vec![(x0, y), (x1, y)], Line::Dotted, REFERENCE.stroke_width(2))?;
         }

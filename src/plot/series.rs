@@ -69,9 +69,9 @@ pub struct AxisSeries<'a> {
 }
 
 impl AxisSeries<'_> {
-    /// The legend label, e.g. `pool/sample, T = 8`.
+    /// The legend label, e.g. `pool/sample, T=8`.
     pub fn label(&self) -> String {
-        format!("{}, {} = {}", self.strategy, self.axis.other().symbol(), super::style::tick_label(self.fixed))
+        format!("{}, {}={}", self.strategy, self.axis.other().symbol(), super::style::tick_label(self.fixed))
     }
 
     /// The smallest and largest value of the varying factor.
@@ -123,10 +123,10 @@ mod tests {
             s("pool/pool", 8.0, 4.0),
         ];
         let m = along(&pts, Axis::Tokens);
-        assert_eq!(m.iter().map(|g| g.label()).collect::<Vec<_>>(), vec!["pool/sample, T = 8", "sample/sample, T = 8"]);
+        assert_eq!(m.iter().map(|g| g.label()).collect::<Vec<_>>(), vec!["pool/sample, T=8", "sample/sample, T=8"]);
         assert_eq!(m[0].points.len(), 3);
         let t = along(&pts, Axis::Frames);
-        assert_eq!(t.iter().map(|g| g.label()).collect::<Vec<_>>(), vec!["pool/pool, M = 4", "pool/sample, M = 4"]);
+        assert_eq!(t.iter().map(|g| g.label()).collect::<Vec<_>>(), vec!["pool/pool, M=4", "pool/sample, M=4"]);
         assert_eq!(t[1].span(), (1.0, 8.0));
     }
 }

@@ -112,7 +112,13 @@ impl Marker {
 
 /// A marker at `at` (any coordinate system): filled in `color`, or hollow (white inside),
 /// always with a coloured outline so that overlapping markers stay distinguishable.
-pub fn marker<C, DB: DrawingBackend>(at: C, m: Marker, color: RGBColor, r: i32, filled: bool) -> ComposedElement<C, DB, Polygon<(i32, i32)>, PathElement<(i32, i32)>> {
+pub fn marker<C, DB: DrawingBackend>(
+    at: C,
+    m: Marker,
+    color: RGBColor,
+    r: i32,
+    filled: bool,
+) -> ComposedElement<C, DB, Polygon<(i32, i32)>, PathElement<(i32, i32)>> {
     let outline = m.outline(r);
     let mut closed = outline.clone();
     closed.push(outline[0]);
@@ -264,12 +270,20 @@ pub fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
     if !(hi > lo) || n == 0 {
         return Vec::new();
     }
-    let raw = (hi - lo) / n as f64;
-    let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * mag).find(|s| *s >= raw).unwrap_or(10.0 * mag);
-    let first = (lo / step).ceil() as i64;
-    let last = (hi / step).floor() as i64;
-    (first..=last).map(|k| k as f64 * step).collect()
+    let mag = 10f64.powf(((hi - lo) / n as f64).log10().floor());
+    let ticks = |step: f64| ((lo / step).ceil() as i64..=(hi / step).floor() as i64).map(move |k| k as f64 * step);
+    let step = [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0].iter().map(|m| m * mag).min_by_key(|s| (ticks(*s).count() as i64 - n as i64).abs()).unwrap_or(mag);
+    ticks(step).collect()
+}
+
+/// Decimals that keep about `n` linear ticks over [lo, hi] apart (at least `min`).
+pub fn tick_decimals(lo: f64, hi: f64, n: usize, min: usize) -> usize {
+    let raw = ((hi - lo) / n.max(1) as f64).abs();
+    if !(raw > 0.0 && raw.is_finite()) {
+        return min;
+    }
+    // plotters rounds its steps to 1, 2 or 5 × 10^k, never finer than the raw step's decade.
+    ((-raw.log10().floor()).max(0.0) as usize).clamp(min, 8)
 }
 
 /// A tick label: integers plainly, fractions with up to two digits, large numbers with
@@ -432,7 +446,14 @@ mod tests {
         let t = nice_ticks(1.23, 1.97, 6);
         assert!(t.len() >= 4 && t.len() <= 8, "{t:?}");
         assert!(t.iter().all(|v| *v >= 1.23 && *v <= 1.97));
-        assert!((t[1] - t[0] - 0.1).abs() < 1e-12);
+        assert!((t[1] - t[0] - 0.1).abs() < 1e-12, "{t:?}");
+    }
+
+    #[test]
+    fn tick_decimals_keep_neighbours_apart() {
+        assert_eq!(tick_decimals(1.4, 2.2, 8, 2), 2);
+        assert_eq!(tick_decimals(0.678, 0.705, 8, 2), 3);
+        assert_eq!(tick_decimals(0.0, 100.0, 5, 0), 0);
     }
 
     #[test]

@@ -1,0 +1,283 @@
+//! End-to-end tests of `vislaw fit`, `vislaw optimum` and `vislaw bench-fit`: Epoch's
+//! Chinchilla refit through the command line, a sweep-shaped run directory through fit and
+//! optimum, and bad input giving a one-line error with exit code 2.
+use polars::prelude::*;
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn vislaw(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vislaw"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the vislaw binary runs")
+}
+
+fn json(args: &[&str]) -> Value {
+    let out = vislaw(args);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("one JSON document on stdout")
+}
+
+fn fails_with(args: &[&str], needle: &str) {
+    let out = vislaw(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(out.stdout.is_empty(), "{args:?}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(needle), "{args:?}: {stderr}");
+}
+
+fn csv(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// The planted additive law of the sweep-shaped tests.
+fn planted(t: f64, m: f64, strategy_scale: f64) -> f64 {
+    1.5 + 2.0 * strategy_scale * t.powf(-0.6) + 3.0 * m.powf(-0.45)
+}
+
+/// A run directory with a results.parquet shaped like the sweep's: two strategies, a T × M
+/// grid, two seeds per point, small deterministic noise, and an accuracy column.
+fn run_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut frames, mut tokens, mut loss, mut acc, mut strategy, mut seed) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for (s, scale) in [("pool/uniform", 1.0), ("sample/uniform", 1.4)] {
+        for t in [1i64, 2, 4, 8, 16, 32] {
+            for m in [1i64, 4, 9, 16, 49, 196] {
+                for k in 0..2i64 {
+                    let wiggle = 1.0 + 0.004 * (((t * 7 + m * 3 + k * 5) % 11) as f64 - 5.0) / 5.0;
+                    let l = planted(t as f64, m as f64, scale) * wiggle;
+                    frames.push(t);
+                    tokens.push(m);
+                    loss.push(l);
+                    acc.push(0.25 + 0.75 / (1.0 + f64::exp(-3.0 * (2.6 - l))));
+                    strategy.push(s);
+                    seed.push(k);
+                }
+            }
+        }
+    }
+    let n = frames.len();
+    let mut df = DataFrame::new(
+        n,
+        vec![
+            Column::new("frames".into(), frames),
+            Column::new("tokens_per_frame".into(), tokens),
+            Column::new("loss".into(), loss),
+            Column::new("accuracy".into(), acc),
+            Column::new("strategy".into(), strategy),
+            Column::new("seed".into(), seed),
+        ],
+    )
+    .unwrap();
+    vislaw::results::write_parquet(&dir.path().join("results.parquet"), &mut df).unwrap();
+    dir
+}
+
+#[test]
+fn chinchilla_refit_through_the_cli_matches_epoch() {
+    let out = tempfile::tempdir().unwrap();
+    let v = json(&[
+        "fit",
+        "tests/data/chinchilla.csv",
+        "--derive",
+        "D=`Training FLOP`/(6*`Model Size`)",
+        "--x",
+        "Model Size",
+        "--y",
+        "D",
+        "--exclude-top-loss",
+        "5",
+        "--bootstrap",
+        "100",
+        "--json",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    let f = &v["fits"][0];
+    assert_eq!(f["law"], "additive");
+    assert_eq!(f["n_points"], 240);
+    assert_eq!(f["starts"]["total"], 4500);
+    let p = &f["params"];
+    let get = |k: &str| p[k].as_f64().unwrap();
+    assert_eq!(format!("{:.4}", get("E")), "1.8172");
+    assert_eq!(format!("{:.1}", get("A")), "477.8");
+    assert_eq!(format!("{:.4}", get("alpha")), "0.3473");
+    assert_eq!(format!("{:.4}", get("beta")), "0.3672");
+    // 2143.4 at the minimum of the objective; Epoch's notebook stopped at 2143.9 (see the
+    // library test reproduces_epochs_chinchilla_refit).
+    assert!((get("B") - 2143.9).abs() / 2143.9 < 5e-4, "B = {}", get("B"));
+    for key in [
+        "ci95",
+        "vpnls",
+        "holdout",
+        "residuals",
+        "bootstrap",
+        "warnings",
+        "param_names",
+        "r2",
+        "rmse_log",
+        "aic",
+        "grad_norm",
+        "converged",
+    ] {
+        assert!(!f[key].is_null(), "missing {key}");
+    }
+    assert_eq!(f["bootstrap"]["samples"].as_array().unwrap().len(), 100);
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("fits.json")).unwrap()).unwrap();
+    assert_eq!(saved, v, "fits.json holds the same document");
+}
+
+#[test]
+fn run_directory_through_fit_and_optimum() {
+    let run = run_dir();
+    let dir = run.path().to_str().unwrap();
+    let out = vislaw(&["fit", dir, "--group-by", "strategy", "--bootstrap", "60", "--coarse-grid"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("group pool/uniform: additive law") && table.contains("group sample/uniform"), "{table}");
+    assert!(run.path().join("fits.json").exists());
+
+    let v = json(&["optimum", dir, "--budget", "2000", "--budget", "6000", "--max-frames", "256", "--json"]);
+    let optima = v["optima"].as_array().unwrap();
+    assert_eq!(optima.len(), 4);
+    let fits: Value = serde_json::from_str(&std::fs::read_to_string(run.path().join("fits.json")).unwrap()).unwrap();
+    for o in optima {
+        let f = fits["fits"].as_array().unwrap().iter().find(|f| f["group"] == o["group"]).unwrap();
+        let p = |k: &str| f["params"][k].as_f64().unwrap();
+        let budget = o["budget"].as_f64().unwrap();
+        let (a, b, al, be) = (p("A"), p("B"), p("alpha"), p("beta"));
+        let t = (al * a / (be * b)).powf(1.0 / (al + be)) * budget.powf(be / (al + be));
+        let got = o["continuous"]["T"].as_f64().unwrap();
+        assert!(((got - t) / t).abs() < 1e-9, "{got} vs closed form {t}");
+        let d = &o["discrete"];
+        assert!(d["T"].as_f64().unwrap() * d["M"].as_f64().unwrap() <= budget);
+        assert!(d["loss"].as_f64().unwrap() >= o["continuous"]["loss"].as_f64().unwrap() - 1e-12);
+        for key in ["T", "M", "loss"] {
+            assert!(o["ci95"][key].is_array(), "ci95.{key}");
+        }
+    }
+
+    let t = json(&["optimum", dir, "--target-loss", "2.2", "--group", "pool/uniform", "--json"]);
+    let target = &t["targets"][0];
+    assert!(target["continuous"]["budget"].as_f64().unwrap() > 0.0, "{target}");
+}
+
+#[test]
+fn same_seed_same_output() {
+    let run = run_dir();
+    let dir = run.path().to_str().unwrap();
+    let args = [
+        "fit",
+        dir,
+        "--group-by",
+        "strategy",
+        "--bootstrap",
+        "30",
+        "--coarse-grid",
+        "--seed",
+        "7",
+        "--json",
+        "--no-save",
+    ];
+    let a = vislaw(&args);
+    let b = vislaw(&args);
+    assert!(a.status.success());
+    assert_eq!(a.stdout, b.stdout);
+}
+
+#[test]
+fn error_rate_from_accuracy() {
+    let run = run_dir();
+    let v = json(&[
+        "fit",
+        run.path().to_str().unwrap(),
+        "--metric",
+        "accuracy",
+        "--error",
+        "--group-by",
+        "strategy",
+        "--bootstrap",
+        "20",
+        "--coarse-grid",
+        "--json",
+        "--no-save",
+    ]);
+    assert_eq!(v["fits"][0]["response"], "1 - accuracy");
+    assert_eq!(v["fits"][0]["loss_column"], "accuracy");
+}
+
+#[test]
+fn bad_input_is_a_one_line_error_with_exit_code_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let header = "frames,tokens_per_frame,loss\n";
+    let grid: String = [1, 2, 4, 8]
+        .iter()
+        .flat_map(|t| [1, 9, 49].map(move |m| format!("{t},{m},{}\n", planted(*t as f64, m as f64, 1.0))))
+        .collect();
+    let ok = csv(d, "ok.csv", &format!("{header}{grid}"));
+    fails_with(&["fit", &ok, "--loss", "nope"], "column 'nope'");
+    fails_with(&["fit", &ok, "--law", "cubic"], "--law");
+    fails_with(&["fit", &ok, "--derive", "broken"], "--derive");
+    fails_with(&["fit", "does/not/exist.csv"], "no such file");
+
+    let few = csv(d, "few.csv", &format!("{header}1,1,3.0\n2,4,2.5\n4,9,2.2\n8,16,2.0\n"));
+    fails_with(&["fit", &few, "--no-save"], "needs at least 6");
+    let nan = csv(d, "nan.csv", &format!("{header}{grid}16,49,NaN\n"));
+    fails_with(&["fit", &nan, "--no-save"], "row 12");
+    let negative = csv(d, "neg.csv", &format!("{header}{grid}16,49,-1\n"));
+    fails_with(&["fit", &negative, "--no-save"], "finite and > 0");
+    let constant: String = [1, 2, 4, 8].iter().flat_map(|t| [1, 9].map(move |m| format!("{t},{m},2.5\n"))).collect();
+    let constant = csv(d, "const.csv", &format!("{header}{constant}"));
+    fails_with(&["fit", &constant, "--no-save"], "constant");
+    let one_t: String =
+        [1, 4, 9, 16, 49, 196, 729].iter().map(|m| format!("8,{m},{}\n", planted(8.0, *m as f64, 1.0))).collect();
+    let one_t = csv(d, "one_t.csv", &format!("{header}{one_t}"));
+    fails_with(&["fit", &one_t, "--law", "additive", "--no-save"], "'frames' has one distinct value");
+
+    let run = tempfile::tempdir().unwrap();
+    fails_with(&["optimum", run.path().to_str().unwrap(), "--budget", "100"], "fits.json");
+}
+
+#[test]
+fn one_factor_group_falls_back_to_a_power_law_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rows: String =
+        [1, 4, 9, 16, 49, 196, 729].iter().map(|m| format!("8,{m},{}\n", planted(8.0, *m as f64, 1.0))).collect();
+    let path = csv(tmp.path(), "m_sweep.csv", &format!("frames,tokens_per_frame,loss\n{rows}"));
+    let v = json(&["fit", &path, "--bootstrap", "20", "--json", "--no-save"]);
+    let f = &v["fits"][0];
+    assert_eq!(f["law"], "power");
+    assert_eq!(f["x"], "tokens_per_frame");
+    assert!(f["y"].is_null() && f["params"]["B"].is_null() && f["params"]["beta"].is_null());
+    assert!(f["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w.as_str().unwrap().contains("only 'tokens_per_frame' varies")));
+}
+
+#[test]
+fn bench_fit_runs_both_sides_on_a_small_problem() {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let mut args = vec!["bench-fit", "--rows", "40", "--bootstrap", "10", "--repeat", "1"];
+    let has_scipy = Command::new(&python).args(["-c", "import scipy"]).output().is_ok_and(|o| o.status.success());
+    if has_scipy {
+        args.extend(["--scipy-starts", "12"]);
+    } else {
+        args.push("--skip-scipy");
+    }
+    let out = vislaw(&args);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("grid + bootstrap") && text.contains("alpha"), "{text}");
+    if has_scipy {
+        assert!(text.contains("EXTRAPOLATED from 12 of 4500 starts"), "a subset must be labelled: {text}");
+    }
+}

@@ -26,6 +26,7 @@ where
         .map_err(|e| Error::internal(format!("{}: cannot create temp file: {e}", dir.display())))?;
     fill(tmp.as_file_mut())?;
     tmp.as_file_mut().sync_all()?;
+    readable_by_all(tmp.path())?;
     tmp.persist(path)
         .map_err(|e| Error::internal(format!("{}: cannot write: {}", path.display(), e.error)))?;
     Ok(())
@@ -48,8 +49,20 @@ where
         .tempfile_in(dir)
         .map_err(|e| Error::internal(format!("{}: cannot create temp file: {e}", dir.display())))?;
     fill(tmp.path())?;
+    readable_by_all(tmp.path())?;
     tmp.persist(path)
         .map_err(|e| Error::internal(format!("{}: cannot write: {}", path.display(), e.error)))?;
+    Ok(())
+}
+
+/// Temp files are created private (0600); results are ordinary files (0644).
+fn readable_by_all(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))?;
+    }
+    let _ = path;
     Ok(())
 }
 

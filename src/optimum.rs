@@ -279,6 +279,10 @@ fn optimum_at(
     let p = fit.natural();
     let s = Surface { law: fit.law, p: &p, axes };
     let cont = continuous(&s, budget, bx)?;
+    let c = &cont.point;
+    if ![c.t, c.m, c.loss].iter().all(|v| v.is_finite()) {
+        return Err("the fitted law is not finite at its optimum (see the fit's warnings)".into());
+    }
     let discrete = discrete(&s, budget, opts);
     let mut ci95 = BTreeMap::new();
     let samples: Vec<Continuous> =
@@ -324,7 +328,7 @@ fn continuous(s: &Surface, budget: f64, bx: Box2) -> std::result::Result<Continu
                 return Err(format!("the budget is below one frame at M = {m}"));
             }
             let t = argmin_interval(|t| s.loss(t, m), |t| s.elasticities(t, m).0, 1.0, t_hi);
-            let why = format!("only T was varied in this fit (M held at {m}); T is limited by the budget");
+            let why = format!("only T was varied in this fit (M held at {m}); {}", boundary_words(t, 1.0, t_hi));
             Ok(Continuous { point: Point { t, m, loss: s.loss(t, m) }, unconstrained: None, boundary: Some(why) })
         }
         Axes::OnlyM { t } => {
@@ -332,8 +336,9 @@ fn continuous(s: &Surface, budget: f64, bx: Box2) -> std::result::Result<Continu
             if m_hi < bx.m_min || t > bx.t_max {
                 return Err(format!("the budget cannot hold {t} frames at the smallest M"));
             }
-            let m = argmin_interval(|m| s.loss(t, m), |m| s.elasticities(t, m).1, bx.m_min, m_hi.min(bx.m_max));
-            let why = format!("only M was varied in this fit (T held at {t}); M is limited by the budget");
+            let m_top = m_hi.min(bx.m_max);
+            let m = argmin_interval(|m| s.loss(t, m), |m| s.elasticities(t, m).1, bx.m_min, m_top);
+            let why = format!("only M was varied in this fit (T held at {t}); {}", m_words(m, bx.m_min, m_top));
             Ok(Continuous { point: Point { t, m, loss: s.loss(t, m) }, unconstrained: None, boundary: Some(why) })
         }
     }
@@ -377,6 +382,16 @@ fn continuous_two_factor(s: &Surface, budget: f64, bx: Box2) -> std::result::Res
         _ => format!("{}; the law has no interior optimum here (an exponent is ≤ 0)", boundary_words(t, t_lo, t_hi)),
     });
     Ok(Continuous { point: at(t), unconstrained: None, boundary })
+}
+
+fn m_words(m: f64, m_lo: f64, m_hi: f64) -> String {
+    if (m - m_hi).abs() <= 1e-9 * m_hi {
+        format!("M at its upper limit {}", num(m_hi))
+    } else if (m - m_lo).abs() <= 1e-9 * m_lo {
+        format!("M at its lower limit {}", num(m_lo))
+    } else {
+        "M interior".into()
+    }
 }
 
 fn boundary_words(t: f64, t_lo: f64, t_hi: f64) -> String {
@@ -458,6 +473,7 @@ fn discrete(s: &Surface, budget: f64, opts: &OptimumOptions) -> Option<Point> {
     candidates
         .into_iter()
         .map(|(t, m)| Point { t, m, loss: s.loss(t, m) })
+        .filter(|p| p.loss.is_finite())
         .min_by(|p, q| p.loss.total_cmp(&q.loss).then((p.t * p.m).total_cmp(&(q.t * q.m))).then(p.t.total_cmp(&q.t)))
 }
 
@@ -519,7 +535,7 @@ fn smallest_budget(s: &Surface, target: f64, bx: Box2) -> Option<BudgetPoint> {
     }
     let budget = hi.exp();
     let p = best_at(budget)?;
-    Some(BudgetPoint { budget, t: p.t, m: p.m })
+    [budget, p.t, p.m].iter().all(|v| v.is_finite()).then_some(BudgetPoint { budget, t: p.t, m: p.m })
 }
 
 /// The cheapest feasible (T, M) whose predicted loss reaches the target.

@@ -303,10 +303,21 @@ fn fit_plan(g: &GroupRows, rows: &Rows, plan: Plan, stream: u64, opts: &FitOptio
     let ms = multi_start(&objective, &opts.grid.starts(law), &opts.search);
     let theta = ms.best.theta.clone();
     let natural = law.to_natural(&theta);
+    if let Some(name) = non_finite_param(law, &natural) {
+        return Err(Error::input(
+            format!("group '{}'", g.name),
+            format!(
+                "the best {} fit has {name} out of floating-point range: the data do not determine this law",
+                law.name()
+            ),
+        ));
+    }
 
     let counts = resample_counts(rows.loss.len(), opts.bootstrap, opts.seed, stream);
     let boots = refit(&objective, &theta, &counts, &opts.search.polish);
-    let samples: Vec<Vec<f64>> = boots.iter().map(|b| law.to_natural(&b.theta)).collect();
+    // A refit that ran off to e.g. A = exp(800) cannot be stored in JSON; it is counted, not kept.
+    let samples: Vec<Vec<f64>> =
+        boots.iter().map(|b| law.to_natural(&b.theta)).filter(|s| s.iter().all(|v| v.is_finite())).collect();
 
     let budgets: Vec<f64> = (0..xs.len()).map(|i| xs[i] * ys.get(i).copied().unwrap_or(1.0)).collect();
     let mask = holdout_mask(&budgets, opts.holdout_fraction);
@@ -330,6 +341,13 @@ fn fit_plan(g: &GroupRows, rows: &Rows, plan: Plan, stream: u64, opts: &FitOptio
     diagnose(&diagnosis, opts, &mut warnings);
     diagnose_axes(xs, ys, &x_col, y_col.as_deref(), &mut warnings);
     diagnose_bootstrap(&boots, &derived, &ci95, &mut warnings);
+    if samples.len() < boots.len() {
+        warnings.push(format!(
+            "{} of {} bootstrap refits ran out of floating-point range and were dropped; intervals use the rest",
+            boots.len() - samples.len(),
+            boots.len()
+        ));
+    }
     diagnose_validation(vpnls.as_ref(), holdout.as_ref(), &mut warnings);
 
     Ok(Fit {
@@ -367,6 +385,11 @@ fn fit_plan(g: &GroupRows, rows: &Rows, plan: Plan, stream: u64, opts: &FitOptio
         warnings,
         method: method_record(opts, &objective, rows),
     })
+}
+
+/// The first parameter that is not a finite number, by name.
+fn non_finite_param(law: Law, natural: &[f64]) -> Option<&'static str> {
+    natural.iter().position(|v| !v.is_finite()).map(|i| law.param_names()[i])
 }
 
 /// Predictions of the full-data fit per row, and the rows as fits.json records them.
@@ -439,6 +462,10 @@ fn holdout_fit(
     starts.extend(StartGrid::coarse().starts(law));
     let ms = multi_start(&sub, &starts, search);
     let p = law.to_natural(&ms.best.theta);
+    if let Some(name) = non_finite_param(law, &p) {
+        warnings.push(format!("holdout skipped: the fit without the largest budgets has {name} out of range"));
+        return None;
+    }
     let pred: Vec<f64> = test.iter().map(|&i| law.predict(&p, xs[i], ys.get(i).copied().unwrap_or(1.0))).collect();
     let obs: Vec<f64> = test.iter().map(|&i| loss[i]).collect();
     let errors = relative_errors(&pred, &obs);
@@ -486,8 +513,10 @@ fn intervals(law: Law, natural: &[f64], samples: &[Vec<f64>]) -> (BTreeMap<Strin
     if law == Law::Additive {
         // x* ∝ budget^(β/(α+β)) and y* ∝ budget^(α/(α+β)) (the Chinchilla allocation exponents).
         let share = |p: &[f64]| p[4] / (p[3] + p[4]);
-        derived.insert("x_star_exponent".to_string(), share(natural));
-        derived.insert("y_star_exponent".to_string(), 1.0 - share(natural));
+        if share(natural).is_finite() {
+            derived.insert("x_star_exponent".to_string(), share(natural));
+            derived.insert("y_star_exponent".to_string(), 1.0 - share(natural));
+        }
         let shares: Vec<f64> = samples.iter().map(|p| share(p)).collect();
         if let Some([lo, hi]) = interval95(&shares) {
             ci.insert("x_star_exponent".into(), [lo, hi]);
@@ -906,6 +935,33 @@ mod tests {
         let report = fit_groups(&[planted(0.01, 1, 3)], &opts).unwrap();
         let aic = |law| report.fits.iter().find(|f| f.law == law).unwrap().aic;
         assert!(aic(Law::Additive) < aic(Law::Multiplicative) && aic(Law::Additive) < aic(Law::Power));
+    }
+
+    /// Five noisy rows from a real quick sweep, where loss does not fall with T: some
+    /// bootstrap refits run off to A = exp(800). The report must still be valid JSON that
+    /// loads back, and say what happened.
+    #[test]
+    fn degenerate_group_still_writes_a_loadable_report() {
+        let g = GroupRows {
+            name: "pool/pool".into(),
+            x: vec![1.0, 2.0, 4.0, 8.0, 16.0],
+            y: Some(vec![4.0; 5]),
+            loss: vec![
+                0.6630361492283493,
+                0.6858424834004534,
+                0.6718028718444568,
+                0.6730128943899678,
+                0.6853292587844149,
+            ],
+            ..GroupRows::default()
+        };
+        let report = fit_groups(&[g], &FitOptions { bootstrap: 300, ..FitOptions::default() }).unwrap();
+        let f = &report.fits[0];
+        assert!(f.warnings.iter().any(|w| w.contains("at or below 0")), "{:?}", f.warnings);
+        assert!(f.warnings.iter().any(|w| w.contains("out of floating-point range")), "{:?}", f.warnings);
+        let json = report.to_json().unwrap();
+        assert!(!json.contains("null"), "non-finite numbers leaked into JSON");
+        assert_eq!(serde_json::from_str::<FitReport>(&json).unwrap(), report);
     }
 
     #[test]

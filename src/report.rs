@@ -86,7 +86,7 @@ fn config_section(md: &mut String, cfg: Option<&Config>) {
                 t.prior_steps
             ),
         ),
-        ("design", format!("{:?}{center}", s.design).to_lowercase()),
+        ("design", format!("{}{center}", format!("{:?}", s.design).to_lowercase())),
         ("frames T", list(&s.frames)),
         ("tokens per frame M", list(&s.tokens_per_frame)),
         ("spatial strategies", s.spatial.join(", ")),

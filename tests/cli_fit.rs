@@ -281,3 +281,32 @@ fn bench_fit_runs_both_sides_on_a_small_problem() {
         assert!(text.contains("EXTRAPOLATED from 12 of 4500 starts"), "a subset must be labelled: {text}");
     }
 }
+
+#[test]
+fn model_aware_optimum_maps_to_real_settings_within_the_budget() {
+    let run = run_dir();
+    let dir = run.path().to_str().unwrap();
+    let out = vislaw(&["fit", dir, "--group-by", "strategy", "--bootstrap", "40", "--coarse-grid"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for model in ["llava-onevision", "qwen2-vl", "internvl-1.5"] {
+        let v = json(&["optimum", dir, "--budget", "6000", "--max-frames", "256", "--model", model, "--video", "1280x720@30,60", "--json"]);
+        let settings = v["model_settings"].as_array().unwrap();
+        assert_eq!(settings.len(), v["optima"].as_array().unwrap().len());
+        for s in settings {
+            let tokens = s["tokens"].as_u64().unwrap();
+            assert!(tokens <= 6000 && tokens > 0, "{model}: {s}");
+            // The reported count is what `vislaw tokens` says for those settings.
+            let frames = s["settings"]["frames"].as_u64().unwrap().to_string();
+            let mut args = vec!["tokens", "--model", model, "--video", "--size", "1280x720", "--fps", "30", "--duration", "60", "--frames", &frames, "--json"];
+            let extra: Vec<String> = match model {
+                "llava-onevision" => vec!["--pooling".into(), s["settings"]["pooling"].as_str().unwrap().into()],
+                "qwen2-vl" => vec!["--max-pixels".into(), s["settings"]["max_pixels"].as_u64().unwrap().to_string()],
+                _ => vec!["--max-tiles".into(), s["settings"]["max_tiles"].as_u64().unwrap().to_string()],
+            };
+            args.extend(extra.iter().map(String::as_str));
+            let counted = json(&args);
+            assert_eq!(counted["tokens"].as_u64().unwrap(), tokens, "{model}: {s} vs {counted}");
+        }
+    }
+    fails_with(&["optimum", dir, "--budget", "6000", "--model", "llava-onevision", "--video", "1280x720"], "--video");
+}

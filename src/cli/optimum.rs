@@ -2,7 +2,7 @@
 use std::path::PathBuf;
 use vislaw::fit::FitReport;
 use vislaw::optimum::{self, OptimumOptions, POOLING_27_M};
-use vislaw::Result;
+use vislaw::{tokens, Error, Result};
 
 /// Solve min L(T, M) s.t. T·M ≤ budget: continuous and discrete optima with 95% intervals.
 #[derive(clap::Args)]
@@ -25,6 +25,12 @@ pub struct Args {
     /// Only the fits of this group.
     #[arg(long)]
     group: Option<String>,
+    /// Map each optimum to this model family's own settings (needs --video).
+    #[arg(long, requires = "video")]
+    model: Option<String>,
+    /// The video the settings are for: WxH@FPS,DURATION (e.g. 1280x720@30,60).
+    #[arg(long, requires = "model")]
+    video: Option<String>,
     /// Print one JSON document instead of the table.
     #[arg(long)]
     json: bool,
@@ -50,10 +56,57 @@ pub fn run(args: Args) -> Result<()> {
         ..OptimumOptions::default()
     };
     let optima = optimum::solve(&report, &opts)?;
+    let settings = match (&args.model, &args.video) {
+        (Some(model), Some(video)) => Some(model_settings(&optima, model, video)?),
+        _ => None,
+    };
     if args.json {
-        println!("{}", optima.to_json()?);
+        let mut doc: serde_json::Value = serde_json::from_str(&optima.to_json()?)?;
+        if let Some(s) = &settings {
+            doc["model_settings"] = serde_json::to_value(s.iter().map(|(o, plan)| serde_json::json!({"group": o.group, "budget": o.budget, "settings": plan.settings, "tokens": plan.count.tokens, "count": plan.count})).collect::<Vec<_>>())?;
+        }
+        println!("{doc}");
     } else {
         print!("{}", optima.render_table());
+        for (o, plan) in settings.iter().flatten() {
+            println!("{} at L = {}: {} settings {} → {} visual tokens", o.group, o.budget, args.model.as_deref().unwrap_or(""), serde_json::to_string(&plan.settings)?, plan.count.tokens);
+        }
     }
     Ok(())
+}
+
+/// Turns every optimum's tokens per frame into the family's real settings for the video,
+/// keeping the real token total within the budget.
+fn model_settings<'a>(optima: &'a optimum::OptimaReport, model: &str, video: &str) -> Result<Vec<(&'a optimum::Optimum, tokens::BudgetPlan)>> {
+    let family: tokens::Family = model.parse()?;
+    let clip = parse_video(video)?;
+    optima
+        .optima
+        .iter()
+        .map(|o| {
+            let m = o.discrete.as_ref().map_or(o.continuous.m, |d| d.m);
+            let budget = o.budget.floor() as u64;
+            let knobs = tokens::Knobs::default();
+            let at_m = tokens::BudgetTarget { budget, frames: None, tokens_per_frame: Some(m) };
+            // A family whose cheapest frame costs more than M (LLaVA-OneVision: 169) can only
+            // spend the budget its own way: then the best use of L is taken instead.
+            let any = tokens::BudgetTarget { budget, frames: None, tokens_per_frame: None };
+            tokens::settings_for_budget(family, &clip, &at_m, &knobs)
+                .or_else(|_| tokens::settings_for_budget(family, &clip, &any, &knobs))
+                .map(|plan| (o, plan))
+        })
+        .collect()
+}
+
+/// Parses `WxH@FPS,DURATION`.
+fn parse_video(text: &str) -> Result<tokens::Clip> {
+    let bad = || Error::input("--video", format!("'{text}' is not WxH@FPS,DURATION (e.g. 1280x720@30,60)"));
+    let (size, rest) = text.split_once('@').ok_or_else(bad)?;
+    let (fps, duration) = rest.split_once(',').ok_or_else(bad)?;
+    let fps: f64 = fps.trim().parse().map_err(|_| bad())?;
+    let duration_s: f64 = duration.trim().parse().map_err(|_| bad())?;
+    if !(fps > 0.0 && fps.is_finite() && duration_s > 0.0 && duration_s.is_finite()) {
+        return Err(bad());
+    }
+    Ok(tokens::Clip { size: tokens::Size::parse(size).map_err(|e| Error::input("--video", e))?, fps, duration_s })
 }

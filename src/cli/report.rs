@@ -12,6 +12,6 @@ pub struct Args {
 /// Runs `vislaw report`.
 pub fn run(args: Args) -> Result<()> {
     let path = vislaw::report::write_report(&args.input)?;
-    println!("wrote {}", path.display());
+    println!("wrote {} (figures in {})", path.display(), args.input.join(vislaw::plot::PLOTS_DIR).display());
     Ok(())
 }

@@ -57,7 +57,11 @@ pub fn run(args: Args) -> Result<()> {
         return Ok(());
     }
     if let Some(df) = &outcome.results {
-        analyze(&cfg, df, &outcome.run_dir)?;
+        // The sweep's rows are safe on disk; an analysis the data cannot support (too few
+        // rows per strategy, say) is reported, not turned into a failed sweep.
+        if let Err(e) = analyze(&cfg, df, &outcome.run_dir) {
+            println!("analysis skipped: {e}\n(run `vislaw fit {}` with other options once more points exist)", outcome.run_dir.display());
+        }
     }
     Ok(())
 }

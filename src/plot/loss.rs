@@ -132,8 +132,12 @@ impl Figure for LossFigure<'_> {
         if let (Some(b), true) = (blind, blind_inside) {
             draw_blind(&mut chart, b, x_range.clone())?;
         }
+        // Every band before any curve, so that no band veils another strategy's curve.
         for l in &lines {
-            draw_fit(&mut chart, l)?;
+            draw_band(&mut chart, l)?;
+        }
+        for l in &lines {
+            draw_curve(&mut chart, l)?;
         }
         let n = lines.len() as f64;
         for (i, l) in lines.iter().enumerate() {
@@ -177,7 +181,8 @@ fn draw_blind<DB: DrawingBackend>(chart: &mut Chart<DB>, blind: f64, x: std::ops
     draw_line(chart, vec![(x.start, blind), (x.end, blind)], Line::Dashed, REFERENCE.stroke_width(2))
 }
 
-fn draw_fit<DB: DrawingBackend>(chart: &mut Chart<DB>, l: &Track) -> Drawn {
+/// The 95% band, clipped to the chart (a wild bootstrap must not paint the margins).
+fn draw_band<DB: DrawingBackend>(chart: &mut Chart<DB>, l: &Track) -> Drawn {
     let y = chart.y_range();
     let clip = |v: f64| v.clamp(y.start, y.end);
     let band: Vec<(f64, f64, f64)> = l.curve.iter().filter_map(|(x, _, b)| b.map(|(lo, hi)| (x.log2(), clip(lo), clip(hi)))).collect();
@@ -186,6 +191,12 @@ fn draw_fit<DB: DrawingBackend>(chart: &mut Chart<DB>, l: &Track) -> Drawn {
         outline.extend(band.iter().rev().map(|(x, lo, _)| (*x, *lo)));
         chart.draw_series(std::iter::once(Polygon::new(outline, l.color.mix(0.18).filled())))?;
     }
+    Ok(())
+}
+
+fn draw_curve<DB: DrawingBackend>(chart: &mut Chart<DB>, l: &Track) -> Drawn {
+    let y = chart.y_range();
+    let clip = |v: f64| v.clamp(y.start, y.end);
     if l.curve.len() >= 2 {
         let pts: Vec<(f64, f64)> = l.curve.iter().map(|(x, v, _)| (x.log2(), clip(*v))).collect();
         chart.draw_series(std::iter::once(PathElement::new(pts, l.color.stroke_width(3))))?;

@@ -85,9 +85,9 @@ fn analyze(cfg: &Config, df: &polars::prelude::DataFrame, run_dir: &std::path::P
         Ok(optima) => println!("== optimum under T·M ≤ L ==\n{}", optima.render_table()),
         Err(e) => println!("== optimum ==\nnot solved: {e}"),
     }
-    let plots = vislaw::plot::plot_run(run_dir)?;
+    // The report draws the figures it embeds.
     let report = vislaw::report::write_report(run_dir)?;
-    println!("wrote {} ({} figures in {}) and {}", fits_path.display(), plots.len(), run_dir.join("plots").display(), report.display());
+    println!("wrote {}, the figures in {} and {}", fits_path.display(), run_dir.join(vislaw::plot::PLOTS_DIR).display(), report.display());
     Ok(())
 }
 

@@ -41,8 +41,14 @@ pub struct DataConfig {
     /// Number of held-out videos (synthetic only).
     #[serde(default)]
     pub eval_videos: usize,
-    /// Source frames F per video.
+    /// Source frames F per video: the length of the longest video (shorter ones are
+    /// zero-padded to F; `SplitData::lengths` holds each video's own length).
     pub frames: usize,
+    /// Shortest video of the synthetic benchmark: lengths are drawn uniformly in
+    /// [min_frames, frames]. Absent means every video has F frames (and keeps the point keys
+    /// and draws of configs written before the field existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_frames: Option<usize>,
     /// Encoder grid side g (g×g tokens per frame).
     pub grid: usize,
     /// Encoder feature dimension D.
@@ -253,16 +259,37 @@ impl DataConfig {
                 if self.grid < 4 {
                     return Err(Error::input("data.grid", "the synthetic benchmark needs a grid of at least 4"));
                 }
+                self.validate_min_frames()?;
             }
             Generator::Files => {
                 if self.dir.is_none() {
                     return Err(Error::input("data.dir", "required when data.generator is files"));
                 }
+                if self.min_frames.is_some() {
+                    return Err(Error::input("data.min_frames", "synthetic only: with files, each video's length is its own frame count"));
+                }
             }
         }
         Ok(())
     }
+
+    fn validate_min_frames(&self) -> Result<()> {
+        let Some(min) = self.min_frames else { return Ok(()) };
+        if min < MIN_SYNTHETIC_FRAMES || min > self.frames {
+            return Err(Error::input("data.min_frames", format!("{min} must lie in [{MIN_SYNTHETIC_FRAMES}, data.frames = {}]", self.frames)));
+        }
+        Ok(())
+    }
+
+    /// The length of the shortest video: `min_frames`, or F when every video is full.
+    pub fn shortest_video(&self) -> usize {
+        self.min_frames.unwrap_or(self.frames)
+    }
 }
+
+/// The synthetic benchmark's shortest video: its events (a needle frame, four distinct
+/// onsets after the first frame, flashes) need at least this many frames.
+pub const MIN_SYNTHETIC_FRAMES: usize = 6;
 
 impl ModelConfig {
     fn validate(&self) -> Result<()> {
@@ -500,6 +527,19 @@ sweep:
             assert_eq!(e.exit_code(), 2, "{to}");
             assert!(e.to_string().contains(field), "{to}: {e}");
         }
+    }
+
+    #[test]
+    fn min_frames_must_lie_between_six_and_the_frames() {
+        let with = |v: &str| load_str(&SMALL.replace("frames: 8,", &format!("frames: 8, min_frames: {v},")));
+        assert_eq!(with("6").unwrap().data.shortest_video(), 6);
+        assert_eq!(load_str(SMALL).unwrap().data.shortest_video(), 8);
+        for bad in ["5", "9"] {
+            let e = with(bad).unwrap_err();
+            assert!(e.to_string().contains("data.min_frames"), "{bad}: {e}");
+        }
+        let files = SMALL.replace("generator: synthetic,", "generator: files, dir: /tmp, min_frames: 6,");
+        assert!(load_str(&files).unwrap_err().to_string().contains("data.min_frames"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod features;
 pub mod fit;
 pub mod io;
 pub mod learned;
+pub mod lock;
 pub mod model;
 pub mod niah;
 pub mod optimum;

@@ -80,6 +80,11 @@ pub struct Haystacks {
 }
 
 impl Haystacks {
+    /// A handle on the same haystacks for another worker thread (tensors shared).
+    pub fn share(&self) -> Haystacks {
+        Haystacks { cells: self.cells.iter().map(|(l, d, data)| (*l, *d, data.share())).collect() }
+    }
+
     /// Renders and encodes every cell's haystacks.
     pub fn build(cfg: &Config, niah: &NiahConfig, device: tch::Device) -> Result<Haystacks> {
         let mut cells = Vec::new();

@@ -2,13 +2,14 @@
 //!
 //! For each budget and fit: the continuous optimum (closed form for the additive law,
 //! T* = G·L^{β/(α+β)} with G = (αA/(βB))^{1/(α+β)}; a bounded one-dimensional search
-//! otherwise), the discrete optimum over integer T and the strategy's reachable M, 95%
-//! intervals from the fit's bootstrap samples, and the inverse: the smallest budget that
-//! reaches a target loss.
+//! otherwise), the discrete optimum over the T and M the fit's strategy can reach (its
+//! temporal and spatial reducers' own sets, per fit group), 95% intervals from the fit's
+//! bootstrap samples, and the inverse: the smallest budget that reaches a target loss.
 use crate::error::{Error, Result};
 use crate::fit::bootstrap::interval95;
 use crate::fit::report::num;
 use crate::fit::{Fit, FitReport, Law};
+use crate::reduce::{Spatial, Temporal};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -21,10 +22,16 @@ pub const POOLING_27_M: [u64; 10] = [1, 4, 9, 16, 25, 36, 49, 81, 196, 729];
 pub struct OptimumOptions {
     /// Visual-token budgets L (T·M ≤ L).
     pub budgets: Vec<f64>,
-    /// Reachable tokens per frame.
+    /// Reachable tokens per frame of groups without an entry in `groups`.
     pub feasible_m: Vec<u64>,
-    /// Largest usable frame count.
+    /// Reachable frame counts of groups without an entry in `groups`; empty: every integer
+    /// up to `max_frames`.
+    pub feasible_t: Vec<u64>,
+    /// Largest usable frame count (caps every group's T).
     pub max_frames: u64,
+    /// The settings each fit group's own reducers reach (see [`strategy_sets`]), used
+    /// instead of `feasible_m` and `feasible_t`.
+    pub groups: BTreeMap<String, Feasible>,
     /// Target losses for the inverse problem.
     pub target_loss: Vec<f64>,
     /// Column that holds T in the fits.
@@ -38,12 +45,42 @@ impl Default for OptimumOptions {
         OptimumOptions {
             budgets: Vec::new(),
             feasible_m: POOLING_27_M.to_vec(),
+            feasible_t: Vec::new(),
             max_frames: 1024,
+            groups: BTreeMap::new(),
             target_loss: Vec::new(),
             frames_column: "frames".into(),
             tokens_column: "tokens_per_frame".into(),
         }
     }
+}
+
+/// The settings a discrete optimum may choose from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Feasible {
+    /// Frame counts T.
+    pub frames: Vec<u64>,
+    /// Tokens per frame M.
+    pub tokens: Vec<u64>,
+}
+
+impl Feasible {
+    /// What a `spatial/temporal` strategy (a fit group of `--group-by strategy`) can produce
+    /// from F source frames on a g×g grid: the T its temporal reducer and the M its spatial
+    /// reducer accept (`Temporal::reachable`, `Spatial::reachable`, the sets their own
+    /// validation uses). `None` when the name is not such a pair.
+    pub fn of_strategy(strategy: &str, source_frames: usize, grid: usize) -> Option<Feasible> {
+        let (spatial, temporal) = strategy.split_once('/')?;
+        let (spatial, temporal) = (Spatial::parse(spatial).ok()?, Temporal::parse(temporal).ok()?);
+        let wide = |v: Vec<usize>| v.into_iter().map(|x| x as u64).collect();
+        Some(Feasible { frames: wide(temporal.reachable(source_frames)), tokens: wide(spatial.reachable(grid)) })
+    }
+}
+
+/// The reachable settings of every group that names a strategy, for [`OptimumOptions::groups`];
+/// other groups are left out (they fall back to the options' `feasible_m` and `feasible_t`).
+pub fn strategy_sets<'a>(groups: impl IntoIterator<Item = &'a str>, source_frames: usize, grid: usize) -> BTreeMap<String, Feasible> {
+    groups.into_iter().filter_map(|g| Feasible::of_strategy(g, source_frames, grid).map(|f| (g.to_string(), f))).collect()
 }
 
 /// A setting and its predicted loss.
@@ -70,7 +107,7 @@ pub struct Optimum {
     pub budget: f64,
     /// Best real-valued (T, M) with T·M = L inside the feasible box.
     pub continuous: Point,
-    /// Best integer T and reachable M with T·M ≤ L (absent when nothing fits the budget).
+    /// Best T and M the group's reducers reach with T·M ≤ L (absent when nothing fits the budget).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discrete: Option<Point>,
     /// discrete.loss − continuous.loss.
@@ -111,7 +148,7 @@ pub struct TargetBudget {
     /// Smallest continuous budget (absent if unreachable).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub continuous: Option<BudgetPoint>,
-    /// Smallest budget over feasible settings (absent if unreachable).
+    /// Smallest budget over reachable settings (absent if unreachable).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discrete: Option<BudgetPoint>,
     /// 95% bootstrap interval of the continuous budget (over samples that reach the target).
@@ -194,35 +231,112 @@ struct Box2 {
     t_max: f64,
 }
 
+/// Frame counts a fit group may use.
+#[derive(Clone, Debug)]
+enum Frames {
+    /// Every integer from 1 to this (kept implicit: `--max-frames` may be large).
+    UpTo(u64),
+    /// These values, ascending, non-empty.
+    Only(Vec<u64>),
+}
+
+impl Frames {
+    fn smallest(&self) -> f64 {
+        match self {
+            Frames::UpTo(_) => 1.0,
+            Frames::Only(v) => v[0] as f64,
+        }
+    }
+
+    fn largest(&self) -> f64 {
+        match self {
+            Frames::UpTo(n) => *n as f64,
+            Frames::Only(v) => v[v.len() - 1] as f64,
+        }
+    }
+
+    /// The largest allowed T ≤ `cap`; `None` when not even the smallest fits.
+    fn largest_within(&self, cap: f64) -> Option<f64> {
+        let t = match self {
+            Frames::UpTo(n) => cap.floor().min(*n as f64),
+            Frames::Only(v) => v[..v.partition_point(|&t| t as f64 <= cap)].last().map_or(0.0, |&t| t as f64),
+        };
+        (t >= 1.0).then_some(t)
+    }
+
+    fn values(&self) -> Vec<f64> {
+        match self {
+            Frames::UpTo(n) => (1..=*n).map(|t| t as f64).collect(),
+            Frames::Only(v) => v.iter().map(|&t| t as f64).collect(),
+        }
+    }
+}
+
+/// The discrete settings of one fit group: its T and its M (ascending, non-empty).
+#[derive(Clone, Debug)]
+struct Choices {
+    frames: Frames,
+    tokens: Vec<u64>,
+}
+
+impl Choices {
+    /// The group's own sets when it has them, else the options' defaults; T capped at max_frames.
+    fn of_group(group: &str, opts: &OptimumOptions) -> std::result::Result<Choices, String> {
+        let (frames, tokens) = match opts.groups.get(group) {
+            Some(f) => (Some(f.frames.as_slice()), f.tokens.as_slice()),
+            None => ((!opts.feasible_t.is_empty()).then_some(opts.feasible_t.as_slice()), opts.feasible_m.as_slice()),
+        };
+        let tokens = sorted_unique(tokens);
+        if tokens.is_empty() {
+            return Err("no reachable tokens per frame".into());
+        }
+        let frames = match frames {
+            None => Frames::UpTo(opts.max_frames),
+            Some(list) => {
+                let v: Vec<u64> = sorted_unique(list).into_iter().filter(|&t| t <= opts.max_frames).collect();
+                if v.is_empty() {
+                    return Err(format!("no reachable frame count is ≤ max frames {}", opts.max_frames));
+                }
+                Frames::Only(v)
+            }
+        };
+        Ok(Choices { frames, tokens })
+    }
+
+    /// The continuous problem's box: M between the extreme reachable M, T up to the largest reachable T.
+    fn bounds(&self) -> Box2 {
+        Box2 { m_min: self.tokens[0] as f64, m_max: self.tokens[self.tokens.len() - 1] as f64, t_max: self.frames.largest() }
+    }
+}
+
+fn sorted_unique(v: &[u64]) -> Vec<u64> {
+    let mut v = v.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 /// Solves every fit at every budget (and every target loss).
 pub fn solve(report: &FitReport, opts: &OptimumOptions) -> Result<OptimaReport> {
     validate(opts)?;
-    let mut feasible_m = opts.feasible_m.clone();
-    feasible_m.sort_unstable();
-    feasible_m.dedup();
-    let opts = &OptimumOptions { feasible_m, ..opts.clone() };
-    let bx = Box2 {
-        m_min: opts.feasible_m[0] as f64,
-        m_max: *opts.feasible_m.last().expect("validated non-empty") as f64,
-        t_max: opts.max_frames as f64,
-    };
     let mut out = OptimaReport::default();
     for fit in &report.fits {
-        let axes = match axes_of(fit, opts) {
-            Ok(a) => a,
+        let setup = axes_of(fit, opts).and_then(|a| Choices::of_group(&fit.group, opts).map(|c| (a, c)));
+        let (axes, choices) = match setup {
+            Ok(s) => s,
             Err(why) => {
                 out.warnings.push(format!("group {} ({}): {why}", fit.group, fit.law.name()));
                 continue;
             }
         };
         for &budget in &opts.budgets {
-            match optimum_at(fit, axes, budget, bx, opts) {
+            match optimum_at(fit, axes, budget, &choices) {
                 Ok(o) => out.optima.push(o),
                 Err(why) => out.warnings.push(format!("group {} at budget {budget}: {why}", fit.group)),
             }
         }
         for &target in &opts.target_loss {
-            out.targets.push(target_budget(fit, axes, target, bx, opts));
+            out.targets.push(target_budget(fit, axes, target, &choices));
         }
     }
     if out.optima.is_empty() && out.targets.is_empty() {
@@ -244,6 +358,12 @@ fn validate(opts: &OptimumOptions) -> Result<()> {
     }
     if opts.feasible_m.is_empty() || opts.feasible_m.contains(&0) {
         return Err(Error::input("--feasible-m", "needs at least one value, all ≥ 1"));
+    }
+    if opts.feasible_t.contains(&0) {
+        return Err(Error::input("--feasible-t", "values must be ≥ 1"));
+    }
+    if let Some(g) = opts.groups.iter().find(|(_, f)| f.frames.contains(&0) || f.tokens.contains(&0)) {
+        return Err(Error::input("optimum", format!("group {}: reachable T and M must be ≥ 1", g.0)));
     }
     if opts.max_frames == 0 {
         return Err(Error::input("--max-frames", "must be ≥ 1"));
@@ -269,21 +389,16 @@ fn axes_of(fit: &Fit, opts: &OptimumOptions) -> std::result::Result<Axes, String
     }
 }
 
-fn optimum_at(
-    fit: &Fit,
-    axes: Axes,
-    budget: f64,
-    bx: Box2,
-    opts: &OptimumOptions,
-) -> std::result::Result<Optimum, String> {
+fn optimum_at(fit: &Fit, axes: Axes, budget: f64, choices: &Choices) -> std::result::Result<Optimum, String> {
     let p = fit.natural();
     let s = Surface { law: fit.law, p: &p, axes };
+    let bx = choices.bounds();
     let cont = continuous(&s, budget, bx)?;
     let c = &cont.point;
     if ![c.t, c.m, c.loss].iter().all(|v| v.is_finite()) {
         return Err("the fitted law is not finite at its optimum (see the fit's warnings)".into());
     }
-    let discrete = discrete(&s, budget, opts);
+    let discrete = discrete(&s, budget, choices);
     let mut ci95 = BTreeMap::new();
     let samples: Vec<Continuous> =
         fit.bootstrap.samples.iter().filter_map(|q| continuous(&Surface { p: q, ..s }, budget, bx).ok()).collect();
@@ -447,27 +562,20 @@ fn argmin_interval(f: impl Fn(f64) -> f64, slope: impl Fn(f64) -> f64, lo: f64, 
     [interior, lo, hi].into_iter().min_by(|p, q| f(*p).total_cmp(&f(*q))).unwrap_or(lo)
 }
 
-/// The best integer T ≤ max_frames and reachable M with T·M ≤ L. For a fixed M every law is
-/// monotone in T, so only T = 1 and the largest affordable T are candidates; ties go to the
-/// smaller budget, then the smaller T.
-fn discrete(s: &Surface, budget: f64, opts: &OptimumOptions) -> Option<Point> {
+/// The best reachable (T, M) with T·M ≤ L. For a fixed M every law is monotone in T, so
+/// only the smallest reachable T and the largest affordable one are candidates; ties go to
+/// the smaller budget, then the smaller T.
+fn discrete(s: &Surface, budget: f64, choices: &Choices) -> Option<Point> {
+    let frames = &choices.frames;
+    let ends = |m: f64| frames.largest_within(budget / m).map(|t_hi| [(frames.smallest(), m), (t_hi, m)]);
     let candidates: Vec<(f64, f64)> = match s.axes {
-        Axes::Both { .. } => opts
-            .feasible_m
-            .iter()
-            .map(|&m| (max_affordable_t(budget, m as f64, opts.max_frames), m as f64))
-            .filter(|(t_max, _)| *t_max >= 1.0)
-            .flat_map(|(t_max, m)| [(1.0, m), (t_max, m)])
-            .collect(),
-        Axes::OnlyT { m } => {
-            let t_max = max_affordable_t(budget, m, opts.max_frames);
-            vec![(1.0, m), (t_max, m)].into_iter().filter(|(t, _)| *t >= 1.0).collect()
-        }
-        Axes::OnlyM { t } => opts
-            .feasible_m
+        Axes::Both { .. } => choices.tokens.iter().filter_map(|&m| ends(m as f64)).flatten().collect(),
+        Axes::OnlyT { m } => ends(m).into_iter().flatten().collect(),
+        Axes::OnlyM { t } => choices
+            .tokens
             .iter()
             .map(|&m| (t, m as f64))
-            .filter(|(t, m)| t * m <= budget && *t <= opts.max_frames as f64)
+            .filter(|(t, m)| t * m <= budget && *t <= frames.largest())
             .collect(),
     };
     candidates
@@ -477,16 +585,12 @@ fn discrete(s: &Surface, budget: f64, opts: &OptimumOptions) -> Option<Point> {
         .min_by(|p, q| p.loss.total_cmp(&q.loss).then((p.t * p.m).total_cmp(&(q.t * q.m))).then(p.t.total_cmp(&q.t)))
 }
 
-/// floor(L/M) capped at max_frames; 0 when not even one frame fits.
-fn max_affordable_t(budget: f64, m: f64, max_frames: u64) -> f64 {
-    (budget / m).floor().min(max_frames as f64).max(0.0)
-}
-
-fn target_budget(fit: &Fit, axes: Axes, target: f64, bx: Box2, opts: &OptimumOptions) -> TargetBudget {
+fn target_budget(fit: &Fit, axes: Axes, target: f64, choices: &Choices) -> TargetBudget {
     let p = fit.natural();
     let s = Surface { law: fit.law, p: &p, axes };
+    let bx = choices.bounds();
     let continuous = smallest_budget(&s, target, bx);
-    let discrete = smallest_discrete_budget(&s, target, opts);
+    let discrete = smallest_discrete_budget(&s, target, choices);
     let reached: Vec<f64> = fit
         .bootstrap
         .samples
@@ -539,14 +643,14 @@ fn smallest_budget(s: &Surface, target: f64, bx: Box2) -> Option<BudgetPoint> {
 }
 
 /// The cheapest feasible (T, M) whose predicted loss reaches the target.
-fn smallest_discrete_budget(s: &Surface, target: f64, opts: &OptimumOptions) -> Option<BudgetPoint> {
+fn smallest_discrete_budget(s: &Surface, target: f64, choices: &Choices) -> Option<BudgetPoint> {
     let ms: Vec<f64> = match s.axes {
         Axes::OnlyT { m } => vec![m],
-        _ => opts.feasible_m.iter().map(|&m| m as f64).collect(),
+        _ => choices.tokens.iter().map(|&m| m as f64).collect(),
     };
     let ts: Vec<f64> = match s.axes {
         Axes::OnlyM { t } => vec![t],
-        _ => (1..=opts.max_frames).map(|t| t as f64).collect(),
+        _ => choices.frames.values(),
     };
     let mut best: Option<(f64, f64, BudgetPoint)> = None;
     for &m in &ms {
@@ -837,5 +941,102 @@ mod tests {
         assert!(rel(o.continuous.m, 50.0) < 1e-9, "{o:?}");
         let d = o.discrete.as_ref().unwrap();
         assert_eq!((d.t, d.m), (8.0, 49.0));
+    }
+
+    /// The planted additive law fitted once per group name.
+    fn planted_groups(groups: &[&str]) -> FitReport {
+        let one = planted(Law::Additive, &PLANTED, 0.0, false);
+        let fits = groups.iter().map(|g| Fit { group: g.to_string(), ..one.fits[0].clone() }).collect();
+        FitReport { fits, ..one }
+    }
+
+    /// Options for F = 16 source frames on a 27×27 grid, each strategy with its own sets.
+    fn strategy_opts(report: &FitReport, budgets: &[f64]) -> OptimumOptions {
+        let groups = strategy_sets(report.fits.iter().map(|f| f.group.as_str()), 16, 27);
+        OptimumOptions { max_frames: 16, groups, ..opts(budgets) }
+    }
+
+    #[test]
+    fn pool_temporal_never_recommends_an_unreachable_frame_count() {
+        let report = planted_groups(&["pool/pool", "pool/sample"]);
+        let budgets = [20.0, 50.0, 80.0, 300.0, 500.0, 1_000.0, 2_000.0];
+        let out = solve(&report, &strategy_opts(&report, &budgets)).unwrap();
+        let reachable_t = Temporal::Pool.reachable(16);
+        assert_eq!(reachable_t, vec![1, 2, 3, 4, 6, 8, 16]);
+        let f = &report.fits[0];
+        for o in out.optima.iter().filter(|o| o.group == "pool/pool") {
+            let d = o.discrete.as_ref().unwrap();
+            assert!(reachable_t.contains(&(d.t as usize)), "budget {}: T = {}", o.budget, d.t);
+            let brute = reachable_t
+                .iter()
+                .flat_map(|&t| POOLING_27_M.iter().map(move |&m| (t as f64, m as f64)))
+                .filter(|(t, m)| t * m <= o.budget)
+                .map(|(t, m)| f.predict(t, m))
+                .fold(f64::INFINITY, f64::min);
+            assert_eq!(d.loss, brute, "budget {}", o.budget);
+        }
+        // At L = 80 the continuous optimum, T* ≈ 5.85, lies between the reachable 4 and 6, and
+        // the best integer setting (T = 5, M = 16) is one temporal pooling cannot produce.
+        let at = |group: &str| out.optima.iter().find(|o| o.group == group && o.budget == 80.0).unwrap();
+        let (pooled, sampled) = (at("pool/pool"), at("pool/sample"));
+        assert!(rel(pooled.continuous.t, 5.846) < 1e-3, "{pooled:?}");
+        assert_eq!(pooled.continuous, sampled.continuous, "the continuous optimum ignores reachability");
+        assert_eq!(sampled.discrete.as_ref().map(|d| (d.t, d.m)), Some((5.0, 16.0)), "sample reaches every T");
+        assert_eq!(pooled.discrete.as_ref().map(|d| (d.t, d.m)), Some((8.0, 9.0)), "moved to a reachable T");
+    }
+
+    #[test]
+    fn sample_temporal_may_take_any_frame_count() {
+        let report = planted_groups(&["pool/sample"]);
+        let out = solve(&report, &strategy_opts(&report, &[20.0, 50.0, 300.0, 2_000.0])).unwrap();
+        let ts: Vec<f64> = out.optima.iter().map(|o| o.discrete.as_ref().unwrap().t).collect();
+        assert_eq!(ts, vec![5.0, 5.0, 12.0, 10.0], "the integer optimum, unreachable by temporal pooling");
+    }
+
+    #[test]
+    fn the_inverse_problem_also_keeps_to_reachable_frame_counts() {
+        let report = planted_groups(&["pool/pool", "pool/sample"]);
+        // The loss of (T = 5, M = 16): that is the cheapest way to reach it with any T.
+        let target = report.fits[0].predict(5.0, 16.0);
+        let o = OptimumOptions { target_loss: vec![target], ..strategy_opts(&report, &[]) };
+        let out = solve(&report, &o).unwrap();
+        let cheapest = |group: &str| out.targets.iter().find(|t| t.group == group).unwrap().discrete.clone().unwrap();
+        assert_eq!(cheapest("pool/sample"), BudgetPoint { budget: 80.0, t: 5.0, m: 16.0 });
+        let d = cheapest("pool/pool");
+        assert!(Temporal::Pool.reachable(16).contains(&(d.t as usize)) && d.budget > 80.0, "{d:?}");
+        assert!(report.fits[0].predict(d.t, d.m) <= target);
+    }
+
+    #[test]
+    fn each_strategy_gets_its_reducers_sets() {
+        let of = |name: &str| Feasible::of_strategy(name, 8, 4).unwrap();
+        let every_t: Vec<u64> = (1..=8).collect();
+        assert_eq!(of("pool/pool"), Feasible { frames: vec![1, 2, 3, 4, 8], tokens: vec![1, 4, 16] });
+        assert_eq!(of("sample/sample"), Feasible { frames: every_t.clone(), tokens: vec![1, 4, 16] });
+        assert_eq!(of("bilinear/fps").frames, every_t);
+        assert_eq!(of("bilinear/fps").tokens, vec![1, 4, 9, 16]);
+        assert_eq!(of("visionzip/sample").tokens, (1..=16).collect::<Vec<u64>>());
+        assert_eq!(of("resampler/sample").tokens, (1..=16).collect::<Vec<u64>>());
+        assert_eq!(of("summary/pool").tokens, vec![1, 2, 4, 8, 16]);
+        for not_a_strategy in ["all", "pool", "pool/uniform", "smaple/pool"] {
+            assert!(Feasible::of_strategy(not_a_strategy, 8, 4).is_none(), "{not_a_strategy}");
+        }
+        let sets = strategy_sets(["pool/pool", "all"], 8, 4);
+        assert_eq!(sets.keys().collect::<Vec<_>>(), vec!["pool/pool"], "other groups keep the defaults");
+    }
+
+    #[test]
+    fn listed_frame_counts_bound_the_search_and_are_checked() {
+        let report = planted(Law::Additive, &PLANTED, 0.0, false);
+        let only = OptimumOptions { feasible_t: vec![4, 2], max_frames: 16, ..opts(&[80.0]) };
+        let o = &solve(&report, &only).unwrap().optima[0];
+        assert!(o.continuous.t <= 4.0, "the box ends at the largest listed T: {o:?}");
+        assert!([2.0, 4.0].contains(&o.discrete.as_ref().unwrap().t));
+        let zero = OptimumOptions { feasible_t: vec![0, 2], ..opts(&[80.0]) };
+        assert_eq!(solve(&report, &zero).unwrap_err().exit_code(), 2);
+        // Listed counts above max_frames leave the group nothing to choose: a warning, then no optimum.
+        let beyond = OptimumOptions { feasible_t: vec![32], max_frames: 16, ..opts(&[80.0]) };
+        let e = solve(&report, &beyond).unwrap_err();
+        assert!(e.to_string().contains("no reachable frame count"), "{e}");
     }
 }

@@ -30,12 +30,16 @@ pub enum Spatial {
     Summary,
 }
 
-/// How F source frames become T frames.
+/// How F source frames become T frames. A video shorter than the tensor's F (see
+/// `SplitData::lengths`) is reduced from its own ℓ frames: read F as ℓ below
+/// (`crate::reducers::reduce_with`), so ℓ < T is possible.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Temporal {
-    /// Frames at `linspace(0, F−1, T)`, truncated to integers (numpy `dtype=int`).
+    /// Frames at `linspace(0, F−1, T)`, truncated to integers (numpy `dtype=int`); when
+    /// F < T, frames repeat.
     Sample,
-    /// Mean of consecutive groups of ceil(F/T) frames, zero-padded at the end.
+    /// Mean of consecutive groups of ceil(F/T) frames, zero-padded at the end; when F < T,
+    /// the F frames one by one, then zero frames.
     Pool,
     /// Frames at a fixed rate (`strategies.fps`), capped at T by uniform sampling; a video
     /// with fewer frames at that rate than T is padded with zero frames.

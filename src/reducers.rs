@@ -5,8 +5,13 @@
 //!
 //! The learned strategies (`resampler`, `summary`) live in the model (`crate::learned`):
 //! here they only get the temporal reduction and keep the whole g×g grid of each frame.
+//!
+//! Videos of different lengths (`SplitData::lengths`) are reduced from their own frames:
+//! [`reduce_with`] groups the videos by length, reduces each group as one tensor with its
+//! padding cut off, and puts the results back in video order.
 use crate::reduce::{Spatial, Temporal};
 use crate::strategy::{FpsConfig, StrategiesConfig};
+use std::collections::BTreeMap;
 use tch::{Kind, Tensor};
 
 /// What a reducer may read: features `[.., F, g, g, D]`, and for VisionZip the encoder's
@@ -19,14 +24,68 @@ pub struct ReduceInputs<'a> {
     pub attention: Option<&'a Tensor>,
     /// Head-averaged keys.
     pub keys: Option<&'a Tensor>,
+    /// Real frames of each video of `[N, F, g, g, D]` features (frames past a video's
+    /// length are padding); `None` when every video has all F frames.
+    pub lengths: Option<&'a [usize]>,
 }
 
 /// Applies temporal then spatial reduction: `[.., F, g, g, D]` → `[.., T, M, D]`, or
 /// `[.., T, g·g, D]` for the learned strategies (reduced inside the model).
 ///
+/// With `lengths`, each video is reduced from its own ℓ frames, exactly as if it were
+/// alone: temporal `sample` takes `linspace(0, ℓ−1, T)` (repeating frames when ℓ < T),
+/// `pool` means groups of ceil(ℓ/T) frames (when ℓ < T: ℓ single frames, then zero frames),
+/// `fps` takes frames at its rate within ℓ. When every length is F the result is bitwise
+/// that of the whole-tensor path.
+///
 /// Panics when VisionZip lacks attention or keys: validation (`strategy::check_source`)
 /// rules that out before any work.
 pub fn reduce_with(inputs: &ReduceInputs, temporal: Temporal, frames: usize, spatial: Spatial, tokens: usize, params: &StrategiesConfig) -> Tensor {
+    match length_groups(inputs) {
+        Some(groups) => reduce_by_length(inputs, &groups, temporal, frames, spatial, tokens, params),
+        None => reduce_full_length(inputs, temporal, frames, spatial, tokens, params),
+    }
+}
+
+/// Videos grouped by length, ascending: (ℓ, video indices); `None` when all have F frames.
+fn length_groups(inputs: &ReduceInputs) -> Option<Vec<(usize, Vec<i64>)>> {
+    let lengths = inputs.lengths?;
+    let size = inputs.features.size();
+    assert_eq!(size.len(), 5, "per-video lengths need features [N, F, g, g, D]");
+    assert_eq!(lengths.len() as i64, size[0], "one length per video");
+    if lengths.iter().all(|&l| l as i64 == size[1]) {
+        return None;
+    }
+    let mut groups: BTreeMap<usize, Vec<i64>> = BTreeMap::new();
+    for (video, &length) in lengths.iter().enumerate() {
+        groups.entry(length).or_default().push(video as i64);
+    }
+    Some(groups.into_iter().collect())
+}
+
+/// Reduces each length group as one tensor of its real frames, then restores video order.
+fn reduce_by_length(inputs: &ReduceInputs, groups: &[(usize, Vec<i64>)], temporal: Temporal, frames: usize, spatial: Spatial, tokens: usize, params: &StrategiesConfig) -> Tensor {
+    let device = inputs.features.device();
+    let mut parts = Vec::with_capacity(groups.len());
+    let mut order = Vec::new();
+    for (length, videos) in groups {
+        let idx = Tensor::from_slice(videos).to(device);
+        let take = |t: &Tensor| t.index_select(0, &idx).narrow(1, 0, *length as i64);
+        let (features, attention, keys) = (take(inputs.features), inputs.attention.map(take), inputs.keys.map(take));
+        let group = ReduceInputs { features: &features, attention: attention.as_ref(), keys: keys.as_ref(), lengths: None };
+        parts.push(reduce_full_length(&group, temporal, frames, spatial, tokens, params));
+        order.extend_from_slice(videos);
+    }
+    // Row j of the concatenation is video order[j]; the inverse permutation puts it back.
+    let mut inverse = vec![0i64; order.len()];
+    for (row, &video) in order.iter().enumerate() {
+        inverse[video as usize] = row as i64;
+    }
+    Tensor::cat(&parts, 0).index_select(0, &Tensor::from_slice(&inverse).to(device))
+}
+
+/// [`reduce_with`] for videos that all use every frame of their tensors.
+fn reduce_full_length(inputs: &ReduceInputs, temporal: Temporal, frames: usize, spatial: Spatial, tokens: usize, params: &StrategiesConfig) -> Tensor {
     let x = temporal_apply(inputs.features, temporal, frames, &params.fps);
     match spatial {
         Spatial::Pool | Spatial::Sample | Spatial::Bilinear => spatial.apply(&x, tokens),
@@ -56,7 +115,8 @@ pub fn reduce_with(inputs: &ReduceInputs, temporal: Temporal, frames: usize, spa
     }
 }
 
-/// Temporal reduction of `[.., F, g, g, D]` with the strategy's parameters.
+/// Temporal reduction of `[.., F, g, g, D]` with the strategy's parameters (every video
+/// of the batch with F real frames; see [`reduce_with`] for videos of different lengths).
 pub fn temporal_apply(x: &Tensor, temporal: Temporal, frames: usize, fps: &FpsConfig) -> Tensor {
     match temporal {
         Temporal::Fps => {
@@ -77,9 +137,9 @@ pub fn temporal_apply(x: &Tensor, temporal: Temporal, frames: usize, fps: &FpsCo
     }
 }
 
-/// fps sampling of a video of `source` frames into T slots: frames every source_fps/rate
-/// source frames (at least 1), starting at 0; more than T of them → T uniform frames
-/// (`linspace`, as `sample`); fewer → `None` (a zero frame) pads the end.
+/// fps sampling of a video of `source` frames (its own length ℓ) into T slots: frames
+/// every source_fps/rate source frames (at least 1), starting at 0; more than T of them →
+/// T uniform frames (`linspace`, as `sample`); fewer → `None` (a zero frame) pads the end.
 pub fn fps_indices(source: usize, frames: usize, fps: &FpsConfig) -> Vec<Option<i64>> {
     let stride = (fps.source_fps / fps.rate).max(1.0);
     let at_rate: Vec<i64> = (0..).map(|i| (i as f64 * stride).floor() as i64).take_while(|&f| (f as usize) < source).collect();
@@ -317,5 +377,85 @@ mod tests {
         let x = Tensor::arange_start(1, 7, (Kind::Float, Device::Cpu)).reshape([6, 1, 1, 1]);
         let out = temporal_apply(&x, Temporal::Fps, 4, &fps);
         assert_eq!(Vec::<f32>::try_from(out.flatten(0, -1)).unwrap(), vec![1.0, 5.0, 0.0, 0.0]);
+    }
+
+    /// Videos `[N, F, 1, 1, 1]` whose frame f holds f + 1 up to their length, 0 after it.
+    fn numbered_frames(frames: i64, lengths: &[usize]) -> Tensor {
+        let numbers = Tensor::arange_start(1, frames + 1, (Kind::Float, Device::Cpu)).reshape([1, frames, 1, 1, 1]);
+        let videos = numbers.repeat([lengths.len() as i64, 1, 1, 1, 1]);
+        crate::features::zero_past_lengths(videos, lengths)
+    }
+
+    /// The frame numbers each video keeps, `[N][T]`, with one 1×1 token per frame.
+    fn kept_frames(lengths: &[usize], temporal: Temporal, frames: usize, fps: FpsConfig) -> Vec<Vec<f32>> {
+        let x = numbered_frames(16, lengths);
+        let inputs = ReduceInputs { features: &x, attention: None, keys: None, lengths: Some(lengths) };
+        let params = StrategiesConfig { fps, ..Default::default() };
+        let out = reduce_with(&inputs, temporal, frames, Spatial::Pool, 1, &params);
+        (0..lengths.len() as i64).map(|i| Vec::<f32>::try_from(out.get(i).flatten(0, -1)).unwrap()).collect()
+    }
+
+    #[test]
+    fn fps_on_videos_of_different_lengths_takes_each_videos_own_frames() {
+        let one_fps = FpsConfig { source_fps: 4.0, rate: 1.0 };
+        // Stride 4: 16 frames → 0, 4, 8, 12; 6 frames → 0, 4, then zero frames.
+        assert_eq!(kept_frames(&[16, 6], Temporal::Fps, 4, one_fps.clone()), vec![vec![1.0, 5.0, 9.0, 13.0], vec![1.0, 5.0, 0.0, 0.0]]);
+        // T = 2: the long video has 4 frames at the rate, capped uniformly to 0, 15.
+        assert_eq!(kept_frames(&[6, 16], Temporal::Fps, 2, one_fps), vec![vec![1.0, 5.0], vec![1.0, 16.0]]);
+        // Stride 2: 16 frames → 8 at the rate > T = 4, so linspace(0, 15, 4) = 0, 5, 10, 15;
+        // 6 frames → 0, 2, 4 and one zero frame; 11 frames → 0, 2, …, 10 (6) → 0, 3, 6, 10.
+        let two_fps = FpsConfig { source_fps: 4.0, rate: 2.0 };
+        let want = vec![vec![1.0, 6.0, 11.0, 16.0], vec![1.0, 3.0, 5.0, 0.0], vec![1.0, 4.0, 7.0, 11.0]];
+        assert_eq!(kept_frames(&[16, 6, 11], Temporal::Fps, 4, two_fps), want);
+    }
+
+    #[test]
+    fn sample_and_pool_read_each_videos_own_frames() {
+        let fps = FpsConfig::default();
+        // sample: linspace(0, ℓ−1, T); a 3-frame video under T = 4 repeats frame 0.
+        assert_eq!(kept_frames(&[16, 9, 3], Temporal::Sample, 4, fps.clone()), vec![vec![1.0, 6.0, 11.0, 16.0], vec![1.0, 3.0, 6.0, 9.0], vec![1.0, 1.0, 2.0, 3.0]]);
+        // pool: groups of ceil(ℓ/T); 9 frames → groups of 3, the last all padding;
+        // 3 frames under T = 4 → its 3 frames, then a zero frame.
+        assert_eq!(kept_frames(&[16, 9, 3], Temporal::Pool, 4, fps), vec![vec![2.5, 6.5, 10.5, 14.5], vec![2.0, 5.0, 8.0, 0.0], vec![1.0, 2.0, 3.0, 0.0]]);
+    }
+
+    #[test]
+    fn grouping_by_length_equals_reducing_each_video_alone() {
+        tch::manual_seed(3);
+        let lengths = [8usize, 5, 3, 5, 8, 7];
+        let (n, f, g, p) = (lengths.len() as i64, 8, 4, 16);
+        let features = crate::features::zero_past_lengths(randn(&[n, f, g, g, 3]), &lengths);
+        let attention = crate::features::zero_past_lengths(randn(&[n, f, p]).softmax(-1, Kind::Float), &lengths);
+        let keys = crate::features::zero_past_lengths(randn(&[n, f, p, 2]), &lengths);
+        let all = ReduceInputs { features: &features, attention: Some(&attention), keys: Some(&keys), lengths: Some(&lengths) };
+        let params = StrategiesConfig { fps: FpsConfig { source_fps: 4.0, rate: 2.0 }, ..Default::default() };
+        for temporal in [Temporal::Sample, Temporal::Pool, Temporal::Fps] {
+            for (spatial, tokens) in [(Spatial::Pool, 4), (Spatial::Bilinear, 9), (Spatial::VisionZip, 5), (Spatial::Resampler, 4)] {
+                for frames in [2, 4] {
+                    let grouped = reduce_with(&all, temporal, frames, spatial, tokens, &params);
+                    for (i, &length) in lengths.iter().enumerate() {
+                        let own = |t: &Tensor| t.narrow(0, i as i64, 1).narrow(1, 0, length as i64);
+                        let (fi, ai, ki) = (own(&features), own(&attention), own(&keys));
+                        let alone = ReduceInputs { features: &fi, attention: Some(&ai), keys: Some(&ki), lengths: None };
+                        let want = reduce_with(&alone, temporal, frames, spatial, tokens, &params);
+                        let diff = max_abs_diff(&grouped.narrow(0, i as i64, 1), &want);
+                        assert!(diff < 1e-6, "{}/{} T={frames} video {i} (ℓ = {length}): max |diff| {diff}", spatial.name(), temporal.name());
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn full_lengths_take_the_whole_tensor_path_bitwise() {
+        tch::manual_seed(4);
+        let features = randn(&[3, 6, 4, 4, 2]);
+        let whole = ReduceInputs { features: &features, attention: None, keys: None, lengths: None };
+        let full = ReduceInputs { lengths: Some(&[6, 6, 6]), ..whole };
+        for temporal in [Temporal::Sample, Temporal::Pool, Temporal::Fps] {
+            let params = StrategiesConfig::default();
+            let a = reduce_with(&whole, temporal, 3, Spatial::Pool, 4, &params);
+            assert!(a.equal(&reduce_with(&full, temporal, 3, Spatial::Pool, 4, &params)), "{}", temporal.name());
+        }
     }
 }

@@ -287,14 +287,17 @@ fn optimum_section(md: &mut String, data: &RunData) {
         md,
         "For each fit of the held-out loss. Continuous (T*, M*): the best real-valued setting on T·M = L with \
          1 ≤ T ≤ {} and {} ≤ M ≤ {}, with the 95% bootstrap interval of its loss. Discrete (T, M): the best \
-         integer T and reachable M (⌈g/k⌉² on the {g}×{g} grid: {}) with T·M ≤ L.",
+         setting with T·M ≤ L that the strategy's own reducers produce — T from its temporal reducer on F = {} \
+         source frames, M from its spatial reducer on the {g}×{g} grid; a group that names no strategy may use \
+         every integer T ≤ F and the M of pooling the grid, ⌈g/k⌉².",
         tick_label(domain.max_frames),
         domain.tokens.first().copied().unwrap_or(1),
         tick_label(domain.max_tokens),
-        domain.tokens.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", "),
+        data.source_frames(),
         g = data.grid(),
     );
     md.push('\n');
+    allowed_settings_table(md, data, &fits);
     match &solver {
         Solver::OptimumModule => md.push_str("Solved by `vislaw::optimum`, as `vislaw optimum` does.\n\n"),
         Solver::Fallback(why) => {
@@ -345,6 +348,33 @@ fn optimum_section(md: &mut String, data: &RunData) {
     md.push('\n');
 }
 
+/// The header of the table of the T and M each group's discrete optimum may use.
+pub const ALLOWED_HEADER: &str = "| strategy | allowed T | allowed M |";
+
+fn allowed_settings_table(md: &mut String, data: &RunData, fits: &[usize]) {
+    let mut groups: Vec<&str> = fits.iter().map(|&i| data.fits.fits[i].group.as_str()).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    if groups.is_empty() {
+        return;
+    }
+    md.push_str(ALLOWED_HEADER);
+    md.push_str("\n|---|---|---|\n");
+    for group in groups {
+        let d = Domain::of_group(data, group);
+        let _ = writeln!(md, "| {} | {} | {} |", cell(group), value_set(&d.frames), value_set(&d.tokens));
+    }
+    md.push('\n');
+}
+
+/// A set of settings for people: a long unbroken run of integers as a range, else the list.
+fn value_set(values: &[usize]) -> String {
+    match (values.first(), values.last()) {
+        (Some(&lo), Some(&hi)) if values.len() > 8 && hi - lo + 1 == values.len() => format!("every integer {lo} to {hi}"),
+        _ => list(values),
+    }
+}
+
 /// The figures in reading order, with their captions.
 const FIGURES: [(&str, &str, &str); 6] = [
     (
@@ -391,6 +421,14 @@ mod tests {
         for (stem, _, _) in FIGURES {
             assert!(crate::plot::FIGURES.contains(&stem), "{stem}");
         }
+    }
+
+    #[test]
+    fn long_integer_runs_read_as_ranges() {
+        assert_eq!(value_set(&[1, 2, 3, 4, 6, 8, 16]), "1, 2, 3, 4, 6, 8, 16");
+        assert_eq!(value_set(&(1..=16).collect::<Vec<_>>()), "every integer 1 to 16");
+        assert_eq!(value_set(&[1, 2, 3]), "1, 2, 3");
+        assert_eq!(value_set(&[]), "");
     }
 
     #[test]

@@ -13,6 +13,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use polars::prelude::DataFrame;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 use tch::{nn, Device, Tensor};
 
@@ -25,6 +27,18 @@ pub struct RunOptions {
     pub device: Device,
     /// Stop after training this many pending points (for tests of interruption).
     pub max_points: Option<usize>,
+    /// Points trained at once (see [`default_jobs`]).
+    pub jobs: usize,
+}
+
+/// Points trained at once by default: one per core on CPU, where each point then runs
+/// with one intra-op thread (these models are too small for libtorch's threads to pay,
+/// and spinning thread pools of concurrent points slow each other down); one on CUDA.
+pub fn default_jobs(device: Device) -> usize {
+    match device {
+        Device::Cpu => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        _ => 1,
+    }
 }
 
 /// What a sweep run did.
@@ -39,6 +53,9 @@ pub struct SweepOutcome {
     pub skipped: usize,
     /// Points still pending (non-zero only when `max_points` stopped the run).
     pub pending: usize,
+    /// The run directory's lock: held until the outcome is dropped, so that the caller's
+    /// analysis, which writes there too, stays under it.
+    pub lock: crate::lock::RunLock,
 }
 
 /// The run directory of a config.
@@ -53,6 +70,8 @@ pub fn run_sweep(cfg: &Config, opts: &RunOptions) -> Result<SweepOutcome> {
     crate::strategy::check_source(&spatial, source.as_ref())?;
     let points = sweep::plan(cfg);
     let dir = run_dir(cfg, &opts.results_root);
+    // Before anything in the directory is touched: a concurrent sweep's temp files are not torn.
+    let lock = crate::lock::RunLock::acquire(&dir)?;
     remove_torn_files(&dir);
     let (done, pending): (Vec<&Point>, Vec<&Point>) = points.iter().partition(|p| results::is_done(&dir, &p.key));
     let todo: Vec<&Point> = pending.iter().copied().take(opts.max_points.unwrap_or(usize::MAX)).collect();
@@ -60,14 +79,14 @@ pub fn run_sweep(cfg: &Config, opts: &RunOptions) -> Result<SweepOutcome> {
     eprintln!("vislaw: {} — {} points ({} finished, {} to train) on {}", cfg.name, points.len(), done.len(), todo.len(), device_name(opts.device));
     if !todo.is_empty() {
         let ctx = Context::prepare(cfg, source.as_ref(), &dir, opts.device)?;
-        train_points(cfg, &ctx, &dir, &todo, points.len(), done.len())?;
+        train_points(cfg, &ctx, &dir, &todo, Tally { total: points.len(), done: done.len() }, opts.jobs)?;
     }
     let finished: Vec<String> = points.iter().filter(|p| results::is_done(&dir, &p.key)).map(|p| p.key.clone()).collect();
     let results = if finished.is_empty() { None } else { Some(results::merge(&dir, &finished)?) };
     if cfg.niah.is_some() {
         crate::niah::merge(&dir, &finished)?;
     }
-    Ok(SweepOutcome { run_dir: dir, results, trained: todo.len(), skipped: done.len(), pending: pending.len() - todo.len() })
+    Ok(SweepOutcome { run_dir: dir, results, trained: todo.len(), skipped: done.len(), pending: pending.len() - todo.len(), lock })
 }
 
 /// A kill mid-write can leave temp files behind; they are never results.
@@ -113,18 +132,22 @@ impl Context {
         Ok(ctx)
     }
 
-    /// Trains the text-only QA prior once and records the blind baseline beside it.
+    /// Trains the text-only QA prior once, then the blind baseline: the same training as a
+    /// point (steps, schedule, trainable parts) from the prior, with no visual tokens.
     fn ensure_prior(&self, cfg: &Config, dir: &Path) -> Result<()> {
         if self.prior.exists() && dir.join(BLIND_FILE).exists() {
             return Ok(());
         }
         let started = Instant::now();
-        let outcome = train::train_prior(&cfg.model, &cfg.train, cfg.data.dim, self.vocab, &self.train.questions, self.device, &self.prior)?;
-        let (model, _vs) = self.model_from_prior(cfg, 0)?;
+        train::train_prior(&cfg.model, &cfg.train, cfg.data.dim, self.vocab, &self.train.questions, self.device, &self.prior)?;
+        let (model, mut vs) = self.model_from_prior(cfg, 0)?;
+        train::apply_trainable(&mut vs, &cfg.train.trainable);
+        let outcome = train::train(&model, &vs, &cfg.train, None, &self.train.questions, 0, cfg.train.steps, &mut |_| {})?;
         let blind = crate::eval::evaluate(&model, None, &self.eval.questions, cfg.train.eval_batch, self.device);
         eprintln!(
-            "vislaw: text-only warm start ({} steps, {:.1} s); blind baseline: loss {:.4}, accuracy {:.3}",
+            "vislaw: text-only warm start ({} steps) and blind baseline ({} steps, no visual tokens) in {:.1} s: loss {:.4}, accuracy {:.3}",
             cfg.train.prior_steps,
+            cfg.train.steps,
             started.elapsed().as_secs_f64(),
             blind.loss,
             blind.accuracy
@@ -133,12 +156,28 @@ impl Context {
         results::write_parquet(&dir.join(BLIND_FILE), &mut row.to_frame()?)
     }
 
+    /// A handle on the same data for another worker thread (tensors are shared, not copied).
+    fn share(&self) -> Context {
+        Context {
+            train: self.train.share(),
+            eval: self.eval.share(),
+            vocab: self.vocab,
+            prior: self.prior.clone(),
+            device: self.device,
+            haystacks: self.haystacks.as_ref().map(|h| h.share()),
+        }
+    }
+
     fn model_from_prior(&self, cfg: &Config, seed: u64) -> Result<(VisionLm, nn::VarStore)> {
         self.model_for(cfg, seed, None)
     }
 
     /// The model of a point (with its learned reducer, if any), LM from the prior.
     fn model_for(&self, cfg: &Config, seed: u64, reducer: Option<&crate::learned::LearnedSpec>) -> Result<(VisionLm, nn::VarStore)> {
+        // libtorch's generator is global: seeding and initialising must not interleave
+        // between workers, or a point's weights would depend on its neighbours.
+        static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _init = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         tch::manual_seed(seed as i64);
         let mut vs = nn::VarStore::new(self.device);
         let model = VisionLm::with_reducer(&vs, &cfg.model, cfg.data.dim, self.vocab, reducer);
@@ -159,8 +198,8 @@ fn blind_row(cfg: &Config, eval: EvalResult, outcome: &train::TrainOutcome, devi
         frames: 0,
         tokens_per_frame: 0,
         seed: 0,
-        trainable: "lm".into(),
-        steps: cfg.train.prior_steps,
+        trainable: cfg.train.trainable_label(),
+        steps: cfg.train.steps,
         train_loss_final: outcome.curve.last().map_or(f64::NAN, |c| c.loss),
         eval,
         wall_s: outcome.seconds,
@@ -177,27 +216,101 @@ fn prior_key(cfg: &Config) -> String {
     blake3::hash(material.to_string().as_bytes()).to_hex()[..16].to_string()
 }
 
-fn train_points(cfg: &Config, ctx: &Context, dir: &Path, todo: &[&Point], total: usize, done: usize) -> Result<()> {
-    let progress = Progress::new(total, done, cfg.train.steps);
-    for point in todo {
-        let row = train_point(cfg, ctx, point, &progress, dir)?;
-        row.save(dir)?;
-        progress.finish_point(point, &row);
+/// Points of the whole sweep, and how many were finished before this run.
+#[derive(Clone, Copy)]
+struct Tally {
+    total: usize,
+    done: usize,
+}
+
+/// Trains the pending points on `jobs` worker threads, each taking the next point in plan
+/// order and saving it as soon as it finishes; the first error stops the others.
+fn train_points(cfg: &Config, ctx: &Context, dir: &Path, todo: &[&Point], tally: Tally, jobs: usize) -> Result<()> {
+    let workers = jobs.clamp(1, todo.len().max(1));
+    if ctx.device == Device::Cpu {
+        // One intra-op thread per point: results then do not depend on `jobs`.
+        tch::set_num_threads(1);
     }
+    let progress = Progress::new(tally, cfg.train.steps, workers);
+    let (todo, twins) = split_twins(cfg, ctx, todo);
+    let todo = todo.as_slice();
+    let next = AtomicUsize::new(0);
+    let failure: Mutex<Option<Error>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for worker in 0..workers {
+            let (ctx, progress, next, failure, twins) = (ctx.share(), &progress, &next, &failure, twins.as_slice());
+            scope.spawn(move || {
+                while let Some(point) = todo.get(next.fetch_add(1, Ordering::SeqCst)) {
+                    if failure.lock().map_or(true, |f| f.is_some()) {
+                        return;
+                    }
+                    let outcome = train_point(cfg, &ctx, point, progress, worker, dir).and_then(|row| {
+                        row.save(dir)?;
+                        progress.finish_point(point, &row);
+                        save_twins(twins, point, &row, dir, progress)
+                    });
+                    match outcome {
+                        Ok(()) => {}
+                        Err(e) => {
+                            if let Ok(mut f) = failure.lock() {
+                                f.get_or_insert(e);
+                            }
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
     progress.finish();
+    match failure.into_inner() {
+        Ok(Some(e)) => Err(e),
+        Ok(None) => Ok(()),
+        Err(_) => Err(Error::internal("a training worker panicked")),
+    }
+}
+
+/// Splits the pending points into those to train and their twins: points whose
+/// computation a pending point to train already performs (`sweep::compute_key`), each
+/// paired with that point's key. Sweeps with a needle grid train every point (their
+/// per-point tables are not copied).
+fn split_twins<'a>(cfg: &Config, ctx: &Context, todo: &[&'a Point]) -> (Vec<&'a Point>, Vec<(String, &'a Point)>) {
+    let full = |s: &SplitData| s.lengths.iter().all(|&l| l == cfg.data.frames);
+    let all_full = full(&ctx.train) && full(&ctx.eval) && cfg.niah.is_none();
+    let mut first_of = std::collections::HashMap::new();
+    let (mut train, mut twins) = (Vec::new(), Vec::new());
+    for &p in todo {
+        match first_of.entry(sweep::compute_key(cfg, p, all_full)) {
+            std::collections::hash_map::Entry::Occupied(e) => twins.push((String::clone(e.get()), p)),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(p.key.clone());
+                train.push(p);
+            }
+        }
+    }
+    (train, twins)
+}
+
+/// Records the trained `point`'s row under each of its twins' own keys and strategies.
+fn save_twins(twins: &[(String, &Point)], point: &Point, row: &PointRow, dir: &Path, progress: &Progress) -> Result<()> {
+    for (_, twin) in twins.iter().filter(|(trained, _)| *trained == point.key) {
+        let copy = PointRow { key: twin.key.clone(), spatial: twin.shape.spatial.clone(), temporal: twin.shape.temporal.clone(), ..row.clone() };
+        copy.save(dir)?;
+        progress.finish_point(twin, &copy);
+    }
     Ok(())
 }
 
 /// One point, top to bottom: reduce, initialise from the prior, train, evaluate.
-fn train_point(cfg: &Config, ctx: &Context, point: &Point, progress: &Progress, dir: &Path) -> Result<PointRow> {
+fn train_point(cfg: &Config, ctx: &Context, point: &Point, progress: &Progress, worker: usize, dir: &Path) -> Result<PointRow> {
     let started = Instant::now();
-    progress.start_point(point);
+    progress.start_point(worker, point);
     let train_feats = reduce_split_with(&ctx.train, point, &cfg.strategies);
     let eval_feats = reduce_split_with(&ctx.eval, point, &cfg.strategies);
     let spec = crate::learned::LearnedSpec::for_point(&point.shape.spatial, point.shape.frames, point.shape.tokens_per_frame, cfg.data.grid, &cfg.strategies);
     let (model, mut vs) = ctx.model_for(cfg, point.seed, spec.as_ref())?;
     train::apply_trainable(&mut vs, &cfg.train.trainable);
-    let outcome = train::train(&model, &vs, &cfg.train, Some(&train_feats), &ctx.train.questions, point.seed, cfg.train.steps, &mut |s| progress.step(s))?;
+    let outcome = train::train(&model, &vs, &cfg.train, Some(&train_feats), &ctx.train.questions, point.seed, cfg.train.steps, &mut |s| progress.step(worker, s))?;
     let eval = crate::eval::evaluate(&model, Some(&eval_feats), &ctx.eval.questions, cfg.train.eval_batch, ctx.device);
     if let Some(h) = &ctx.haystacks {
         let scores: Vec<crate::niah::CellScore> = h
@@ -240,56 +353,56 @@ pub fn reduce_split(split: &SplitData, point: &Point) -> Tensor {
 }
 
 /// `[N, F, g, g, D]` → `[N, T·M, D]`, or `[N, T·g², D]` for a learned strategy (which the
-/// model reduces), with the config's strategy parameters.
+/// model reduces), with the config's strategy parameters; each video from its own length.
 pub fn reduce_split_with(split: &SplitData, point: &Point, params: &crate::strategy::StrategiesConfig) -> Tensor {
     let _guard = tch::no_grad_guard();
     let spatial = Spatial::parse(&point.shape.spatial).expect("validated config");
     let temporal = Temporal::parse(&point.shape.temporal).expect("validated config");
-    let inputs = crate::reducers::ReduceInputs { features: &split.features, attention: split.attention.as_ref(), keys: split.keys.as_ref() };
+    let inputs = crate::reducers::ReduceInputs { features: &split.features, attention: split.attention.as_ref(), keys: split.keys.as_ref(), lengths: Some(&split.lengths) };
     let r = crate::reducers::reduce_with(&inputs, temporal, point.shape.frames, spatial, point.shape.tokens_per_frame, params);
     let size = r.size();
     r.reshape([size[0], -1, size[size.len() - 1]])
 }
 
-/// Progress: bars on a terminal, plain lines otherwise.
+/// Progress: bars on a terminal (points, and one step bar per worker), plain lines otherwise.
 struct Progress {
-    bars: Option<(MultiProgress, ProgressBar, ProgressBar)>,
+    bars: Option<(MultiProgress, ProgressBar, Vec<ProgressBar>)>,
     total: usize,
-    counter: std::cell::Cell<usize>,
+    counter: AtomicUsize,
 }
 
 impl Progress {
-    fn new(total: usize, done: usize, steps: usize) -> Progress {
+    fn new(tally: Tally, steps: usize, workers: usize) -> Progress {
         let bars = std::io::stderr().is_terminal().then(|| {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-            let points = multi.add(ProgressBar::new(total as u64));
-            points.set_style(ProgressStyle::with_template("points {bar:30.cyan/blue} {pos}/{len}  eta {eta}  {msg}").expect("static template"));
-            points.set_position(done as u64);
-            let inner = multi.add(ProgressBar::new(steps as u64));
-            inner.set_style(ProgressStyle::with_template("steps  {bar:30.green/white} {pos}/{len}  {per_sec}").expect("static template"));
+            let points = multi.add(ProgressBar::new(tally.total as u64));
+            points.set_style(ProgressStyle::with_template("points {bar:30.cyan/blue} {pos}/{len}  eta {eta}").expect("static template"));
+            points.set_position(tally.done as u64);
+            let style = ProgressStyle::with_template("steps  {bar:30.green/white} {pos}/{len}  {per_sec}  {msg}").expect("static template");
+            let inner = (0..workers).map(|_| multi.add(ProgressBar::new(steps as u64).with_style(style.clone()))).collect();
             (multi, points, inner)
         });
-        Progress { bars, total, counter: std::cell::Cell::new(done) }
+        Progress { bars, total: tally.total, counter: AtomicUsize::new(tally.done) }
     }
 
-    fn start_point(&self, p: &Point) {
-        if let Some((_, points, inner)) = &self.bars {
-            points.set_message(format!("{} T={} M={} seed={}", p.strategy(), p.shape.frames, p.shape.tokens_per_frame, p.seed));
-            inner.set_position(0);
+    fn start_point(&self, worker: usize, p: &Point) {
+        if let Some((_, _, inner)) = &self.bars {
+            inner[worker].set_message(format!("{} T={} M={} seed={}", p.strategy(), p.shape.frames, p.shape.tokens_per_frame, p.seed));
+            inner[worker].set_position(0);
         }
     }
 
-    fn step(&self, s: usize) {
+    fn step(&self, worker: usize, s: usize) {
         if let Some((_, _, inner)) = &self.bars {
-            inner.set_position(s as u64);
+            inner[worker].set_position(s as u64);
         }
     }
 
     fn finish_point(&self, p: &Point, row: &PointRow) {
-        self.counter.set(self.counter.get() + 1);
+        let count = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
         let line = format!(
             "[{}/{}] {} T={} M={} seed={}: loss {:.4} ± {:.4}, accuracy {:.3} ({:.1} s)",
-            self.counter.get(),
+            count,
             self.total,
             p.strategy(),
             p.shape.frames,
@@ -311,7 +424,7 @@ impl Progress {
 
     fn finish(&self) {
         if let Some((multi, points, inner)) = &self.bars {
-            inner.finish_and_clear();
+            inner.iter().for_each(ProgressBar::finish_and_clear);
             points.finish_and_clear();
             let _ = multi.clear();
         }

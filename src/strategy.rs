@@ -101,8 +101,9 @@ fn one() -> usize {
 }
 
 /// fps sampling: the source frames are `source_fps` apart in time; frames are taken every
-/// 1/`rate` seconds (stride source_fps/rate frames); more than T → T uniform frames instead;
-/// fewer than T → zero frames pad the end.
+/// 1/`rate` seconds (stride source_fps/rate frames) within each video's own length, so a
+/// longer video yields more; more than T → T uniform frames instead; fewer than T → zero
+/// frames pad the end.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FpsConfig {

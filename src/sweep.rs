@@ -4,7 +4,7 @@ use crate::config::{Config, Design, SweepConfig};
 use serde::Serialize;
 
 /// Bumped whenever a change alters the numbers a point produces, so old results are not reused.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// A (T, M, strategy) combination before seeds are applied.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -135,6 +135,19 @@ pub fn point_key(cfg: &Config, shape: &Shape, seed: u64) -> String {
     blake3::hash(&json).to_hex()[..16].to_string()
 }
 
+/// Key of the computation a point performs: its [`point_key`], except that temporal
+/// `sample` and `pool` at T = F (both keep every frame unchanged, when every video has all
+/// F frames) count as one, so the sweep trains such twins once and records the row under
+/// both strategies.
+pub fn compute_key(cfg: &Config, point: &Point, all_full_length: bool) -> String {
+    let keeps_every_frame = all_full_length && point.shape.frames == cfg.data.frames && matches!(point.shape.temporal.as_str(), "sample" | "pool");
+    if !keeps_every_frame {
+        return point.key.clone();
+    }
+    let shape = Shape { temporal: "all-frames".into(), ..point.shape.clone() };
+    point_key(cfg, &shape, point.seed)
+}
+
 /// Rough cost of one point, for `--dry-run`.
 #[derive(Debug, Clone, Copy)]
 pub struct Cost {
@@ -194,6 +207,27 @@ mod tests {
         let centre = p.iter().filter(|x| x.shape.frames == 4 && x.shape.tokens_per_frame == 4 && x.strategy() == "pool/sample").count();
         assert_eq!(centre, 1);
     }
+
+    #[test]
+    fn temporal_sample_and_pool_share_a_computation_only_when_they_keep_every_frame() {
+        let cfg: Config = serde_yaml::from_str(YAML_FOR_COMPUTE_KEY).unwrap();
+        let points = plan(&cfg);
+        let at = |t: usize, temporal: &str| points.iter().find(|p| p.shape.frames == t && p.shape.temporal == temporal).unwrap();
+        let (sample_all, pool_all) = (at(8, "sample"), at(8, "pool"));
+        assert_ne!(sample_all.key, pool_all.key);
+        assert_eq!(compute_key(&cfg, sample_all, true), compute_key(&cfg, pool_all, true));
+        assert_ne!(compute_key(&cfg, sample_all, false), compute_key(&cfg, pool_all, false), "short videos make them differ");
+        assert_ne!(compute_key(&cfg, at(4, "sample"), true), compute_key(&cfg, at(4, "pool"), true));
+        assert_eq!(compute_key(&cfg, at(4, "pool"), true), at(4, "pool").key);
+    }
+
+    const YAML_FOR_COMPUTE_KEY: &str = "
+name: twins
+data: {generator: synthetic, seed: 1, train_videos: 8, eval_videos: 4, frames: 8, grid: 4, dim: 8}
+model: {projector: {hidden: 8}, lm: {layers: 1, heads: 2, width: 8, max_context: 64}}
+train: {steps: 2, batch: 2, lr: 0.001, warmup: 1, trainable: [projector, lm], prior_steps: 1}
+sweep: {frames: [4, 8], tokens_per_frame: [4], spatial: [pool], temporal: [sample, pool], seeds: [0]}
+";
 
     #[test]
     fn key_changes_with_anything_that_changes_numbers_but_not_the_name() {

@@ -43,10 +43,15 @@ fn planted(t: f64, m: f64, strategy_scale: f64) -> f64 {
 /// A run directory with a results.parquet shaped like the sweep's: two strategies, a T × M
 /// grid, two seeds per point, small deterministic noise, and an accuracy column.
 fn run_dir() -> tempfile::TempDir {
+    run_dir_of(&[("pool/uniform", 1.0), ("sample/uniform", 1.4)])
+}
+
+/// [`run_dir`] with these strategies, each with its scale of the T term.
+fn run_dir_of(strategies: &[(&str, f64)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let (mut frames, mut tokens, mut loss, mut acc, mut strategy, mut seed) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
-    for (s, scale) in [("pool/uniform", 1.0), ("sample/uniform", 1.4)] {
+    for &(s, scale) in strategies {
         for t in [1i64, 2, 4, 8, 16, 32] {
             for m in [1i64, 4, 9, 16, 49, 196] {
                 for k in 0..2i64 {
@@ -166,6 +171,34 @@ fn run_directory_through_fit_and_optimum() {
     let t = json(&["optimum", dir, "--target-loss", "2.2", "--group", "pool/uniform", "--json"]);
     let target = &t["targets"][0];
     assert!(target["continuous"]["budget"].as_f64().unwrap() > 0.0, "{target}");
+}
+
+#[test]
+fn optimum_keeps_each_strategy_to_the_frame_counts_it_reaches() {
+    let run = run_dir_of(&[("pool/pool", 1.0), ("pool/sample", 1.0)]);
+    let dir = run.path().to_str().unwrap();
+    let out = vislaw(&["fit", dir, "--group-by", "strategy", "--bootstrap", "20", "--coarse-grid"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // From 16 source frames temporal pooling yields 1, 2, 3, 4, 6, 8 or 16 frames; sampling any.
+    let budgets = ["20", "50", "80", "300", "500", "1000", "2000"];
+    let mut args = vec!["optimum", dir, "--max-frames", "16", "--json"];
+    args.extend(budgets.iter().flat_map(|b| ["--budget", b]));
+    let v = json(&args);
+    let discrete_t = |group: &str| -> Vec<u64> {
+        v["optima"].as_array().unwrap().iter().filter(|o| o["group"] == group).map(|o| o["discrete"]["T"].as_f64().unwrap() as u64).collect()
+    };
+    let pooled = discrete_t("pool/pool");
+    assert_eq!(pooled.len(), budgets.len());
+    assert!(pooled.iter().all(|t| [1, 2, 3, 4, 6, 8, 16].contains(t)), "{pooled:?}");
+    let sampled = discrete_t("pool/sample");
+    assert!(sampled.iter().any(|t| ![1, 2, 3, 4, 6, 8, 16].contains(t)), "sampling may take any T: {sampled:?}");
+    // --feasible-t lists the frame counts of every group.
+    let mut listed = args.clone();
+    listed.extend(["--feasible-t", "2,5"]);
+    let v = json(&listed);
+    assert!(v["optima"].as_array().unwrap().iter().all(|o| [2.0, 5.0].contains(&o["discrete"]["T"].as_f64().unwrap())), "{v}");
+    fails_with(&["optimum", dir, "--budget", "80", "--feasible-t", "0,2"], "--feasible-t");
+    fails_with(&["optimum", dir, "--budget", "80", "--grid", "0"], "--grid");
 }
 
 #[test]

@@ -74,11 +74,11 @@ fn sweep_writes_one_row_per_point_and_a_rerun_trains_nothing() {
 }
 
 #[test]
-fn same_seed_gives_bitwise_identical_rows() {
+fn same_seed_gives_bitwise_identical_rows_whatever_the_number_of_jobs() {
     let d = tempfile::tempdir().unwrap();
     let cfg = write_config(d.path(), TINY);
-    sweep(&cfg, &d.path().join("a"), &[]);
-    sweep(&cfg, &d.path().join("b"), &[]);
+    sweep(&cfg, &d.path().join("a"), &["--jobs", "1"]);
+    sweep(&cfg, &d.path().join("b"), &["--jobs", "3"]);
     let a = read(&d.path().join("a/tiny/results.parquet"));
     let b = read(&d.path().join("b/tiny/results.parquet"));
     for col in ["loss", "accuracy", "train_loss_final", "acc_needle"] {
@@ -198,4 +198,62 @@ fn reduce_command_pools_a_feature_file() {
     let bad = vislaw(&["reduce", input.to_str().unwrap(), "--spatial", "pool", "--tokens-per-frame", "5", "-o", output.to_str().unwrap()]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--tokens-per-frame"));
+}
+
+#[test]
+fn a_second_sweep_on_a_locked_run_directory_fails_at_once_and_writes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = write_config(d.path(), TINY);
+    let results = d.path().join("results");
+    let run = results.join("tiny");
+    std::fs::create_dir_all(&run).unwrap();
+    // Hold the lock the way a running sweep does: an OS lock on <run>/.lock.
+    let holder = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(run.join(".lock")).unwrap();
+    holder.try_lock().unwrap();
+
+    let started = std::time::Instant::now();
+    let out = vislaw(&["sweep", cfg.to_str().unwrap(), "--device", "cpu", "--results", results.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains(&run.display().to_string()) && err.contains("another vislaw sweep holds this run directory"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "the second sweep must not wait");
+    let left: Vec<String> = std::fs::read_dir(&run).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(left, vec![".lock"], "the second sweep wrote nothing");
+
+    // Once the holder lets go, the directory is free again.
+    drop(holder);
+    sweep(&cfg, &results, &["--max-points", "0"]);
+    assert!(run.join("config.yaml").exists());
+}
+
+#[test]
+fn temporal_twins_at_all_frames_are_trained_once_and_recorded_under_both_strategies() {
+    let d = tempfile::tempdir().unwrap();
+    let text = TINY.replace("frames: [2, 4]", "frames: [8]").replace("spatial: [pool, sample]", "spatial: [pool]").replace("temporal: [sample]", "temporal: [sample, pool]");
+    let cfg = write_config(d.path(), &text);
+    let out = sweep(&cfg, &d.path().join("r"), &["--no-analysis"]);
+    let df = read(&d.path().join("r/tiny/results.parquet"));
+    assert_eq!(df.height(), 4, "two M values × two temporal strategies");
+    let temporal: Vec<String> = df.column("temporal").unwrap().str().unwrap().iter().map(|t| t.unwrap().to_string()).collect();
+    assert_eq!(temporal.iter().filter(|t| *t == "pool").count(), 2);
+    let mut keys = keys(&df);
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 4, "each twin keeps its own key");
+    let loss = column_f64(&df, "loss");
+    let by = |t: &str, m: i64| {
+        let ms: Vec<i64> = df.column("tokens_per_frame").unwrap().cast(&DataType::Int64).unwrap().i64().unwrap().into_no_null_iter().collect();
+        (0..df.height()).find(|&i| temporal[i] == t && ms[i] == m).map(|i| loss[i]).unwrap()
+    };
+    assert_eq!(by("sample", 4).to_bits(), by("pool", 4).to_bits());
+    // Trained once: a second training would have its own wall time.
+    let wall = column_f64(&df, "wall_s");
+    let mut distinct: Vec<u64> = wall.iter().map(|w| w.to_bits()).collect();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 2, "two trainings for four rows: {wall:?}");
+    assert_ne!(by("pool", 1).to_bits(), by("pool", 4).to_bits());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("[").count(), 4, "every point is reported: {stderr}");
 }

@@ -1,8 +1,14 @@
 //! `vislaw optimum INPUT --budget L`: the best (T, M) under T·M ≤ L from fitted laws.
 use std::path::PathBuf;
 use vislaw::fit::FitReport;
-use vislaw::optimum::{self, OptimumOptions, POOLING_27_M};
+use vislaw::optimum::{self, OptimumOptions};
+use vislaw::reduce::Spatial;
 use vislaw::{tokens, Error, Result};
+
+/// Largest --max-frames: the reachable frame counts of every strategy group are listed.
+const MAX_FRAMES_LIMIT: u64 = 1 << 20;
+/// Largest --grid: a learned reducer reaches every M up to g², and they are listed.
+const MAX_GRID: usize = 1024;
 
 /// Solve min L(T, M) s.t. T·M ≤ budget: continuous and discrete optima with 95% intervals.
 #[derive(clap::Args)]
@@ -12,13 +18,21 @@ pub struct Args {
     /// Visual-token budget L (repeatable).
     #[arg(long = "budget")]
     budgets: Vec<f64>,
-    /// Reachable tokens per frame, comma-separated (default: k×k pooling of a 27×27 grid,
-    /// 1,4,9,16,25,36,49,81,196,729).
+    /// Tokens per frame every group may use, comma-separated (default: per strategy group
+    /// `spatial/temporal`, the M its spatial reducer reaches on the --grid; other groups:
+    /// k×k pooling of the grid, 1,4,9,16,25,36,49,81,196,729 for 27).
     #[arg(long, value_delimiter = ',')]
     feasible_m: Vec<u64>,
-    /// Largest usable number of frames.
+    /// Frame counts every group may use, comma-separated (default: per strategy group, the T
+    /// its temporal reducer reaches from --max-frames source frames; other groups: any T).
+    #[arg(long, value_delimiter = ',')]
+    feasible_t: Vec<u64>,
+    /// Largest usable number of frames, and the source frames F temporal reducers divide.
     #[arg(long, default_value_t = 1024)]
     max_frames: u64,
+    /// Encoder grid side g whose g×g patches the spatial reducers reduce.
+    #[arg(long, default_value_t = 27)]
+    grid: usize,
     /// Smallest budget that reaches this loss (repeatable).
     #[arg(long = "target-loss")]
     target_loss: Vec<f64>,
@@ -45,16 +59,7 @@ pub fn run(args: Args) -> Result<()> {
             return Err(vislaw::Error::input("--group", format!("no fit of group '{g}' in {}", args.input.display())));
         }
     }
-    let mut feasible_m = if args.feasible_m.is_empty() { POOLING_27_M.to_vec() } else { args.feasible_m.clone() };
-    feasible_m.sort_unstable();
-    feasible_m.dedup();
-    let opts = OptimumOptions {
-        budgets: args.budgets.clone(),
-        feasible_m,
-        max_frames: args.max_frames,
-        target_loss: args.target_loss.clone(),
-        ..OptimumOptions::default()
-    };
+    let opts = optimum_options(&args, &report)?;
     let optima = optimum::solve(&report, &opts)?;
     let settings = match (&args.model, &args.video) {
         (Some(model), Some(video)) => Some(model_settings(&optima, model, video)?),
@@ -73,6 +78,36 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The solver's options: each strategy group's own reachable T and M unless the flags list
+/// values for every group.
+fn optimum_options(args: &Args, report: &FitReport) -> Result<OptimumOptions> {
+    if args.max_frames > MAX_FRAMES_LIMIT {
+        return Err(Error::input("--max-frames", format!("at most {MAX_FRAMES_LIMIT}")));
+    }
+    if !(1..=MAX_GRID).contains(&args.grid) {
+        return Err(Error::input("--grid", format!("must be between 1 and {MAX_GRID}")));
+    }
+    let mut groups = optimum::strategy_sets(report.fits.iter().map(|f| f.group.as_str()), args.max_frames as usize, args.grid);
+    for set in groups.values_mut() {
+        if !args.feasible_m.is_empty() {
+            set.tokens = args.feasible_m.clone();
+        }
+        if !args.feasible_t.is_empty() {
+            set.frames = args.feasible_t.clone();
+        }
+    }
+    let pooled: Vec<u64> = Spatial::Pool.reachable(args.grid).into_iter().map(|m| m as u64).collect();
+    Ok(OptimumOptions {
+        budgets: args.budgets.clone(),
+        feasible_m: if args.feasible_m.is_empty() { pooled } else { args.feasible_m.clone() },
+        feasible_t: args.feasible_t.clone(),
+        max_frames: args.max_frames,
+        groups,
+        target_loss: args.target_loss.clone(),
+        ..OptimumOptions::default()
+    })
 }
 
 /// Turns every optimum's tokens per frame into the family's real settings for the video,

@@ -24,6 +24,9 @@ pub struct Args {
     /// Stop after training: no fit, optimum, plots or report.
     #[arg(long)]
     no_analysis: bool,
+    /// Points trained at once [default: one per core on CPU, one on CUDA].
+    #[arg(long, short = 'j')]
+    jobs: Option<usize>,
 }
 
 /// Check a sweep file without running it.
@@ -41,7 +44,12 @@ pub fn run(args: Args) -> Result<()> {
         return Ok(());
     }
     let device = vislaw::model::device(&args.device)?;
-    let opts = RunOptions { results_root: args.results, device, max_points: args.max_points };
+    let jobs = match args.jobs {
+        Some(0) => return Err(vislaw::Error::input("--jobs", "must be at least 1")),
+        Some(n) => n,
+        None => vislaw::run::default_jobs(device),
+    };
+    let opts = RunOptions { results_root: args.results, device, max_points: args.max_points, jobs };
     let outcome = run_sweep(&cfg, &opts)?;
     if let Some(df) = &outcome.results {
         println!("\n{}", results::summary_table(df)?);
@@ -74,11 +82,13 @@ fn analyze(cfg: &Config, df: &polars::prelude::DataFrame, run_dir: &std::path::P
     let fits_path = fits.save(run_dir)?;
     println!("\n== fits (vislaw fit {} --group-by strategy) ==\n{}", run_dir.display(), fits.render_table());
     let budgets: Vec<f64> = if cfg.sweep.budgets.is_empty() { vec![df.height() as f64] } else { cfg.sweep.budgets.iter().map(|&b| b as f64).collect() };
-    let spatial = vislaw::reduce::Spatial::Pool;
+    // Each strategy's optimum may only use the T and M its own reducers produce.
+    let (frames, grid) = (cfg.data.frames, cfg.data.grid);
     let optimum_opts = vislaw::optimum::OptimumOptions {
         budgets,
-        feasible_m: spatial.reachable(cfg.data.grid).into_iter().map(|m| m as u64).collect(),
-        max_frames: cfg.data.frames as u64,
+        feasible_m: vislaw::reduce::Spatial::Pool.reachable(grid).into_iter().map(|m| m as u64).collect(),
+        max_frames: frames as u64,
+        groups: vislaw::optimum::strategy_sets(fits.fits.iter().map(|f| f.group.as_str()), frames, grid),
         ..Default::default()
     };
     match vislaw::optimum::solve(&fits, &optimum_opts) {

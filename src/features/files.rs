@@ -5,8 +5,10 @@
 //! - `questions.jsonl`: one question per line, `{"video": "clip01", "split": "train"|"eval",
 //!   "family": "needle", "prompt": [ids…], "options": [[ids…], …], "answer": 0}`, already
 //!   tokenised; the prompt and each option together fit in 16 tokens;
-//! - `<video>.safetensors`: tensor `features` `[F, g, g, D]` (f32, f16 or bf16), and
-//!   optionally `attention` `[F, g·g]` and `keys` `[F, g·g, dk]` for strategies that need them.
+//! - `<video>.safetensors`: tensor `features` `[ℓ, g, g, D]` (f32, f16 or bf16), and
+//!   optionally `attention` `[ℓ, g·g]` and `keys` `[ℓ, g·g, dk]` for strategies that need
+//!   them. A video's length ℓ is its own frame count, at most `data.frames` = F; shorter
+//!   videos are zero-padded to F on loading (`SplitData::lengths` keeps each ℓ).
 use super::{FeatureSource, Question, Split, SplitData, MAX_TEXT_TOKENS};
 use crate::config::DataConfig;
 use crate::error::{Error, Result};
@@ -44,7 +46,7 @@ struct QuestionLine {
 
 impl Files {
     /// Opens and checks a feature directory: every question is valid and every video file
-    /// exists with the configured `[F, g, g, D]` shape (headers only; tensors load later).
+    /// exists with a `[ℓ, g, g, D]` shape, 1 ≤ ℓ ≤ F (headers only; tensors load later).
     pub fn open(cfg: &DataConfig) -> Result<Files> {
         let dir = cfg.dir.clone().ok_or_else(|| Error::input("data.dir", "required when data.generator is files"))?;
         if !dir.is_dir() {
@@ -87,8 +89,11 @@ impl Files {
             .get(FEATURES_TENSOR)
             .ok_or_else(|| Error::file(&path, format!("no tensor named '{FEATURES_TENSOR}'")))?;
         let want: Vec<usize> = self.shape.iter().map(|&x| x as usize).collect();
-        if info.shape != want {
+        if info.shape.len() != 4 || info.shape[1..] != want[1..] || info.shape[0] == 0 {
             return Err(Error::file(&path, format!("tensor '{FEATURES_TENSOR}' has shape {:?}, expected [frames, grid, grid, dim] = {want:?}", info.shape)));
+        }
+        if info.shape[0] > want[0] {
+            return Err(Error::file(&path, format!("{} frames exceed data.frames = {} (the longest video)", info.shape[0], want[0])));
         }
         Ok(())
     }
@@ -110,10 +115,12 @@ impl FeatureSource for Files {
     }
 
     fn provides(&self, tensor: &str) -> bool {
-        let (f, g2) = (self.shape[0] as usize, (self.shape[1] * self.shape[2]) as usize);
+        let g2 = (self.shape[1] * self.shape[2]) as usize;
         self.video_names(None).iter().all(|v| {
             let Ok(header) = read_safetensors_header(&self.video_path(v)) else { return false };
             let tensors = header.tensors();
+            // Each video's extra tensors have its own length, that of its features.
+            let Some(f) = tensors.get(FEATURES_TENSOR).map(|info| info.shape[0]) else { return false };
             tensors.get(tensor).is_some_and(|info| match tensor {
                 "attention" => info.shape == [f, g2],
                 "keys" => info.shape.len() == 3 && info.shape[..2] == [f, g2],
@@ -127,17 +134,21 @@ impl FeatureSource for Files {
         if names.is_empty() {
             return Err(Error::file(&self.dir.join("questions.jsonl"), format!("no questions in split '{}'", split.name())));
         }
+        let frames = self.shape[0];
         let mut features = Vec::with_capacity(names.len());
+        let mut lengths = Vec::with_capacity(names.len());
         let mut attention = Vec::new();
         let mut keys = Vec::new();
         for name in &names {
             let mut t = self.load_video(name)?;
-            features.push(t.remove(FEATURES_TENSOR).expect("header checked"));
+            let f = t.remove(FEATURES_TENSOR).expect("header checked");
+            lengths.push(f.size()[0] as usize);
+            features.push(pad_frames(&f, frames));
             if let Some(a) = t.remove("attention") {
-                attention.push(a);
+                attention.push(pad_frames(&a, frames));
             }
             if let Some(k) = t.remove("keys") {
-                keys.push(k);
+                keys.push(pad_frames(&k, frames));
             }
         }
         let index: BTreeMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
@@ -148,8 +159,19 @@ impl FeatureSource for Files {
             .map(|q| Question { video: index[q.video.as_str()], family: q.family.clone(), prompt: q.prompt.clone(), options: q.options.clone(), answer: q.answer })
             .collect();
         let stack_all = |v: Vec<Tensor>| (v.len() == names.len()).then(|| Tensor::stack(&v, 0));
-        Ok(SplitData { features: Tensor::stack(&features, 0), attention: stack_all(attention), keys: stack_all(keys), questions })
+        Ok(SplitData { features: Tensor::stack(&features, 0), attention: stack_all(attention), keys: stack_all(keys), lengths, questions })
     }
+}
+
+/// Appends zero frames to `[ℓ, …]` up to `[frames, …]` (the tensor itself when ℓ = frames).
+fn pad_frames(x: &Tensor, frames: i64) -> Tensor {
+    let length = x.size()[0];
+    if length >= frames {
+        return x.shallow_clone();
+    }
+    let mut pad = x.size();
+    pad[0] = frames - length;
+    Tensor::cat(&[x.shallow_clone(), Tensor::zeros(pad.as_slice(), (x.kind(), x.device()))], 0)
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
@@ -219,7 +241,7 @@ pub(crate) mod tests {
     }
 
     fn cfg(dir: &Path) -> DataConfig {
-        DataConfig { generator: crate::config::Generator::Files, seed: 0, train_videos: 0, eval_videos: 0, frames: 4, grid: 3, dim: 2, dir: Some(dir.to_path_buf()) }
+        DataConfig { generator: crate::config::Generator::Files, seed: 0, train_videos: 0, eval_videos: 0, frames: 4, min_frames: None, grid: 3, dim: 2, dir: Some(dir.to_path_buf()) }
     }
 
     #[test]
@@ -246,6 +268,43 @@ pub(crate) mod tests {
         let e = Files::open(&c).err().unwrap();
         assert_eq!(e.exit_code(), 2);
         assert!(e.to_string().contains("v0.safetensors") && e.to_string().contains("shape"), "{e}");
+    }
+
+    /// Replaces video `name` by one of `frames` frames full of `value`, with attention.
+    fn write_video(dir: &Path, name: &str, frames: i64, value: f64) {
+        let opts = (Kind::Float, tch::Device::Cpu);
+        let (features, attention) = (Tensor::full([frames, 3, 3, 2], value, opts), Tensor::full([frames, 9], value, opts));
+        Tensor::write_safetensors(&[(FEATURES_TENSOR, &features), ("attention", &attention)], dir.join(format!("{name}.safetensors"))).unwrap();
+    }
+
+    #[test]
+    fn a_short_file_is_zero_padded_and_keeps_its_length() {
+        let d = tempfile::tempdir().unwrap();
+        write_dataset(d.path(), 4, 3, 2, 3);
+        for v in 0..5 {
+            write_video(d.path(), &format!("v{v}"), if v == 1 { 2 } else { 4 }, 1.0 + v as f64);
+        }
+        let src = Files::open(&cfg(d.path())).unwrap();
+        assert!(src.provides("attention"), "attention as long as each video's own features");
+        let train = src.load(Split::Train).unwrap();
+        assert_eq!(train.lengths, vec![4, 2, 4]);
+        assert_eq!(train.features.size(), vec![3, 4, 3, 3, 2]);
+        let short = train.features.get(1);
+        assert_eq!(Vec::<f32>::try_from(short.amax([1i64, 2, 3].as_slice(), false)).unwrap(), vec![2.0, 2.0, 0.0, 0.0]);
+        let attention = train.attention.unwrap();
+        assert_eq!(attention.size(), vec![3, 4, 9]);
+        assert_eq!(attention.get(1).narrow(0, 2, 2).abs().max().double_value(&[]), 0.0);
+        assert_eq!(src.load(Split::Eval).unwrap().lengths, vec![4, 4]);
+    }
+
+    #[test]
+    fn a_file_longer_than_data_frames_is_rejected_by_name() {
+        let d = tempfile::tempdir().unwrap();
+        write_dataset(d.path(), 4, 3, 2, 2);
+        write_video(d.path(), "v1", 5, 1.0);
+        let e = Files::open(&cfg(d.path())).err().unwrap();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("v1.safetensors") && e.to_string().contains("data.frames"), "{e}");
     }
 
     #[test]

@@ -53,6 +53,10 @@ impl Question {
 }
 
 /// One split of a benchmark: features of every video and the questions about them.
+///
+/// Videos may differ in length: video i has `lengths[i]` ≤ F real frames, and its frames
+/// from `lengths[i]` on are zero in `features`, `attention` and `keys` (F is the longest
+/// video). The reducers (`crate::reducers::reduce_with`) read each video's own frames.
 pub struct SplitData {
     /// Encoder features `[N, F, g, g, D]`, f32.
     pub features: Tensor,
@@ -60,15 +64,44 @@ pub struct SplitData {
     pub attention: Option<Tensor>,
     /// Head-averaged encoder keys `[N, F, g·g, dk]`, when available.
     pub keys: Option<Tensor>,
+    /// Real frames of each video (one per video, each in 1..=F).
+    pub lengths: Vec<usize>,
     /// Questions; `Question::video` indexes the first dimension of `features`.
     pub questions: Vec<Question>,
 }
 
 impl SplitData {
+    /// A handle on the same split for another thread: the tensors are shallow clones
+    /// (shared storage, read-only use), the questions copied.
+    pub fn share(&self) -> SplitData {
+        SplitData {
+            features: self.features.shallow_clone(),
+            attention: self.attention.as_ref().map(Tensor::shallow_clone),
+            keys: self.keys.as_ref().map(Tensor::shallow_clone),
+            lengths: self.lengths.clone(),
+            questions: self.questions.clone(),
+        }
+    }
+
     /// Number of videos.
     pub fn videos(&self) -> usize {
         self.features.size()[0] as usize
     }
+}
+
+/// Zeroes the frames at or past each video's length in `[N, F, …]`; returns `x` itself
+/// (no arithmetic, so bitwise the same) when every video has all F frames.
+pub fn zero_past_lengths(x: Tensor, lengths: &[usize]) -> Tensor {
+    let frames = x.size()[1];
+    if lengths.iter().all(|&l| l as i64 == frames) {
+        return x;
+    }
+    let lens: Vec<i64> = lengths.iter().map(|&l| l as i64).collect();
+    let lens = Tensor::from_slice(&lens).to(x.device()).unsqueeze(1);
+    let padding = Tensor::arange(frames, (tch::Kind::Int64, x.device())).unsqueeze(0).ge_tensor(&lens);
+    let mut shape = padding.size();
+    shape.resize(x.dim(), 1);
+    x.masked_fill(&padding.reshape(shape.as_slice()), 0.0)
 }
 
 /// A source of encoder features and questions.

@@ -16,9 +16,10 @@ pub struct Domain {
     pub max_frames: f64,
     /// Tokens of a whole frame, g².
     pub max_tokens: f64,
-    /// Frames a discrete setting may use (every integer up to F).
+    /// Frames a discrete setting may use (every integer up to F, or what a strategy's
+    /// temporal reducer produces).
     pub frames: Vec<usize>,
-    /// Tokens per frame the spatial reducers can produce.
+    /// Tokens per frame the spatial reducer can produce.
     pub tokens: Vec<usize>,
 }
 
@@ -51,6 +52,17 @@ impl Domain {
     pub fn of(data: &RunData) -> Domain {
         Domain::new(data.source_frames(), data.grid())
     }
+
+    /// The domain of one fit group of a run: a group that names a strategy (`spatial/temporal`)
+    /// may only use the T and M its own reducers produce; any other group gets [`Domain::of`].
+    pub fn of_group(data: &RunData, group: &str) -> Domain {
+        let mut domain = Domain::of(data);
+        if let Some(f) = crate::optimum::Feasible::of_strategy(group, data.source_frames(), data.grid()) {
+            domain.frames = f.frames.into_iter().map(|t| t as usize).collect();
+            domain.tokens = f.tokens.into_iter().map(|m| m as usize).collect();
+        }
+        domain
+    }
 }
 
 /// One fit solved at one budget.
@@ -80,14 +92,13 @@ pub enum Solver {
 /// Solves the fits at positions `fits` of the run's fits.json at each budget; per fit the
 /// solutions (budgets it cannot be solved at are left out) or why it has none.
 pub fn solve(data: &RunData, fits: &[usize], budgets: &[f64]) -> (Vec<std::result::Result<Vec<Solution>, String>>, Solver) {
-    let domain = Domain::of(data);
     match crate::fit::FitReport::load(&data.dir) {
         Ok(report) if report.fits.len() == data.fits.fits.len() => {
-            let out = fits.iter().map(|&i| solve_with_module(&report.fits[i], budgets, &domain)).collect();
+            let out = fits.iter().map(|&i| solve_with_module(&report.fits[i], budgets, &Domain::of_group(data, &report.fits[i].group))).collect();
             (out, Solver::OptimumModule)
         }
-        Ok(_) => (fallback(data, fits, budgets, &domain), Solver::Fallback("fits.json changed while it was read".into())),
-        Err(e) => (fallback(data, fits, budgets, &domain), Solver::Fallback(e.to_string())),
+        Ok(_) => (fallback(data, fits, budgets), Solver::Fallback("fits.json changed while it was read".into())),
+        Err(e) => (fallback(data, fits, budgets), Solver::Fallback(e.to_string())),
     }
 }
 
@@ -95,7 +106,9 @@ fn solve_with_module(fit: &crate::fit::Fit, budgets: &[f64], domain: &Domain) ->
     let opts = crate::optimum::OptimumOptions {
         budgets: budgets.to_vec(),
         feasible_m: domain.tokens.iter().map(|&m| m as u64).collect(),
+        feasible_t: domain.frames.iter().map(|&t| t as u64).collect(),
         max_frames: domain.max_frames as u64,
+        groups: Default::default(),
         target_loss: Vec::new(),
         frames_column: FRAMES.to_string(),
         tokens_column: TOKENS.to_string(),
@@ -118,10 +131,11 @@ fn solve_with_module(fit: &crate::fit::Fit, budgets: &[f64], domain: &Domain) ->
 
 /// The numeric search, for joint laws only (a one-factor law needs the fitter's record
 /// of the factor it held fixed).
-fn fallback(data: &RunData, fits: &[usize], budgets: &[f64], domain: &Domain) -> Vec<std::result::Result<Vec<Solution>, String>> {
+fn fallback(data: &RunData, fits: &[usize], budgets: &[f64]) -> Vec<std::result::Result<Vec<Solution>, String>> {
     fits.iter()
         .map(|&i| {
             let fit = &data.fits.fits[i];
+            let domain = &Domain::of_group(data, &fit.group);
             if !fit.is_joint() {
                 return Err("a one-factor law; solved only from a fits.json in the fitter's schema".to_string());
             }

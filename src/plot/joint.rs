@@ -86,7 +86,8 @@ impl<'a> JointFigure<'a> {
                     })
                     .collect();
                 let path = path.unwrap_or_default().into_iter().map(|s| s.continuous).collect();
-                Panel { group, fit, domain: domain.clone(), path, optima }
+                let domain = Domain::of_group(data, &group);
+                Panel { group, fit, domain, path, optima }
             })
             .collect();
         let summaries = data.summaries();

@@ -69,6 +69,11 @@ pub fn run(args: Args) -> Result<()> {
         // rows per strategy, say) is reported, not turned into a failed sweep.
         if let Err(e) = analyze(&cfg, df, &outcome.run_dir) {
             println!("analysis skipped: {e}\n(run `vislaw fit {}` with other options once more points exist)", outcome.run_dir.display());
+            // The needle grid needs no fit: its heat maps are drawn all the same.
+            if cfg.niah.is_some() {
+                let written = vislaw::plot::niah::plot(&outcome.run_dir, &outcome.run_dir.join(vislaw::plot::PLOTS_DIR))?;
+                println!("wrote {} needle-grid figure file(s) in {}", written.len(), outcome.run_dir.join(vislaw::plot::PLOTS_DIR).display());
+            }
         }
     }
     Ok(())

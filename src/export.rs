@@ -22,6 +22,12 @@ pub fn export_notebook(run_dir: &Path, out_dir: &Path) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Each strategy group's reachable T and M (`optimum::Feasible`), so the notebook's
+/// discrete optimum searches the same settings as `vislaw optimum` and `report.md`.
+fn feasible_sets(data: &RunData) -> std::collections::BTreeMap<String, crate::optimum::Feasible> {
+    crate::optimum::strategy_sets(data.points.iter().map(|p| p.strategy.as_str()), data.source_frames(), data.grid())
+}
+
 /// The notebook as nbformat 4.5 JSON.
 pub fn notebook(data: &RunData) -> Result<Value> {
     let abs = std::path::absolute(&data.dir).map_err(|e| Error::internal(format!("{}: {e}", data.dir.display())))?;
@@ -31,6 +37,7 @@ pub fn notebook(data: &RunData) -> Result<Value> {
         ("@BUDGETS@", serde_json::to_string(&data.budgets())?),
         ("@SOURCE_FRAMES@", data.source_frames().to_string()),
         ("@GRID@", data.grid().to_string()),
+        ("@FEASIBLE@", serde_json::to_string(&feasible_sets(data))?),
     ];
     let mut cells = vec![markdown(&intro(data, &abs))];
     for (name, code) in code_cells() {
@@ -82,7 +89,7 @@ const MARKDOWN: [(&str, &str); 8] = [
     ("params", "## Fitted laws\n\nParameters with their 95% bootstrap intervals and the fit diagnostics, one row per fit in `fits.json`."),
     ("helpers", "Helpers: the laws evaluated from their parameters, the bootstrap band, the lowest-AIC fit per strategy, and seed means with 95% intervals."),
     ("loss plots", "## Loss against tokens per frame and against frames\n\nSeed means with 95% intervals, the lowest-AIC law of each strategy and its pointwise 95% bootstrap band."),
-    ("joint", "## The budget trade-off\n\nThe fitted loss over (T, M), the iso-budget lines T·M = L, the continuous optimum path (orange) and the best reachable setting at each budget (◆: integer T, M reachable by pooling the grid), with the optimum table. The optima are recomputed here by a dense search; `report.md` has `vislaw::optimum`'s, with bootstrap intervals."),
+    ("joint", "## The budget trade-off\n\nThe fitted loss over (T, M), the iso-budget lines T·M = L, the continuous optimum path (orange) and the best reachable setting at each budget (◆: the T and M the strategy's own reducers can produce), with the optimum table. The optima are recomputed here by a dense search; `report.md` has `vislaw::optimum`'s, with bootstrap intervals."),
     ("accuracy", "## Accuracy per question family\n\nSolid lines vary M at fixed T, dashed lines vary T at fixed M; the dotted line is the blind baseline."),
     ("curves", "## Training curves\n\nEvery point's training loss, coloured by visual tokens T·M."),
     ("residuals", "## Fit residuals\n\nln(observed) − ln(predicted) against the predicted loss; held-out points are hollow diamonds."),
@@ -130,6 +137,8 @@ EXPORTED_FROM = @EXPORTED_FROM@
 BUDGETS = @BUDGETS@  # the budgets L of the sweep (T·M <= L)
 SOURCE_FRAMES = @SOURCE_FRAMES@  # F: the most frames a point can use
 GRID = @GRID@  # g: the encoder's g×g token grid per frame
+# The T and M each strategy's reducers can produce (what vislaw's discrete optimum searches).
+FEASIBLE = @FEASIBLE@
 # Okabe-Ito, the palette of vislaw's own figures (colour-blind safe).
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
 MARKERS = ["o", "s", "^", "D", "v"]
@@ -301,11 +310,13 @@ def continuous_optimum(fit, budget):
     return t[i], m[i], loss[i]
 
 
-def discrete_optimum(fit, budget):
-    """The best integer T <= F and reachable M with T·M <= L."""
+def discrete_optimum(fit, budget, group):
+    """The best reachable (T, M) of the group's strategy with T·M <= L (any T <= F and the
+    pooling M for groups that are not a strategy)."""
+    sets = FEASIBLE.get(group, {"frames": list(range(1, SOURCE_FRAMES + 1)), "tokens": reachable_tokens(GRID)})
     best = None
-    for t in range(1, SOURCE_FRAMES + 1):
-        for m in reachable_tokens(GRID):
+    for t in sets["frames"]:
+        for m in sets["tokens"]:
             if t * m <= budget:
                 loss = float(predict(fit, t, m))
                 if best is None or loss < best[2]:
@@ -338,7 +349,7 @@ else:
         ax.plot(path[:, 0], path[:, 1], color="#D55E00", lw=2.5, label="continuous optimum path")
         for b in BUDGETS:
             ct, cm, cl = continuous_optimum(fit, b)
-            d = discrete_optimum(fit, b)
+            d = discrete_optimum(fit, b, group)
             rows.append({"strategy": group, "law": fit["law"], "L": b, "T*": ct, "M*": cm, "loss*": cl,
                          "T": d and d[0], "M": d and d[1], "loss": d and d[2]})
             if d:

@@ -56,7 +56,7 @@ impl Default for OptimumOptions {
 }
 
 /// The settings a discrete optimum may choose from.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Feasible {
     /// Frame counts T.
     pub frames: Vec<u64>,

@@ -78,6 +78,12 @@ pub fn run_sweep(cfg: &Config, opts: &RunOptions) -> Result<SweepOutcome> {
     crate::io::write_atomic(&dir.join("config.yaml"), serde_yaml::to_string(cfg).map_err(Error::internal)?.as_bytes())?;
     eprintln!("vislaw: {} — {} points ({} finished, {} to train) on {}", cfg.name, points.len(), done.len(), todo.len(), device_name(opts.device));
     if !todo.is_empty() {
+        if opts.device == Device::Cpu {
+            // One intra-op thread throughout (warm start, blind baseline, every point): the
+            // numbers then do not depend on `jobs`, and concurrent points do not spin
+            // against each other's thread pools.
+            tch::set_num_threads(1);
+        }
         let ctx = Context::prepare(cfg, source.as_ref(), &dir, opts.device)?;
         train_points(cfg, &ctx, &dir, &todo, Tally { total: points.len(), done: done.len() }, opts.jobs)?;
     }
@@ -227,10 +233,6 @@ struct Tally {
 /// order and saving it as soon as it finishes; the first error stops the others.
 fn train_points(cfg: &Config, ctx: &Context, dir: &Path, todo: &[&Point], tally: Tally, jobs: usize) -> Result<()> {
     let workers = jobs.clamp(1, todo.len().max(1));
-    if ctx.device == Device::Cpu {
-        // One intra-op thread per point: results then do not depend on `jobs`.
-        tch::set_num_threads(1);
-    }
     let progress = Progress::new(tally, cfg.train.steps, workers);
     let (todo, twins) = split_twins(cfg, ctx, todo);
     let todo = todo.as_slice();
@@ -275,8 +277,11 @@ fn train_points(cfg: &Config, ctx: &Context, dir: &Path, todo: &[&Point], tally:
 /// paired with that point's key. Sweeps with a needle grid train every point (their
 /// per-point tables are not copied).
 fn split_twins<'a>(cfg: &Config, ctx: &Context, todo: &[&'a Point]) -> (Vec<&'a Point>, Vec<(String, &'a Point)>) {
+    if cfg.niah.is_some() {
+        return (todo.to_vec(), Vec::new());
+    }
     let full = |s: &SplitData| s.lengths.iter().all(|&l| l == cfg.data.frames);
-    let all_full = full(&ctx.train) && full(&ctx.eval) && cfg.niah.is_none();
+    let all_full = full(&ctx.train) && full(&ctx.eval);
     let mut first_of = std::collections::HashMap::new();
     let (mut train, mut twins) = (Vec::new(), Vec::new());
     for &p in todo {

@@ -135,16 +135,24 @@ pub fn point_key(cfg: &Config, shape: &Shape, seed: u64) -> String {
     blake3::hash(&json).to_hex()[..16].to_string()
 }
 
-/// Key of the computation a point performs: its [`point_key`], except that temporal
-/// `sample` and `pool` at T = F (both keep every frame unchanged, when every video has all
-/// F frames) count as one, so the sweep trains such twins once and records the row under
-/// both strategies.
+/// Key of the computation a point performs: its [`point_key`], except that reducers that
+/// are the identity at the point's size count as one, so the sweep trains such twins once
+/// and records the row under every strategy: temporal `sample` and `pool` at T = F (when
+/// every video has all F frames), and spatial `pool`, `sample` and `bilinear` at M = g²
+/// (each keeps the grid as it is, bitwise).
 pub fn compute_key(cfg: &Config, point: &Point, all_full_length: bool) -> String {
     let keeps_every_frame = all_full_length && point.shape.frames == cfg.data.frames && matches!(point.shape.temporal.as_str(), "sample" | "pool");
-    if !keeps_every_frame {
+    let keeps_every_token = point.shape.tokens_per_frame == cfg.data.grid * cfg.data.grid && matches!(point.shape.spatial.as_str(), "pool" | "sample" | "bilinear");
+    if !keeps_every_frame && !keeps_every_token {
         return point.key.clone();
     }
-    let shape = Shape { temporal: "all-frames".into(), ..point.shape.clone() };
+    let mut shape = point.shape.clone();
+    if keeps_every_frame {
+        shape.temporal = "all-frames".into();
+    }
+    if keeps_every_token {
+        shape.spatial = "all-tokens".into();
+    }
     point_key(cfg, &shape, point.seed)
 }
 
@@ -219,6 +227,22 @@ mod tests {
         assert_ne!(compute_key(&cfg, sample_all, false), compute_key(&cfg, pool_all, false), "short videos make them differ");
         assert_ne!(compute_key(&cfg, at(4, "sample"), true), compute_key(&cfg, at(4, "pool"), true));
         assert_eq!(compute_key(&cfg, at(4, "pool"), true), at(4, "pool").key);
+    }
+
+    #[test]
+    fn spatial_pool_sample_and_bilinear_share_a_computation_only_at_the_full_grid() {
+        let yaml = YAML_FOR_COMPUTE_KEY.replace("tokens_per_frame: [4]", "tokens_per_frame: [4, 16]").replace("spatial: [pool]", "spatial: [pool, sample, bilinear, visionzip]").replace("temporal: [sample, pool]", "temporal: [sample]");
+        let cfg: Config = serde_yaml::from_str(&yaml).unwrap();
+        let points = plan(&cfg);
+        let key = |m: usize, spatial: &str| {
+            let p = points.iter().find(|p| p.shape.frames == 4 && p.shape.tokens_per_frame == m && p.shape.spatial == spatial).unwrap();
+            compute_key(&cfg, p, true)
+        };
+        // g = 4: M = 16 keeps every token.
+        assert_eq!(key(16, "pool"), key(16, "sample"));
+        assert_eq!(key(16, "pool"), key(16, "bilinear"));
+        assert_ne!(key(16, "pool"), key(16, "visionzip"), "VisionZip merges tokens even at g²");
+        assert_ne!(key(4, "pool"), key(4, "sample"));
     }
 
     const YAML_FOR_COMPUTE_KEY: &str = "

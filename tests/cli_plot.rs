@@ -479,6 +479,15 @@ fn exported_notebook_validates_and_executes_top_to_bottom() {
     let stdout = ok(vislaw(&["export-notebook", run.to_str().unwrap(), "--out-dir", out_dir.to_str().unwrap()]));
     let nb = out_dir.join("quick.ipynb");
     assert!(stdout.contains("quick.ipynb") && nb.exists(), "{stdout}");
+    // The notebook's discrete optimum searches each strategy's reachable settings, as
+    // `vislaw optimum` does: temporal pooling of 16 frames reaches only some T.
+    let source: Value = serde_json::from_str(&std::fs::read_to_string(&nb).unwrap()).unwrap();
+    let code: String = source["cells"].as_array().unwrap().iter().flat_map(|c| c["source"].as_array().unwrap()).map(|l| l.as_str().unwrap()).collect();
+    let line = code.lines().find_map(|l| l.strip_prefix("FEASIBLE = ")).expect("FEASIBLE is declared");
+    let feasible: Value = serde_json::from_str(line).unwrap();
+    let frames = |group: &str| -> Vec<u64> { feasible[group]["frames"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect() };
+    assert_eq!(frames("pool/pool"), vec![1, 2, 3, 4, 6, 8, 16]);
+    assert_eq!(frames("pool/sample"), (1..=16).collect::<Vec<u64>>());
 
     let validate = Command::new(venv("python"))
         .args(["-c", "import sys, nbformat; nbformat.validate(nbformat.read(sys.argv[1], as_version=4)); print('valid')"])

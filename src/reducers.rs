@@ -154,32 +154,19 @@ pub fn fps_indices(source: usize, frames: usize, fps: &FpsConfig) -> Vec<Option<
 /// The bilinear interpolation weights `[out, in]` of PyTorch `interpolate(size=out,
 /// mode="bilinear", align_corners=False)` along one axis: half-pixel centres,
 /// src = (i + ½)·in/out − ½ clamped at 0, two taps (the second clamped to the last index).
-/// Computed in f32, as PyTorch does for f32 tensors.
-pub fn bilinear_weights(input: usize, output: usize) -> Vec<f32> {
-    let scale = input as f32 / output as f32;
-    let mut w = vec![0f32; output * input];
+/// Computed in `F` (f32 or f64), as PyTorch does for tensors of that type.
+pub fn bilinear_weights<F: num_traits::Float>(input: usize, output: usize) -> Vec<F> {
+    let float = |v: usize| F::from(v).expect("grid sizes are exact in f32");
+    let half = F::from(0.5).expect("exact");
+    let scale = float(input) / float(output);
+    let mut w = vec![F::zero(); output * input];
     for i in 0..output {
-        let src = (scale * (i as f32 + 0.5) - 0.5).max(0.0);
-        let i0 = (src.floor() as usize).min(input - 1);
+        let src = (scale * (float(i) + half) - half).max(F::zero());
+        let i0 = src.floor().to_usize().unwrap_or(0).min(input - 1);
         let i1 = if i0 < input - 1 { i0 + 1 } else { i0 };
-        let l1 = (src - i0 as f32).clamp(0.0, 1.0);
-        w[i * input + i0] += 1.0 - l1;
-        w[i * input + i1] += l1;
-    }
-    w
-}
-
-/// [`bilinear_weights`] computed in f64 (PyTorch's arithmetic for f64 tensors).
-pub fn bilinear_weights_f64(input: usize, output: usize) -> Vec<f64> {
-    let scale = input as f64 / output as f64;
-    let mut w = vec![0f64; output * input];
-    for i in 0..output {
-        let src = (scale * (i as f64 + 0.5) - 0.5).max(0.0);
-        let i0 = (src.floor() as usize).min(input - 1);
-        let i1 = if i0 < input - 1 { i0 + 1 } else { i0 };
-        let l1 = (src - i0 as f64).clamp(0.0, 1.0);
-        w[i * input + i0] += 1.0 - l1;
-        w[i * input + i1] += l1;
+        let l1 = (src - float(i0)).max(F::zero()).min(F::one());
+        w[i * input + i0] = w[i * input + i0] + (F::one() - l1);
+        w[i * input + i1] = w[i * input + i1] + l1;
     }
     w
 }
@@ -193,8 +180,8 @@ pub fn bilinear(x: &Tensor, side: usize) -> Tensor {
     let (g, d) = (size[n - 3], size[n - 1]);
     let s = side as i64;
     let w = match x.kind() {
-        Kind::Double => Tensor::from_slice(&bilinear_weights_f64(g as usize, side)),
-        _ => Tensor::from_slice(&bilinear_weights(g as usize, side)),
+        Kind::Double => Tensor::from_slice(&bilinear_weights::<f64>(g as usize, side)),
+        _ => Tensor::from_slice(&bilinear_weights::<f32>(g as usize, side)),
     };
     let w = w.reshape([s, g]).to_kind(x.kind()).to(x.device());
     let b: i64 = size[..n - 3].iter().product();
@@ -289,7 +276,7 @@ mod tests {
 
     #[test]
     fn bilinear_to_the_same_size_is_the_identity_and_weights_sum_to_one() {
-        let w = bilinear_weights(27, 14);
+        let w = bilinear_weights::<f32>(27, 14);
         for row in w.chunks(27) {
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         }

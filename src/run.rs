@@ -182,7 +182,7 @@ impl Context {
     fn model_for(&self, cfg: &Config, seed: u64, reducer: Option<&crate::learned::LearnedSpec>) -> Result<(VisionLm, nn::VarStore)> {
         // libtorch's generator is global: seeding and initialising must not interleave
         // between workers, or a point's weights would depend on its neighbours.
-        static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        static INIT: Mutex<()> = Mutex::new(());
         let _init = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         tch::manual_seed(seed as i64);
         let mut vs = nn::VarStore::new(self.device);

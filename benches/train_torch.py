@@ -52,8 +52,8 @@ def train_rate(a):
     model = VisionLm(a)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=a.weight_decay)
     feats = torch.randn(a.batch, a.visual, a.dim)
-    text = torch.tensor([3, 1, 8]).repeat(a.batch, 1)
-    target = torch.tensor([-100, 8, 2]).repeat(a.batch, 1)
+    text = torch.tensor([2, 7, 1]).repeat(a.batch, 1)  # question, colour, end of answer
+    target = torch.tensor([7, 1, -100]).repeat(a.batch, 1)
 
     def step():
         logits = model(feats, text)

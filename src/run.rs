@@ -229,12 +229,14 @@ struct Tally {
     done: usize,
 }
 
-/// Trains the pending points on `jobs` worker threads, each taking the next point in plan
-/// order and saving it as soon as it finishes; the first error stops the others.
+/// Trains the pending points on `jobs` worker threads, each taking the next point (longest
+/// first) and saving it as soon as it finishes; the first error stops the others.
 fn train_points(cfg: &Config, ctx: &Context, dir: &Path, todo: &[&Point], tally: Tally, jobs: usize) -> Result<()> {
     let workers = jobs.clamp(1, todo.len().max(1));
     let progress = Progress::new(tally, cfg.train.steps, workers);
-    let (todo, twins) = split_twins(cfg, ctx, todo);
+    let (mut todo, twins) = split_twins(cfg, ctx, todo);
+    // Longest first, so the last point to finish is a short one and no worker idles long.
+    todo.sort_by(|a, b| sweep::estimate_cost(cfg, b).flops.total_cmp(&sweep::estimate_cost(cfg, a).flops));
     let todo = todo.as_slice();
     let next = AtomicUsize::new(0);
     let failure: Mutex<Option<Error>> = Mutex::new(None);

@@ -4,7 +4,7 @@ use crate::config::{Config, Design, SweepConfig};
 use serde::Serialize;
 
 /// Bumped whenever a change alters the numbers a point produces, so old results are not reused.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// A (T, M, strategy) combination before seeds are applied.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]

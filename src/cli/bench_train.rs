@@ -66,8 +66,8 @@ fn train_rate(cfg: &Config, visual: usize, steps: usize) -> f64 {
     let mut opt = nn::AdamW { beta2: 0.95, ..Default::default() }.wd(cfg.train.weight_decay).build(&vs, cfg.train.lr).expect("optimizer");
     let b = cfg.train.batch as i64;
     let feats = Tensor::randn([b, visual as i64, cfg.data.dim as i64], (Kind::Float, Device::Cpu));
-    let text = Tensor::from_slice(&[vocab::QUESTION[0], vocab::ANSWER, vocab::COLORS[0]]).repeat([b, 1]);
-    let target = Tensor::from_slice(&[-100i64, vocab::COLORS[0], vocab::EOS]).repeat([b, 1]);
+    let text = Tensor::from_slice(&[vocab::QUESTION[0], vocab::COLORS[0], vocab::EOS]).repeat([b, 1]);
+    let target = Tensor::from_slice(&[vocab::COLORS[0], vocab::EOS, -100i64]).repeat([b, 1]);
     let mut step = || {
         let loss = vislaw::train::answer_loss(&model.forward(Some(&feats), &text), &target);
         opt.backward_step_clip_norm(&loss, 1.0);

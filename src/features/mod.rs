@@ -37,7 +37,7 @@ pub struct Question {
     pub video: usize,
     /// Question family (e.g. `needle`), for per-family accuracy.
     pub family: String,
-    /// Prompt tokens (ending with the answer marker).
+    /// Prompt tokens; the answer follows them directly.
     pub prompt: Vec<i64>,
     /// Candidate answers, each a token sequence ending with end-of-answer.
     pub options: Vec<Vec<i64>>,

@@ -297,6 +297,20 @@ fn one_factor_group_falls_back_to_a_power_law_and_says_so() {
 }
 
 #[test]
+fn where_fits_one_axis_of_a_run_directory() {
+    let run = run_dir();
+    let dir = run.path().to_str().unwrap();
+    let v = json(&["fit", dir, "--where", "strategy=pool/uniform", "--where", "frames=4", "--bootstrap", "20", "--coarse-grid", "--json", "--no-save"]);
+    let f = &v["fits"][0];
+    assert_eq!(v["fits"].as_array().unwrap().len(), 1);
+    assert_eq!((f["law"].as_str(), f["x"].as_str(), f["n_points"].as_u64()), (Some("power"), Some("tokens_per_frame"), Some(12)));
+    let alpha = f["params"]["alpha"].as_f64().unwrap();
+    assert!((alpha - 0.45).abs() < 0.05, "planted β of the M term is 0.45, got {alpha}");
+    fails_with(&["fit", dir, "--where", "frames=3", "--no-save"], "no row has frames=3");
+    fails_with(&["fit", dir, "--where", "frames", "--no-save"], "--where");
+}
+
+#[test]
 fn bench_fit_runs_both_sides_on_a_small_problem() {
     let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
     let mut args = vec!["bench-fit", "--rows", "40", "--bootstrap", "10", "--repeat", "1"];

@@ -48,6 +48,10 @@ pub struct Args {
     /// 'D=`Training FLOP`/(6*`Model Size`)'.
     #[arg(long)]
     derive: Vec<String>,
+    /// Fit only the rows with COLUMN=VALUE (repeatable; all must hold), e.g. `--where
+    /// frames=2` for one axis of a cross sweep.
+    #[arg(long = "where", value_name = "COLUMN=VALUE")]
+    filters: Vec<String>,
     /// Where to write fits.json: a directory or a .json path (default: the run directory,
     /// or the input file's directory).
     #[arg(long)]
@@ -110,6 +114,7 @@ fn options(args: &Args) -> Result<FitOptions> {
         chance: args.chance,
         compare_laws: args.compare_laws,
         derive: args.derive.iter().map(|d| Derivation::parse(d)).collect::<Result<_>>()?,
+        filters: args.filters.iter().map(|f| fit::RowFilter::parse(f)).collect::<Result<_>>()?,
         ..FitOptions::default()
     })
 }

@@ -23,4 +23,4 @@ pub use law::Law;
 pub use lbfgs::{Search, SolverSettings, StartGrid, Stopping};
 pub use pipeline::{fit_groups, FitOptions, GroupRows};
 pub use report::{Fit, FitReport, Params, FITS_FILE};
-pub use table::{fit_input, fit_table, with_derived};
+pub use table::{fit_input, fit_table, keep_rows, with_derived, RowFilter};

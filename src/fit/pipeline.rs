@@ -51,6 +51,8 @@ pub struct FitOptions {
     pub compare_laws: bool,
     /// Columns to derive before fitting (`--derive NAME=EXPR`).
     pub derive: Vec<Derivation>,
+    /// Rows to keep (`--where COLUMN=VALUE`, all must hold), after the derivations.
+    pub filters: Vec<super::table::RowFilter>,
 }
 
 impl Default for FitOptions {
@@ -74,6 +76,7 @@ impl Default for FitOptions {
             chance: 0.0,
             compare_laws: false,
             derive: Vec::new(),
+            filters: Vec::new(),
         }
     }
 }

@@ -11,7 +11,57 @@ use std::path::Path;
 /// Fits a results table (any frame with the option's columns).
 pub fn fit_table(df: &DataFrame, opts: &FitOptions) -> Result<FitReport> {
     let df = with_derived(df.clone(), &opts.derive)?;
+    let df = keep_rows(&df, &opts.filters)?;
     fit_groups(&group_rows(&df, opts)?, opts)
+}
+
+/// A `--where COLUMN=VALUE` row filter: keep the rows whose column equals the value (as a
+/// number for numeric columns, as text otherwise).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowFilter {
+    /// The column compared.
+    pub column: String,
+    /// The value kept.
+    pub value: String,
+}
+
+impl RowFilter {
+    /// Parses `COLUMN=VALUE`.
+    pub fn parse(text: &str) -> Result<RowFilter> {
+        match text.split_once('=') {
+            Some((column, value)) if !column.trim().is_empty() => Ok(RowFilter { column: column.trim().to_string(), value: value.trim().to_string() }),
+            _ => Err(Error::input("--where", format!("'{text}' is not COLUMN=VALUE"))),
+        }
+    }
+
+    fn mask(&self, df: &DataFrame) -> Result<Vec<bool>> {
+        let column = df.column(&self.column).map_err(|_| Error::input("--where", format!("no column '{}' in the table", self.column)))?;
+        if column.dtype().is_primitive_numeric() {
+            let want: f64 = self.value.parse().map_err(|_| Error::input("--where", format!("'{}' is numeric, and '{}' is not a number", self.column, self.value)))?;
+            Ok(f64_column(df, &self.column)?.into_iter().map(|v| v == want).collect())
+        } else {
+            Ok(str_column(df, &self.column)?.into_iter().map(|v| v == self.value).collect())
+        }
+    }
+}
+
+/// The rows that pass every filter; an error when none does.
+pub fn keep_rows(df: &DataFrame, filters: &[RowFilter]) -> Result<DataFrame> {
+    if filters.is_empty() {
+        return Ok(df.clone());
+    }
+    let mut keep = vec![true; df.height()];
+    for f in filters {
+        for (k, pass) in keep.iter_mut().zip(f.mask(df)?) {
+            *k &= pass;
+        }
+    }
+    if !keep.contains(&true) {
+        let all: Vec<String> = filters.iter().map(|f| format!("{}={}", f.column, f.value)).collect();
+        return Err(Error::input("--where", format!("no row has {}", all.join(" and "))));
+    }
+    let mask = BooleanChunked::from_slice(PlSmallStr::from("keep"), &keep);
+    df.filter(&mask).map_err(|e| Error::internal(format!("filtering rows: {e}")))
 }
 
 /// Fits a run directory's results.parquet, or a .parquet/.csv file.
@@ -105,6 +155,40 @@ mod tests {
             ],
         )
         .unwrap()
+    }
+
+    #[test]
+    fn where_filters_keep_matching_rows_by_number_or_text() {
+        let df = frame();
+        let kept = keep_rows(&df, &[RowFilter::parse("frames=4").unwrap(), RowFilter::parse("strategy = pool/uniform").unwrap()]).unwrap();
+        assert_eq!(kept.height(), 5);
+        assert!(f64_column(&kept, "frames").unwrap().iter().all(|&t| t == 4.0));
+        assert!(str_column(&kept, "strategy").unwrap().iter().all(|s| s == "pool/uniform"));
+        assert_eq!(keep_rows(&df, &[]).unwrap().height(), df.height());
+    }
+
+    #[test]
+    fn where_errors_name_the_flag_and_the_problem() {
+        let df = frame();
+        for (filter, says) in [("frames=3", "no row has frames=3"), ("nope=1", "no column 'nope'"), ("frames=four", "not a number")] {
+            let e = keep_rows(&df, &[RowFilter::parse(filter).unwrap()]).unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            assert!(e.to_string().contains("--where") && e.to_string().contains(says), "{e}");
+        }
+        assert!(RowFilter::parse("frames").unwrap_err().to_string().contains("COLUMN=VALUE"));
+    }
+
+    #[test]
+    fn a_filtered_axis_fits_its_own_power_law() {
+        // M axis at T = 4 only: loss = E + A·M^(−α) with this group's constants.
+        let opts = FitOptions { law: Some(Law::Power), x: "tokens_per_frame".into(), filters: vec![RowFilter::parse("frames=4").unwrap(), RowFilter::parse("strategy=pool/uniform").unwrap()], ..quick() };
+        let report = fit_table(&frame(), &opts).unwrap();
+        assert_eq!(report.fits.len(), 1);
+        let fit = &report.fits[0];
+        assert_eq!(fit.n_points, 5);
+        // The T term is a constant at T = 4: E' = 1.5 + 2·4^−0.6, A = 3, α = 0.45.
+        assert!((fit.params.e - (1.5 + 2.0 * 4f64.powf(-0.6))).abs() < 1e-3, "{:?}", fit.params);
+        assert!((fit.params.a - 3.0).abs() < 1e-3 && (fit.params.alpha - 0.45).abs() < 1e-3, "{:?}", fit.params);
     }
 
     fn quick() -> FitOptions {

@@ -257,3 +257,16 @@ fn temporal_twins_at_all_frames_are_trained_once_and_recorded_under_both_strateg
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.matches("[").count(), 4, "every point is reported: {stderr}");
 }
+
+#[test]
+fn bench_train_measures_the_quick_model_and_rejects_a_point_beyond_its_context() {
+    let out = vislaw(&["bench-train", "--steps", "2", "--skip-torch"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("visual tokens = 32") && stdout.contains("vislaw (tch)"), "{stdout}");
+    let out = vislaw(&["bench-train", "--frames", "8", "--steps", "2", "--skip-torch"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--frames") && stderr.contains("128 visual tokens"), "{stderr}");
+}

@@ -16,8 +16,8 @@ pub struct Args {
     /// Sweep file whose model and batch are measured.
     #[arg(long, default_value = "configs/quick.yaml")]
     config: PathBuf,
-    /// Frames T of the measured point.
-    #[arg(long, default_value_t = 8)]
+    /// Frames T of the measured point (default: the quick sweep's largest, T = 2, M = 16).
+    #[arg(long, default_value_t = 2)]
     frames: usize,
     /// Tokens per frame M of the measured point.
     #[arg(long, default_value_t = 16)]
@@ -35,6 +35,10 @@ pub fn run(args: Args) -> Result<()> {
     let cfg = Config::load(&args.config)?;
     let threads = tch::get_num_threads();
     let visual = args.frames * args.tokens_per_frame;
+    let room = cfg.model.lm.max_context.saturating_sub(vislaw::features::MAX_TEXT_TOKENS);
+    if visual > room {
+        return Err(Error::input("--frames", format!("{} frames × {} tokens = {visual} visual tokens exceed the {room} the context of {} leaves", args.frames, args.tokens_per_frame, args.config.display())));
+    }
     let rate = train_rate(&cfg, visual, args.steps);
     let tokens = (visual + 3) as f64;
     println!("training: {} (B = {}, visual tokens = {visual}, D = {}, width = {}, layers = {}), {threads} threads", args.config.display(), cfg.train.batch, cfg.data.dim, cfg.model.lm.width, cfg.model.lm.layers);

@@ -55,6 +55,21 @@ impl Default for OptimumOptions {
     }
 }
 
+impl OptimumOptions {
+    /// Options for the fit groups of a run with F source frames on a g×g grid: each group
+    /// that names a strategy gets its reducers' own T and M ([`strategy_sets`]); any other
+    /// group every T ≤ F and the M of pooling the grid.
+    pub fn for_groups<'a>(groups: impl IntoIterator<Item = &'a str>, source_frames: usize, grid: usize, budgets: Vec<f64>) -> OptimumOptions {
+        OptimumOptions {
+            budgets,
+            feasible_m: Spatial::Pool.reachable(grid).into_iter().map(|m| m as u64).collect(),
+            max_frames: source_frames as u64,
+            groups: strategy_sets(groups, source_frames, grid),
+            ..OptimumOptions::default()
+        }
+    }
+}
+
 /// The settings a discrete optimum may choose from.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Feasible {

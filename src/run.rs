@@ -236,7 +236,7 @@ fn train_points(cfg: &Config, ctx: &Context, dir: &Path, todo: &[&Point], tally:
     let progress = Progress::new(tally, cfg.train.steps, workers);
     let (mut todo, twins) = split_twins(cfg, ctx, todo);
     // Longest first, so the last point to finish is a short one and no worker idles long.
-    todo.sort_by(|a, b| sweep::estimate_cost(cfg, b).flops.total_cmp(&sweep::estimate_cost(cfg, a).flops));
+    todo.sort_by_cached_key(|p| std::cmp::Reverse(sweep::estimate_cost(cfg, p).flops as u64));
     let todo = todo.as_slice();
     let next = AtomicUsize::new(0);
     let failure: Mutex<Option<Error>> = Mutex::new(None);
@@ -253,14 +253,11 @@ fn train_points(cfg: &Config, ctx: &Context, dir: &Path, todo: &[&Point], tally:
                         progress.finish_point(point, &row);
                         save_twins(twins, point, &row, dir, progress)
                     });
-                    match outcome {
-                        Ok(()) => {}
-                        Err(e) => {
-                            if let Ok(mut f) = failure.lock() {
-                                f.get_or_insert(e);
-                            }
-                            return;
+                    if let Err(e) = outcome {
+                        if let Ok(mut f) = failure.lock() {
+                            f.get_or_insert(e);
                         }
+                        return;
                     }
                 }
             });

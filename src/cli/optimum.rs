@@ -2,7 +2,6 @@
 use std::path::PathBuf;
 use vislaw::fit::FitReport;
 use vislaw::optimum::{self, OptimumOptions};
-use vislaw::reduce::Spatial;
 use vislaw::{tokens, Error, Result};
 
 /// Largest --max-frames: the reachable frame counts of every strategy group are listed.
@@ -89,8 +88,12 @@ fn optimum_options(args: &Args, report: &FitReport) -> Result<OptimumOptions> {
     if !(1..=MAX_GRID).contains(&args.grid) {
         return Err(Error::input("--grid", format!("must be between 1 and {MAX_GRID}")));
     }
-    let mut groups = optimum::strategy_sets(report.fits.iter().map(|f| f.group.as_str()), args.max_frames as usize, args.grid);
-    for set in groups.values_mut() {
+    let groups = report.fits.iter().map(|f| f.group.as_str());
+    let mut opts = OptimumOptions::for_groups(groups, args.max_frames as usize, args.grid, args.budgets.clone());
+    if !args.feasible_m.is_empty() {
+        opts.feasible_m = args.feasible_m.clone();
+    }
+    for set in opts.groups.values_mut() {
         if !args.feasible_m.is_empty() {
             set.tokens = args.feasible_m.clone();
         }
@@ -98,16 +101,9 @@ fn optimum_options(args: &Args, report: &FitReport) -> Result<OptimumOptions> {
             set.frames = args.feasible_t.clone();
         }
     }
-    let pooled: Vec<u64> = Spatial::Pool.reachable(args.grid).into_iter().map(|m| m as u64).collect();
-    Ok(OptimumOptions {
-        budgets: args.budgets.clone(),
-        feasible_m: if args.feasible_m.is_empty() { pooled } else { args.feasible_m.clone() },
-        feasible_t: args.feasible_t.clone(),
-        max_frames: args.max_frames,
-        groups,
-        target_loss: args.target_loss.clone(),
-        ..OptimumOptions::default()
-    })
+    opts.feasible_t = args.feasible_t.clone();
+    opts.target_loss = args.target_loss.clone();
+    Ok(opts)
 }
 
 /// Turns every optimum's tokens per frame into the family's real settings for the video,

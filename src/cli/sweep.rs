@@ -88,14 +88,7 @@ fn analyze(cfg: &Config, df: &polars::prelude::DataFrame, run_dir: &std::path::P
     println!("\n== fits (vislaw fit {} --group-by strategy) ==\n{}", run_dir.display(), fits.render_table());
     let budgets: Vec<f64> = if cfg.sweep.budgets.is_empty() { vec![df.height() as f64] } else { cfg.sweep.budgets.iter().map(|&b| b as f64).collect() };
     // Each strategy's optimum may only use the T and M its own reducers produce.
-    let (frames, grid) = (cfg.data.frames, cfg.data.grid);
-    let optimum_opts = vislaw::optimum::OptimumOptions {
-        budgets,
-        feasible_m: vislaw::reduce::Spatial::Pool.reachable(grid).into_iter().map(|m| m as u64).collect(),
-        max_frames: frames as u64,
-        groups: vislaw::optimum::strategy_sets(fits.fits.iter().map(|f| f.group.as_str()), frames, grid),
-        ..Default::default()
-    };
+    let optimum_opts = vislaw::optimum::OptimumOptions::for_groups(fits.fits.iter().map(|f| f.group.as_str()), cfg.data.frames, cfg.data.grid, budgets);
     match vislaw::optimum::solve(&fits, &optimum_opts) {
         Ok(optima) => println!("== optimum under T·M ≤ L ==\n{}", optima.render_table()),
         Err(e) => println!("== optimum ==\nnot solved: {e}"),

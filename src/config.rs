@@ -20,7 +20,7 @@ pub struct Config {
     pub sweep: SweepConfig,
     /// Parameters of the reduction strategies (each defaults to the literature's setting).
     #[serde(default)]
-    pub strategies: crate::strategy::StrategiesConfig,
+    pub strategies: crate::reduction::params::StrategiesConfig,
     /// The needle-in-a-haystack grid, evaluated at every trained point (off when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub niah: Option<crate::niah::NiahConfig>,
@@ -237,8 +237,8 @@ impl Config {
             }
         }
         let shapes = crate::sweep::plan_shapes(&self.sweep);
-        let spatial: Vec<_> = shapes.iter().filter_map(|s| crate::reduce::Spatial::parse(&s.spatial).ok()).collect();
-        let temporal: Vec<_> = shapes.iter().filter_map(|s| crate::reduce::Temporal::parse(&s.temporal).ok()).collect();
+        let spatial: Vec<_> = shapes.iter().filter_map(|s| crate::reduction::Spatial::parse(&s.spatial).ok()).collect();
+        let temporal: Vec<_> = shapes.iter().filter_map(|s| crate::reduction::Temporal::parse(&s.temporal).ok()).collect();
         self.strategies.validate(&spatial, &temporal, self.data.dim)?;
         if let Some(niah) = &self.niah {
             niah.validate(self)?;
@@ -363,17 +363,17 @@ impl SweepConfig {
         nonempty("sweep.temporal", &self.temporal)?;
         nonempty("sweep.seeds", &self.seeds)?;
         for s in &self.spatial {
-            crate::reduce::Spatial::parse(s).map_err(|m| Error::input("sweep.spatial", m))?;
+            crate::reduction::Spatial::parse(s).map_err(|m| Error::input("sweep.spatial", m))?;
         }
         for t in &self.temporal {
-            crate::reduce::Temporal::parse(t).map_err(|m| Error::input("sweep.temporal", m))?;
+            crate::reduction::Temporal::parse(t).map_err(|m| Error::input("sweep.temporal", m))?;
         }
         for &b in &self.budgets {
             positive("sweep.budgets", b)?;
         }
         if let Some(c) = &self.center {
-            crate::reduce::Spatial::parse(&c.spatial).map_err(|m| Error::input("sweep.center.spatial", m))?;
-            crate::reduce::Temporal::parse(&c.temporal).map_err(|m| Error::input("sweep.center.temporal", m))?;
+            crate::reduction::Spatial::parse(&c.spatial).map_err(|m| Error::input("sweep.center.spatial", m))?;
+            crate::reduction::Temporal::parse(&c.temporal).map_err(|m| Error::input("sweep.center.temporal", m))?;
         }
         if self.design == Design::Cross && self.center.is_none() {
             return Err(Error::input("sweep.center", "required by design: cross"));
@@ -383,8 +383,8 @@ impl SweepConfig {
             return Err(Error::input("sweep.budgets", format!("no (frames, tokens_per_frame) pair fits within the largest budget {}", self.budgets.iter().max().unwrap_or(&0))));
         }
         for p in &points {
-            let spatial = crate::reduce::Spatial::parse(&p.spatial).expect("validated above");
-            let temporal = crate::reduce::Temporal::parse(&p.temporal).expect("validated above");
+            let spatial = crate::reduction::Spatial::parse(&p.spatial).expect("validated above");
+            let temporal = crate::reduction::Temporal::parse(&p.temporal).expect("validated above");
             spatial.check(data.grid, p.tokens_per_frame).map_err(|m| Error::input("sweep.tokens_per_frame", m))?;
             temporal.check(data.frames, p.frames).map_err(|m| Error::input("sweep.frames", m))?;
             if let Some(&max_budget) = self.budgets.iter().max() {

@@ -151,7 +151,7 @@ pub struct VisionLm {
     pub lm: Lm,
     /// A learned token reducer (`resampler`, `summary`; variables under `reducer.`, in the
     /// projector's group), applied to the full-grid features before the projector.
-    pub reducer: Option<crate::learned::LearnedReducer>,
+    pub reducer: Option<crate::reduction::learned::LearnedReducer>,
     width: i64,
 }
 
@@ -163,11 +163,11 @@ impl VisionLm {
 
     /// Creates the model with a learned reducer (its variables are created last, so the
     /// projector and LM initialise exactly as in [`VisionLm::new`]).
-    pub fn with_reducer(vs: &nn::VarStore, cfg: &ModelConfig, feature_dim: usize, vocab: usize, reducer: Option<&crate::learned::LearnedSpec>) -> VisionLm {
+    pub fn with_reducer(vs: &nn::VarStore, cfg: &ModelConfig, feature_dim: usize, vocab: usize, reducer: Option<&crate::reduction::learned::LearnedSpec>) -> VisionLm {
         let root = vs.root();
         let projector = Projector::new(&(&root.set_group(PROJECTOR_GROUP) / "projector"), feature_dim, cfg.projector.hidden, cfg.lm.width);
         let lm = Lm::new(&(&root / "lm"), &cfg.lm, vocab);
-        let reducer = reducer.map(|spec| crate::learned::LearnedReducer::new(&(&root.set_group(PROJECTOR_GROUP) / "reducer"), spec, feature_dim));
+        let reducer = reducer.map(|spec| crate::reduction::learned::LearnedReducer::new(&(&root.set_group(PROJECTOR_GROUP) / "reducer"), spec, feature_dim));
         VisionLm { projector, lm, reducer, width: cfg.lm.width as i64 }
     }
 

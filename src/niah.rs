@@ -60,7 +60,7 @@ impl NiahConfig {
                 return Err(Error::input("niah.lengths", format!("{len} frames: haystacks need at least 6")));
             }
             for shape in crate::sweep::plan_shapes(&cfg.sweep) {
-                let t = crate::reduce::Temporal::parse(&shape.temporal).map_err(|m| Error::input("sweep.temporal", m))?;
+                let t = crate::reduction::Temporal::parse(&shape.temporal).map_err(|m| Error::input("sweep.temporal", m))?;
                 t.check(len, shape.frames).map_err(|m| Error::input("niah.lengths", format!("haystack of {len} frames: {m}")))?;
             }
         }

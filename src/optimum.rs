@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::fit::bootstrap::interval95;
 use crate::fit::report::num;
 use crate::fit::{Fit, FitReport, Law};
-use crate::reduce::{Spatial, Temporal};
+use crate::reduction::{Spatial, Temporal};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

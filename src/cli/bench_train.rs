@@ -7,7 +7,7 @@ use tch::{Device, Kind, Tensor};
 use vislaw::config::Config;
 use vislaw::features::synthetic::vocab;
 use vislaw::model::VisionLm;
-use vislaw::reduce::{Spatial, Temporal};
+use vislaw::reduction::{Spatial, Temporal};
 use vislaw::{Error, Result};
 
 /// Measure training samples/s and tokens/s, and reducer throughput, beside PyTorch eager.
@@ -90,7 +90,7 @@ fn reducer_rates() -> Vec<(String, f64)> {
     let mut out = Vec::new();
     for temporal in [Temporal::Sample, Temporal::Pool] {
         for spatial in [Spatial::Pool, Spatial::Sample] {
-            let run = || vislaw::reduce::reduce(&x, temporal, 16, spatial, 49).sum(Kind::Float).double_value(&[]);
+            let run = || vislaw::reduction::reduce(&x, temporal, 16, spatial, 49).sum(Kind::Float).double_value(&[]);
             run();
             let reps = 20;
             let t = Instant::now();

@@ -1,7 +1,7 @@
 //! `vislaw sweep` and `vislaw validate`.
 use std::path::PathBuf;
 use vislaw::config::Config;
-use vislaw::run::{run_sweep, RunOptions};
+use vislaw::sweep::{run_sweep, RunOptions};
 use vislaw::{results, sweep, Result};
 
 /// Train one model per point of a YAML sweep and record loss and accuracy (resumes).
@@ -47,7 +47,7 @@ pub fn run(args: Args) -> Result<()> {
     let jobs = match args.jobs {
         Some(0) => return Err(vislaw::Error::input("--jobs", "must be at least 1")),
         Some(n) => n,
-        None => vislaw::run::default_jobs(device),
+        None => vislaw::sweep::default_jobs(device),
     };
     let opts = RunOptions { results_root: args.results, device, max_points: args.max_points, jobs };
     let outcome = run_sweep(&cfg, &opts)?;
@@ -104,7 +104,7 @@ pub fn validate(args: ValidateArgs) -> Result<()> {
     let cfg = Config::load(&args.config)?;
     let source = vislaw::features::open(&cfg.data)?;
     let spatial: Vec<String> = sweep::plan_shapes(&cfg.sweep).into_iter().map(|s| s.spatial).collect();
-    vislaw::strategy::check_source(&spatial, source.as_ref())?;
+    vislaw::reduction::params::check_source(&spatial, source.as_ref())?;
     let points = sweep::plan(&cfg);
     println!("{}: valid — {} points", args.config.display(), points.len());
     Ok(())
@@ -115,7 +115,7 @@ const NOMINAL_FLOPS_PER_S: f64 = 20e9;
 
 fn dry_run(cfg: &Config, results_root: &std::path::Path) -> String {
     let points = sweep::plan(cfg);
-    let dir = vislaw::run::run_dir(cfg, results_root);
+    let dir = vislaw::sweep::run_dir(cfg, results_root);
     let mut out = format!("{:<16} {:<16} {:>4} {:>4} {:>6} {:>5}  {:>9} {:>8}  {}\n", "key", "strategy", "T", "M", "T·M", "seed", "GFLOP", "≈ s", "status");
     let mut total = 0.0;
     for p in &points {

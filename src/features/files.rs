@@ -12,7 +12,7 @@
 use super::{FeatureSource, Question, Split, SplitData, MAX_TEXT_TOKENS};
 use crate::config::DataConfig;
 use crate::error::{Error, Result};
-use crate::reduce::FEATURES_TENSOR;
+use crate::reduction::FEATURES_TENSOR;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::io::Read;

@@ -56,7 +56,7 @@ impl Question {
 ///
 /// Videos may differ in length: video i has `lengths[i]` ≤ F real frames, and its frames
 /// from `lengths[i]` on are zero in `features`, `attention` and `keys` (F is the longest
-/// video). The reducers (`crate::reducers::reduce_with`) read each video's own frames.
+/// video). The reducers (`crate::reduction::kernels::reduce_with`) read each video's own frames.
 pub struct SplitData {
     /// Encoder features `[N, F, g, g, D]`, f32.
     pub features: Tensor,

@@ -109,7 +109,7 @@ impl FeatureSource for Synthetic {
     }
 
     fn provides(&self, tensor: &str) -> bool {
-        crate::strategy::EXTRA_TENSORS.contains(&tensor)
+        crate::reduction::params::EXTRA_TENSORS.contains(&tensor)
     }
 
     fn load(&self, split: Split) -> Result<SplitData> {

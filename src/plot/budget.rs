@@ -7,7 +7,7 @@
 //! a test checks that search against the additive law's closed form.
 use super::data::RunData;
 use super::law::{Fit, FRAMES, TOKENS};
-use crate::reduce::Spatial;
+use crate::reduction::Spatial;
 
 /// The settings a run could use: T ≤ F source frames, M ≤ g² tokens per frame.
 #[derive(Debug, Clone)]

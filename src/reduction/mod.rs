@@ -5,6 +5,10 @@
 //! result is `[N, T, M, D]` or `[T, M, D]`, tokens in row-major grid order.
 use tch::{Kind, Tensor};
 
+pub mod kernels;
+pub mod learned;
+pub mod params;
+
 /// Name of the tensor that `vislaw reduce` reads and writes in safetensors files.
 pub const FEATURES_TENSOR: &str = "features";
 
@@ -32,7 +36,7 @@ pub enum Spatial {
 
 /// How F source frames become T frames. A video shorter than the tensor's F (see
 /// `SplitData::lengths`) is reduced from its own ℓ frames: read F as ℓ below
-/// (`crate::reducers::reduce_with`), so ℓ < T is possible.
+/// (`crate::reduction::kernels::reduce_with`), so ℓ < T is possible.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Temporal {
     /// Frames at `linspace(0, F−1, T)`, truncated to integers (numpy `dtype=int`); when
@@ -126,7 +130,7 @@ impl Spatial {
     }
 
     /// Reduces `[.., g, g, D]` to `[.., M, D]` (pool, sample, bilinear; VisionZip and the
-    /// learned strategies need more than features: see `crate::reducers::reduce_with`).
+    /// learned strategies need more than features: see `crate::reduction::kernels::reduce_with`).
     pub fn apply(self, x: &Tensor, tokens: usize) -> Tensor {
         let size = x.size();
         let n = size.len();
@@ -134,7 +138,7 @@ impl Spatial {
         assert_eq!(g, size[n - 2], "grid must be square");
         match self {
             Spatial::Pool | Spatial::Sample => {}
-            Spatial::Bilinear => return crate::reducers::bilinear(x, self.kernel(g as usize, tokens).expect("M validated before reduction")),
+            Spatial::Bilinear => return crate::reduction::kernels::bilinear(x, self.kernel(g as usize, tokens).expect("M validated before reduction")),
             other => panic!("spatial {} needs reducers::reduce_with", other.name()),
         }
         let k = self.kernel(g as usize, tokens).expect("M validated before reduction") as i64;
@@ -213,7 +217,7 @@ impl Temporal {
                 x.index_select(f_dim, &idx)
             }
             Temporal::Pool => pool_frames(x, f_dim, source, frames),
-            Temporal::Fps => crate::reducers::temporal_apply(x, self, frames, &crate::strategy::FpsConfig::default()),
+            Temporal::Fps => crate::reduction::kernels::temporal_apply(x, self, frames, &crate::reduction::params::FpsConfig::default()),
         }
     }
 }

@@ -10,7 +10,7 @@
 //!   only the summary tokens reach the LM, so M per frame.
 //!
 //! Both read `[B, T·g², D]` (the temporally reduced full grid) and return `[B, T·M, D]`.
-use crate::reduce::Spatial;
+use crate::reduction::Spatial;
 use tch::nn::{self, Module};
 use tch::Tensor;
 
@@ -33,7 +33,7 @@ pub struct LearnedSpec {
 
 impl LearnedSpec {
     /// The spec of a point's strategy, or `None` when it is not learned.
-    pub fn for_point(spatial: &str, frames: usize, tokens: usize, grid: usize, params: &crate::strategy::StrategiesConfig) -> Option<LearnedSpec> {
+    pub fn for_point(spatial: &str, frames: usize, tokens: usize, grid: usize, params: &crate::reduction::params::StrategiesConfig) -> Option<LearnedSpec> {
         let kind = Spatial::parse(spatial).ok().filter(|s| s.is_learned())?;
         Some(LearnedSpec { kind, frames, grid_tokens: grid * grid, tokens, heads: params.resampler.heads, window_frames: params.summary.window_frames })
     }

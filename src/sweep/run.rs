@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::eval::EvalResult;
 use crate::features::{self, FeatureSource, Split, SplitData};
 use crate::model::{device_name, VisionLm};
-use crate::reduce::{Spatial, Temporal};
+use crate::reduction::{Spatial, Temporal};
 use crate::results::{self, PointRow};
 use crate::sweep::{self, Point};
 use crate::train;
@@ -67,7 +67,7 @@ pub fn run_dir(cfg: &Config, results_root: &Path) -> PathBuf {
 pub fn run_sweep(cfg: &Config, opts: &RunOptions) -> Result<SweepOutcome> {
     let source = features::open(&cfg.data)?;
     let spatial: Vec<String> = sweep::plan_shapes(&cfg.sweep).into_iter().map(|s| s.spatial).collect();
-    crate::strategy::check_source(&spatial, source.as_ref())?;
+    crate::reduction::params::check_source(&spatial, source.as_ref())?;
     let points = sweep::plan(cfg);
     let dir = run_dir(cfg, &opts.results_root);
     // Before anything in the directory is touched: a concurrent sweep's temp files are not torn.
@@ -179,7 +179,7 @@ impl Context {
     }
 
     /// The model of a point (with its learned reducer, if any), LM from the prior.
-    fn model_for(&self, cfg: &Config, seed: u64, reducer: Option<&crate::learned::LearnedSpec>) -> Result<(VisionLm, nn::VarStore)> {
+    fn model_for(&self, cfg: &Config, seed: u64, reducer: Option<&crate::reduction::learned::LearnedSpec>) -> Result<(VisionLm, nn::VarStore)> {
         // libtorch's generator is global: seeding and initialising must not interleave
         // between workers, or a point's weights would depend on its neighbours.
         static INIT: Mutex<()> = Mutex::new(());
@@ -311,7 +311,7 @@ fn train_point(cfg: &Config, ctx: &Context, point: &Point, progress: &Progress, 
     progress.start_point(worker, point);
     let train_feats = reduce_split_with(&ctx.train, point, &cfg.strategies);
     let eval_feats = reduce_split_with(&ctx.eval, point, &cfg.strategies);
-    let spec = crate::learned::LearnedSpec::for_point(&point.shape.spatial, point.shape.frames, point.shape.tokens_per_frame, cfg.data.grid, &cfg.strategies);
+    let spec = crate::reduction::learned::LearnedSpec::for_point(&point.shape.spatial, point.shape.frames, point.shape.tokens_per_frame, cfg.data.grid, &cfg.strategies);
     let (model, mut vs) = ctx.model_for(cfg, point.seed, spec.as_ref())?;
     train::apply_trainable(&mut vs, &cfg.train.trainable);
     let outcome = train::train(&model, &vs, &cfg.train, Some(&train_feats), &ctx.train.questions, point.seed, cfg.train.steps, &mut |s| progress.step(worker, s))?;
@@ -353,17 +353,17 @@ fn train_point(cfg: &Config, ctx: &Context, point: &Point, progress: &Progress, 
 
 /// `[N, F, g, g, D]` → `[N, T·M, D]` for one point's strategies (default parameters).
 pub fn reduce_split(split: &SplitData, point: &Point) -> Tensor {
-    reduce_split_with(split, point, &crate::strategy::StrategiesConfig::default())
+    reduce_split_with(split, point, &crate::reduction::params::StrategiesConfig::default())
 }
 
 /// `[N, F, g, g, D]` → `[N, T·M, D]`, or `[N, T·g², D]` for a learned strategy (which the
 /// model reduces), with the config's strategy parameters; each video from its own length.
-pub fn reduce_split_with(split: &SplitData, point: &Point, params: &crate::strategy::StrategiesConfig) -> Tensor {
+pub fn reduce_split_with(split: &SplitData, point: &Point, params: &crate::reduction::params::StrategiesConfig) -> Tensor {
     let _guard = tch::no_grad_guard();
     let spatial = Spatial::parse(&point.shape.spatial).expect("validated config");
     let temporal = Temporal::parse(&point.shape.temporal).expect("validated config");
-    let inputs = crate::reducers::ReduceInputs { features: &split.features, attention: split.attention.as_ref(), keys: split.keys.as_ref(), lengths: Some(&split.lengths) };
-    let r = crate::reducers::reduce_with(&inputs, temporal, point.shape.frames, spatial, point.shape.tokens_per_frame, params);
+    let inputs = crate::reduction::kernels::ReduceInputs { features: &split.features, attention: split.attention.as_ref(), keys: split.keys.as_ref(), lengths: Some(&split.lengths) };
+    let r = crate::reduction::kernels::reduce_with(&inputs, temporal, point.shape.frames, spatial, point.shape.tokens_per_frame, params);
     let size = r.size();
     r.reshape([size[0], -1, size[size.len() - 1]])
 }

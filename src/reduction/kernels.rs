@@ -9,8 +9,8 @@
 //! Videos of different lengths (`SplitData::lengths`) are reduced from their own frames:
 //! [`reduce_with`] groups the videos by length, reduces each group as one tensor with its
 //! padding cut off, and puts the results back in video order.
-use crate::reduce::{Spatial, Temporal};
-use crate::strategy::{FpsConfig, StrategiesConfig};
+use crate::reduction::{Spatial, Temporal};
+use crate::reduction::params::{FpsConfig, StrategiesConfig};
 use std::collections::BTreeMap;
 use tch::{Kind, Tensor};
 

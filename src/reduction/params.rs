@@ -5,7 +5,7 @@
 //! A point's key includes the parameters of the strategies it uses (and only those), so
 //! `pool`/`sample` points keep their keys while e.g. a changed VisionZip split retrains.
 use crate::error::{Error, Result};
-use crate::reduce::{Spatial, Temporal};
+use crate::reduction::{Spatial, Temporal};
 use serde::{Deserialize, Serialize};
 
 /// The `strategies:` section.

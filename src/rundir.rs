@@ -1,0 +1,128 @@
+//! The layout of a run directory, `results/<run>/`: every path under it has its one
+//! definition here, so the writers (the sweep, the fit, the optimum, the figures, the
+//! report) and the readers (analysis, the notebook, tests) cannot drift apart.
+//!
+//! ```text
+//! results/<run>/
+//!   config.yaml            the resolved sweep config
+//!   .lock                  the OS lock of a running sweep
+//!   points/<key>.parquet   one finished point (atomic)
+//!   curves/<key>.parquet   its training curve
+//!   niah/<key>.parquet     its needle-grid cells (with a `niah:` section)
+//!   cache/prior-<k>.safetensors  the text-only warm start
+//!   blind.parquet          the blind baseline
+//!   results.parquet, results.csv, curves.parquet, niah.parquet   the merged tables
+//!   fits.json, optimum.json, report.md, plots/
+//! ```
+use std::path::{Path, PathBuf};
+
+/// The resolved config of the run.
+pub const CONFIG_FILE: &str = "config.yaml";
+/// The run directory's lock file.
+pub const LOCK_FILE: &str = ".lock";
+/// Directory of per-point result tables.
+pub const POINTS_DIR: &str = "points";
+/// Directory of per-point training curves.
+pub const CURVES_DIR: &str = "curves";
+/// Directory of per-point needle-grid tables.
+pub const NIAH_DIR: &str = "niah";
+/// Directory of caches (the text-only warm start).
+pub const CACHE_DIR: &str = "cache";
+/// The blind (no visual tokens) baseline.
+pub const BLIND_FILE: &str = "blind.parquet";
+/// The merged results table.
+pub const RESULTS_FILE: &str = "results.parquet";
+/// The merged results table as CSV.
+pub const RESULTS_CSV: &str = "results.csv";
+/// The merged training curves.
+pub const CURVES_FILE: &str = "curves.parquet";
+/// The merged needle-grid table.
+pub const NIAH_FILE: &str = "niah.parquet";
+/// The fitted laws.
+pub const FITS_FILE: &str = "fits.json";
+/// The solved optimum.
+pub const OPTIMUM_FILE: &str = "optimum.json";
+/// The run's report.
+pub const REPORT_FILE: &str = "report.md";
+/// Directory of the run's figures.
+pub const PLOTS_DIR: &str = "plots";
+/// Prefix of temp files that atomic writes leave behind when killed mid-write.
+pub const TEMP_PREFIX: &str = ".tmp-";
+
+/// A run directory: typed paths to everything in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunDir {
+    root: PathBuf,
+}
+
+impl RunDir {
+    /// The run directory at `root` (nothing is created).
+    pub fn new(root: impl Into<PathBuf>) -> RunDir {
+        RunDir { root: root.into() }
+    }
+
+    /// The run directory of run `name` under a results root (`results/`).
+    pub fn of(results_root: &Path, name: &str) -> RunDir {
+        RunDir::new(results_root.join(name))
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A file or directory directly under the run directory.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// `config.yaml`.
+    pub fn config(&self) -> PathBuf {
+        self.join(CONFIG_FILE)
+    }
+
+    /// One finished point's row.
+    pub fn point(&self, key: &str) -> PathBuf {
+        self.root.join(POINTS_DIR).join(format!("{key}.parquet"))
+    }
+
+    /// One point's training curve.
+    pub fn curve(&self, key: &str) -> PathBuf {
+        self.root.join(CURVES_DIR).join(format!("{key}.parquet"))
+    }
+
+    /// One point's needle-grid cells.
+    pub fn niah_point(&self, key: &str) -> PathBuf {
+        self.root.join(NIAH_DIR).join(format!("{key}.parquet"))
+    }
+
+    /// The cached text-only warm start of prior key `key`.
+    pub fn prior(&self, key: &str) -> PathBuf {
+        self.root.join(CACHE_DIR).join(format!("prior-{key}.safetensors"))
+    }
+
+    /// The figures' directory.
+    pub fn plots(&self) -> PathBuf {
+        self.join(PLOTS_DIR)
+    }
+
+    /// The directories where an interrupted atomic write may leave a temp file.
+    pub fn temp_file_dirs(&self) -> [PathBuf; 5] {
+        [self.join(POINTS_DIR), self.join(CURVES_DIR), self.join(NIAH_DIR), self.root.clone(), self.join(CACHE_DIR)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_sit_under_the_root() {
+        let d = RunDir::of(Path::new("results"), "quick");
+        assert_eq!(d.point("abc"), Path::new("results/quick/points/abc.parquet"));
+        assert_eq!(d.curve("abc"), Path::new("results/quick/curves/abc.parquet"));
+        assert_eq!(d.niah_point("abc"), Path::new("results/quick/niah/abc.parquet"));
+        assert_eq!(d.prior("k"), Path::new("results/quick/cache/prior-k.safetensors"));
+        assert_eq!(d.join(OPTIMUM_FILE), Path::new("results/quick/optimum.json"));
+    }
+}

@@ -13,7 +13,7 @@ pub mod params;
 pub const FEATURES_TENSOR: &str = "features";
 
 /// How a frame's g×g grid becomes M tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Spatial {
     /// Zero-pad bottom/right to a multiple of k, mean-pool with kernel = stride = k
     /// (padded zeros count in the average), as Opt-Visor's MeanPoolingProjector.
@@ -37,7 +37,7 @@ pub enum Spatial {
 /// How F source frames become T frames. A video shorter than the tensor's F (see
 /// `SplitData::lengths`) is reduced from its own ℓ frames: read F as ℓ below
 /// (`crate::reduction::kernels::reduce_with`), so ℓ < T is possible.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Temporal {
     /// Frames at `linspace(0, F−1, T)`, truncated to integers (numpy `dtype=int`); when
     /// F < T, frames repeat.
@@ -48,6 +48,57 @@ pub enum Temporal {
     /// Frames at a fixed rate (`strategies.fps`), capped at T by uniform sampling; a video
     /// with fewer frames at that rate than T is padded with zero frames.
     Fps,
+}
+
+/// A reduction strategy: a spatial and a temporal reducer, written `spatial/temporal`
+/// (e.g. `pool/sample`) in results, fits and reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Strategy {
+    /// How a frame's grid becomes M tokens.
+    pub spatial: Spatial,
+    /// How the source frames become T frames.
+    pub temporal: Temporal,
+}
+
+impl std::fmt::Display for Spatial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::fmt::Display for Temporal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Spatial {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Spatial, String> {
+        Spatial::parse(s)
+    }
+}
+
+impl std::str::FromStr for Temporal {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Temporal, String> {
+        Temporal::parse(s)
+    }
+}
+
+impl std::fmt::Display for Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.spatial, self.temporal)
+    }
+}
+
+impl std::str::FromStr for Strategy {
+    type Err = String;
+    /// Parses a `spatial/temporal` label.
+    fn from_str(label: &str) -> Result<Strategy, String> {
+        let (spatial, temporal) = label.split_once('/').ok_or_else(|| format!("strategy '{label}' is not of the form spatial/temporal"))?;
+        Ok(Strategy { spatial: spatial.parse()?, temporal: temporal.parse()? })
+    }
 }
 
 impl Spatial {

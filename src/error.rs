@@ -3,11 +3,13 @@ use std::fmt;
 use std::path::Path;
 
 /// The crate's error: `Input` is the user's to fix (exit code 2); `Internal` is ours or the system's.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Bad input: a config field, a file, a flag. The message names which.
+    /// Bad input: a config field, a file, a value. The message names which.
+    #[error("{0}")]
     Input(String),
     /// Anything else: I/O failure, a libtorch error, a bug.
+    #[error("{0}")]
     Internal(String),
 }
 
@@ -15,7 +17,7 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
-    /// Bad input in the named field, flag or file.
+    /// Bad input in the named field, option or file.
     pub fn input(what: impl fmt::Display, msg: impl fmt::Display) -> Self {
         Error::Input(format!("{what}: {msg}"))
     }
@@ -38,16 +40,6 @@ impl Error {
         }
     }
 }
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Input(m) | Error::Internal(m) => f.write_str(m),
-        }
-    }
-}
-
-impl std::error::Error for Error {}
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {

@@ -1,8 +1,20 @@
 //! vislaw: scaling laws for the visual context of video MLLMs.
 //!
-//! Data flows one way through the modules:
-//! config → sweep (points) → features → reduce → model → train → eval → results → fit →
-//! optimum → plot / report / export; `tokens` holds the token rules of real model families.
+//! Data flows one way through the top-level modules (no import cycles; `tests/layout.rs`
+//! checks it):
+//!
+//! `config` (the YAML schema, a leaf) → `sweep::plan` (points and their keys, the checks
+//! across fields) → `features` (synthetic, files) → `reduction` (spatial, temporal, learned
+//! reducers) → `model` (projector, LM, FLOP count) → `train` → `eval` (and `niah`, the
+//! needle grid) → `results` → `sweep::run` (drives a sweep, reporting through
+//! `sweep::SweepEvents`; `lock` keeps one sweep per run directory) → `fit` → `optimum` →
+//! `plot` / `report` / `export` → `analysis` (what a sweep does after its last point).
+//! `rundir` owns every path under `results/<run>/`; `tokens` holds the token rules of real
+//! model families; `bench` the benchmarks beside their Python references.
+//!
+//! The library never prints and never names a command-line flag: it returns values and
+//! typed errors, and the binary (`src/main.rs`, `src/cli/`) turns flags into options.
+#![warn(missing_docs)]
 
 pub mod config;
 pub mod error;

@@ -10,8 +10,8 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
 use std::path::Path;
 
-/// Name of the lock file inside a run directory.
-pub const LOCK_FILE: &str = ".lock";
+/// The lock file inside a run directory.
+pub use crate::rundir::LOCK_FILE;
 
 /// The lock of one run directory, held until dropped.
 #[derive(Debug)]

@@ -5,14 +5,23 @@ use crate::features::MAX_TEXT_TOKENS;
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 
-/// Picks the compute device: `auto` is CUDA when libtorch sees one, else CPU.
-pub fn device(choice: &str) -> crate::Result<Device> {
+/// Where to train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceChoice {
+    /// CUDA when libtorch sees a device, else the CPU.
+    Auto,
+    /// The CPU.
+    Cpu,
+    /// The first CUDA device.
+    Cuda,
+}
+
+/// The device a choice names, or `None` when CUDA is asked for and libtorch sees none.
+pub fn device(choice: DeviceChoice) -> Option<Device> {
     match choice {
-        "auto" => Ok(Device::cuda_if_available()),
-        "cpu" => Ok(Device::Cpu),
-        "cuda" if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
-        "cuda" => Err(crate::Error::input("--device", "cuda requested but libtorch sees no CUDA device")),
-        other => Err(crate::Error::input("--device", format!("'{other}' is not one of auto, cpu, cuda"))),
+        DeviceChoice::Auto => Some(Device::cuda_if_available()),
+        DeviceChoice::Cpu => Some(Device::Cpu),
+        DeviceChoice::Cuda => tch::Cuda::is_available().then_some(Device::Cuda(0)),
     }
 }
 
@@ -156,6 +165,17 @@ pub struct VisionLm {
 }
 
 impl VisionLm {
+    /// Forward FLOPs of one sample of `seq` tokens (visual + text), from the shapes alone:
+    /// 2·params·tokens for the matmuls of the LM blocks (12·width² per layer) and the
+    /// projector, plus 4·layers·seq²·width for the attention scores and their use.
+    pub fn forward_flops(cfg: &ModelConfig, feature_dim: usize, seq: usize) -> f64 {
+        let w = cfg.lm.width as f64;
+        let layers = cfg.lm.layers as f64;
+        let seq = seq as f64;
+        let dense_params = layers * 12.0 * w * w + (feature_dim * cfg.projector.hidden + cfg.projector.hidden * cfg.lm.width) as f64;
+        2.0 * dense_params * seq + 4.0 * layers * seq * seq * w
+    }
+
     /// Creates the model's variables in `vs`.
     pub fn new(vs: &nn::VarStore, cfg: &ModelConfig, feature_dim: usize, vocab: usize) -> VisionLm {
         Self::with_reducer(vs, cfg, feature_dim, vocab, None)

@@ -7,43 +7,23 @@
 //! tokens_per_frame, seed, length, depth, accuracy, accuracy_se, n`).
 //!
 //! Off unless the config has a `niah:` section; the synthetic benchmark only.
-use crate::config::{Config, Generator};
+use crate::config::{Config, DataConfig, Generator, NiahConfig, Temporal};
+use crate::reduction::Strategy;
+use crate::rundir::RunDir;
 use crate::error::{Error, Result};
 use crate::features::SplitData;
 use polars::prelude::*;
-use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// The `niah:` section.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct NiahConfig {
-    /// Haystack lengths in frames (each ≥ 6 and ≥ every T of the sweep).
-    pub lengths: Vec<usize>,
-    /// Needle depths in percent of the video (0 = first frame, 100 = last).
-    #[serde(default = "default_depths")]
-    pub depths: Vec<f64>,
-    /// Haystacks (videos) per cell.
-    #[serde(default = "default_videos")]
-    pub videos_per_cell: usize,
+/// Checks the grid against the data source and every planned point's temporal reducer
+/// and frame count T.
+pub fn validate(niah: &NiahConfig, data: &DataConfig, points: &[(Temporal, usize)]) -> Result<()> {
+    niah.validate(data, points)
 }
-
-fn default_depths() -> Vec<f64> {
-    vec![0.0, 25.0, 50.0, 75.0, 100.0]
-}
-fn default_videos() -> usize {
-    16
-}
-
-/// Directory of per-point NIAH tables inside a run.
-pub const NIAH_DIR: &str = "niah";
-/// The merged NIAH table of a run.
-pub const NIAH_FILE: &str = "niah.parquet";
 
 impl NiahConfig {
-    /// Checks the grid against the data source and every planned point.
-    pub fn validate(&self, cfg: &Config) -> Result<()> {
-        if cfg.data.generator != Generator::Synthetic {
+    fn validate(&self, data: &DataConfig, points: &[(Temporal, usize)]) -> Result<()> {
+        if data.generator != Generator::Synthetic {
             return Err(Error::input("niah", "the needle grid needs data.generator: synthetic"));
         }
         if self.lengths.is_empty() || self.depths.is_empty() {
@@ -59,9 +39,8 @@ impl NiahConfig {
             if len < 6 {
                 return Err(Error::input("niah.lengths", format!("{len} frames: haystacks need at least 6")));
             }
-            for shape in crate::sweep::plan_shapes(&cfg.sweep) {
-                let t = crate::reduction::Temporal::parse(&shape.temporal).map_err(|m| Error::input("sweep.temporal", m))?;
-                t.check(len, shape.frames).map_err(|m| Error::input("niah.lengths", format!("haystack of {len} frames: {m}")))?;
+            for &(temporal, frames) in points {
+                temporal.check(len, frames).map_err(|m| Error::input("niah.lengths", format!("haystack of {len} frames: {m}")))?;
             }
         }
         Ok(())
@@ -116,18 +95,32 @@ pub struct CellScore {
     pub n: usize,
 }
 
+/// Which point a needle table belongs to.
+pub struct PointId<'a> {
+    /// The point's key.
+    pub key: &'a str,
+    /// Its strategy.
+    pub strategy: Strategy,
+    /// Frames T.
+    pub frames: usize,
+    /// Tokens per frame M.
+    pub tokens_per_frame: usize,
+    /// Training seed.
+    pub seed: u64,
+}
+
 /// Writes one point's NIAH table to `niah/<key>.parquet`.
-pub fn save_point(run_dir: &Path, point: &crate::sweep::Point, scores: &[CellScore]) -> Result<()> {
+pub fn save_point(run_dir: &Path, point: &PointId, scores: &[CellScore]) -> Result<()> {
     let n = scores.len();
     let rep_s = |name: &str, v: String| Column::new(name.into(), vec![v; n]);
     let rep_i = |name: &str, v: i64| Column::new(name.into(), vec![v; n]);
     let cols = vec![
-        rep_s("key", point.key.clone()),
-        rep_s("strategy", point.strategy()),
-        rep_s("spatial", point.shape.spatial.clone()),
-        rep_s("temporal", point.shape.temporal.clone()),
-        rep_i("frames", point.shape.frames as i64),
-        rep_i("tokens_per_frame", point.shape.tokens_per_frame as i64),
+        rep_s("key", point.key.to_string()),
+        rep_s("strategy", point.strategy.to_string()),
+        rep_s("spatial", point.strategy.spatial.to_string()),
+        rep_s("temporal", point.strategy.temporal.to_string()),
+        rep_i("frames", point.frames as i64),
+        rep_i("tokens_per_frame", point.tokens_per_frame as i64),
         rep_i("seed", point.seed as i64),
         Column::new("length".into(), scores.iter().map(|s| s.length as i64).collect::<Vec<_>>()),
         Column::new("depth".into(), scores.iter().map(|s| s.depth).collect::<Vec<_>>()),
@@ -135,19 +128,14 @@ pub fn save_point(run_dir: &Path, point: &crate::sweep::Point, scores: &[CellSco
         Column::new("accuracy_se".into(), scores.iter().map(|s| s.accuracy_se).collect::<Vec<_>>()),
         Column::new("n".into(), scores.iter().map(|s| s.n as i64).collect::<Vec<_>>()),
     ];
-    crate::results::write_parquet(&point_path(run_dir, &point.key), &mut DataFrame::new(n, cols)?)
-}
-
-/// Where a point's NIAH table lives.
-pub fn point_path(run_dir: &Path, key: &str) -> PathBuf {
-    run_dir.join(NIAH_DIR).join(format!("{key}.parquet"))
+    crate::results::write_parquet(&RunDir::new(run_dir).niah_point(point.key), &mut DataFrame::new(n, cols)?)
 }
 
 /// Merges the NIAH tables of the given points (those that have one) into `niah.parquet`.
 pub fn merge(run_dir: &Path, keys: &[String]) -> Result<Option<DataFrame>> {
     let mut out: Option<DataFrame> = None;
     for key in keys {
-        let p = point_path(run_dir, key);
+        let p = RunDir::new(run_dir).niah_point(key);
         if !p.exists() {
             continue;
         }
@@ -161,7 +149,7 @@ pub fn merge(run_dir: &Path, keys: &[String]) -> Result<Option<DataFrame>> {
     }
     let Some(df) = out else { return Ok(None) };
     let mut df = df.sort(["strategy", "frames", "tokens_per_frame", "seed", "length", "depth"], SortMultipleOptions::default())?;
-    crate::results::write_parquet(&run_dir.join(NIAH_FILE), &mut df)?;
+    crate::results::write_parquet(&run_dir.join(crate::rundir::NIAH_FILE), &mut df)?;
     Ok(Some(df))
 }
 
@@ -171,7 +159,7 @@ mod tests {
 
     #[test]
     fn needle_frames_span_the_video() {
-        let f: Vec<usize> = default_depths().iter().map(|&d| NiahConfig::needle_frame(33, d)).collect();
+        let f: Vec<usize> = crate::config::default_depths().iter().map(|&d| NiahConfig::needle_frame(33, d)).collect();
         assert_eq!(f, vec![0, 8, 16, 24, 32]);
     }
 }

@@ -89,8 +89,8 @@ fn config_section(md: &mut String, cfg: Option<&Config>) {
         ("design", format!("{}{center}", format!("{:?}", s.design).to_lowercase())),
         ("frames T", list(&s.frames)),
         ("tokens per frame M", list(&s.tokens_per_frame)),
-        ("spatial strategies", s.spatial.join(", ")),
-        ("temporal strategies", s.temporal.join(", ")),
+        ("spatial strategies", s.spatial.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")),
+        ("temporal strategies", s.temporal.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")),
         ("budgets L", if s.budgets.is_empty() { "none (the largest measured T·M is used)".to_string() } else { list(&s.budgets) }),
         ("seeds", list(&s.seeds)),
     ];

@@ -1,11 +1,12 @@
 //! Results as polars frames: one row per finished sweep point, written atomically as
 //! Parquet, merged into `results.parquet` + `results.csv`, and read back for analysis.
 use crate::error::{Error, Result};
+use crate::rundir::{RunDir, CURVES_DIR, CURVES_FILE, POINTS_DIR, RESULTS_CSV};
 use polars::prelude::*;
 use std::path::{Path, PathBuf};
 
-/// File name of the merged results table inside a run directory.
-pub const RESULTS_FILE: &str = "results.parquet";
+/// The merged results table of a run directory.
+pub use crate::rundir::RESULTS_FILE;
 
 /// Resolves an analysis input: a run directory means its `results.parquet`; a file is itself.
 pub fn resolve_table_path(input: &Path) -> Result<PathBuf> {
@@ -72,10 +73,6 @@ pub fn column_names(df: &DataFrame) -> Vec<String> {
     df.get_column_names().iter().map(|s| s.to_string()).collect()
 }
 
-/// Subdirectory of a run holding one Parquet file per finished point.
-pub const POINTS_DIR: &str = "points";
-/// Subdirectory of a run holding one training-curve Parquet file per finished point.
-pub const CURVES_DIR: &str = "curves";
 
 /// Everything measured at one sweep point: one row of `results.parquet`.
 #[derive(Debug, Clone)]
@@ -115,13 +112,18 @@ pub struct PointRow {
 }
 
 impl PointRow {
+    /// The `spatial/temporal` label fits group by (`none/none` for the blind baseline).
+    pub fn strategy_label(&self) -> String {
+        format!("{}/{}", self.spatial, self.temporal)
+    }
+
     /// The row as a one-row DataFrame (the results schema).
     pub fn to_frame(&self) -> Result<DataFrame> {
         let e = &self.eval;
         let mut cols = vec![
             str_col("key", &self.key),
             str_col("run", &self.run),
-            str_col("strategy", &format!("{}/{}", self.spatial, self.temporal)),
+            str_col("strategy", &self.strategy_label()),
             str_col("spatial", &self.spatial),
             str_col("temporal", &self.temporal),
             i64_col("frames", self.frames as i64),
@@ -159,7 +161,7 @@ impl PointRow {
         let rep_i64 = |name: &str, v: i64| Column::new(name.into(), vec![v; n]);
         let cols = vec![
             rep_str("key", &self.key),
-            rep_str("strategy", &format!("{}/{}", self.spatial, self.temporal)),
+            rep_str("strategy", &self.strategy_label()),
             rep_i64("frames", self.frames as i64),
             rep_i64("tokens_per_frame", self.tokens_per_frame as i64),
             rep_i64("seed", self.seed as i64),
@@ -171,7 +173,7 @@ impl PointRow {
 
     /// Writes the point's curve, then its row: the row file's existence marks the point done.
     pub fn save(&self, run_dir: &Path) -> Result<()> {
-        write_parquet(&run_dir.join(CURVES_DIR).join(format!("{}.parquet", self.key)), &mut self.curve_frame()?)?;
+        write_parquet(&RunDir::new(run_dir).curve(&self.key), &mut self.curve_frame()?)?;
         write_parquet(&point_path(run_dir, &self.key), &mut self.to_frame()?)
     }
 }
@@ -188,7 +190,7 @@ fn f64_col(name: &str, v: f64) -> Column {
 
 /// Where a finished point's row lives.
 pub fn point_path(run_dir: &Path, key: &str) -> PathBuf {
-    run_dir.join(POINTS_DIR).join(format!("{key}.parquet"))
+    RunDir::new(run_dir).point(key)
 }
 
 /// Whether a point has a readable finished row (a torn or foreign file counts as not done).
@@ -243,9 +245,9 @@ pub fn merge(run_dir: &Path, keys: &[String]) -> Result<DataFrame> {
     let order = ["strategy", "frames", "tokens_per_frame", "seed"];
     let mut results = stack(&run_dir.join(POINTS_DIR), keys, &order)?.ok_or_else(|| Error::internal("no finished points to merge"))?;
     write_parquet(&run_dir.join(RESULTS_FILE), &mut results)?;
-    write_csv(&run_dir.join("results.csv"), &mut results)?;
+    write_csv(&run_dir.join(RESULTS_CSV), &mut results)?;
     if let Some(mut curves) = stack(&run_dir.join(CURVES_DIR), keys, &["strategy", "frames", "tokens_per_frame", "seed", "step"])? {
-        write_parquet(&run_dir.join("curves.parquet"), &mut curves)?;
+        write_parquet(&run_dir.join(CURVES_FILE), &mut curves)?;
     }
     Ok(results)
 }

@@ -1,4 +1,6 @@
 //! One file per subcommand: its clap arguments and the glue to the library.
+#[macro_use]
+pub mod out;
 pub mod reduce;
 pub mod sweep;
 pub mod tokens;
@@ -8,4 +10,17 @@ pub mod plot;
 pub mod report;
 pub mod fit;
 pub mod optimum;
+pub mod progress;
 pub mod bench_fit;
+
+/// The device a `--device` value names.
+pub fn device(choice: &str) -> vislaw::Result<tch::Device> {
+    use vislaw::model::DeviceChoice;
+    let choice = match choice {
+        "auto" => DeviceChoice::Auto,
+        "cpu" => DeviceChoice::Cpu,
+        "cuda" => DeviceChoice::Cuda,
+        other => return Err(vislaw::Error::input("--device", format!("'{other}' is not one of auto, cpu, cuda"))),
+    };
+    vislaw::model::device(choice).ok_or_else(|| vislaw::Error::input("--device", "cuda requested but libtorch sees no CUDA device"))
+}

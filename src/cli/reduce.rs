@@ -1,7 +1,8 @@
 //! `vislaw reduce`: the sweep's reducers as a command, for features prepared offline.
 use std::path::PathBuf;
 use tch::Tensor;
-use vislaw::reduction::{Spatial, Temporal, FEATURES_TENSOR};
+use vislaw::features::FEATURES_TENSOR;
+use vislaw::reduction::{Spatial, Temporal};
 use vislaw::{Error, Result};
 
 /// Reduce a `[frames, g, g, D]` feature file to `[T, M, D]`.

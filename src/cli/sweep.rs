@@ -38,19 +38,19 @@ pub struct ValidateArgs {
 
 /// Runs `vislaw sweep`.
 pub fn run(args: Args) -> Result<()> {
-    let cfg = Config::load(&args.config)?;
+    let cfg = sweep::load(&args.config)?;
     if args.dry_run {
         print!("{}", dry_run(&cfg, &args.results));
         return Ok(());
     }
-    let device = vislaw::model::device(&args.device)?;
+    let device = super::device(&args.device)?;
     let jobs = match args.jobs {
         Some(0) => return Err(vislaw::Error::input("--jobs", "must be at least 1")),
         Some(n) => n,
         None => vislaw::sweep::default_jobs(device),
     };
     let opts = RunOptions { results_root: args.results, device, max_points: args.max_points, jobs };
-    let outcome = run_sweep(&cfg, &opts)?;
+    let outcome = run_sweep(&cfg, &opts, &super::progress::Progress::new())?;
     if let Some(df) = &outcome.results {
         println!("\n{}", results::summary_table(df)?);
     }
@@ -101,10 +101,8 @@ fn analyze(cfg: &Config, df: &polars::prelude::DataFrame, run_dir: &std::path::P
 
 /// Runs `vislaw validate`.
 pub fn validate(args: ValidateArgs) -> Result<()> {
-    let cfg = Config::load(&args.config)?;
-    let source = vislaw::features::open(&cfg.data)?;
-    let spatial: Vec<String> = sweep::plan_shapes(&cfg.sweep).into_iter().map(|s| s.spatial).collect();
-    vislaw::reduction::params::check_source(&spatial, source.as_ref())?;
+    let cfg = sweep::load(&args.config)?;
+    sweep::open_source(&cfg)?;
     let points = sweep::plan(&cfg);
     println!("{}: valid — {} points", args.config.display(), points.len());
     Ok(())

@@ -9,10 +9,9 @@
 //!   optionally `attention` `[ℓ, g·g]` and `keys` `[ℓ, g·g, dk]` for strategies that need
 //!   them. A video's length ℓ is its own frame count, at most `data.frames` = F; shorter
 //!   videos are zero-padded to F on loading (`SplitData::lengths` keeps each ℓ).
-use super::{FeatureSource, Question, Split, SplitData, MAX_TEXT_TOKENS};
+use super::{FeatureSource, Question, Split, SplitData, FEATURES_TENSOR, MAX_TEXT_TOKENS};
 use crate::config::DataConfig;
 use crate::error::{Error, Result};
-use crate::reduction::FEATURES_TENSOR;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::io::Read;

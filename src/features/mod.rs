@@ -11,6 +11,16 @@ pub mod synthetic;
 /// Text tokens reserved after the visual tokens: room for a video's packed questions and answers.
 pub const MAX_TEXT_TOKENS: usize = 24;
 
+/// The token id that pads text rows, reserved in every source's vocabulary.
+pub const PAD: i64 = 0;
+
+/// Name of the encoder features tensor in feature files (`[ℓ, g, g, D]`).
+pub const FEATURES_TENSOR: &str = "features";
+/// Name of the encoder's CLS-style attention over the grid (`[ℓ, g·g]`), when present.
+pub const ATTENTION_TENSOR: &str = "attention";
+/// Name of the encoder's head-averaged keys (`[ℓ, g·g, dk]`), when present.
+pub const KEYS_TENSOR: &str = "keys";
+
 /// Which half of the benchmark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Split {
@@ -56,7 +66,7 @@ impl Question {
 ///
 /// Videos may differ in length: video i has `lengths[i]` ≤ F real frames, and its frames
 /// from `lengths[i]` on are zero in `features`, `attention` and `keys` (F is the longest
-/// video). The reducers (`crate::reduction::kernels::reduce_with`) read each video's own frames.
+/// video). The reducers (`reduction::kernels::reduce_with`) read each video's own frames.
 pub struct SplitData {
     /// Encoder features `[N, F, g, g, D]`, f32.
     pub features: Tensor,

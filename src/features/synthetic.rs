@@ -109,7 +109,7 @@ impl FeatureSource for Synthetic {
     }
 
     fn provides(&self, tensor: &str) -> bool {
-        crate::reduction::params::EXTRA_TENSORS.contains(&tensor)
+        matches!(tensor, super::ATTENTION_TENSOR | super::KEYS_TENSOR)
     }
 
     fn load(&self, split: Split) -> Result<SplitData> {

@@ -30,7 +30,7 @@ pub struct NiahFigure {
 impl NiahFigure {
     /// Reads `<run>/niah.parquet`; `None` when the run has no needle grid.
     pub fn load(run_dir: &Path) -> Result<Option<NiahFigure>> {
-        let path = run_dir.join(crate::niah::NIAH_FILE);
+        let path = run_dir.join(crate::rundir::NIAH_FILE);
         if !path.exists() {
             return Ok(None);
         }

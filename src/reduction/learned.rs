@@ -33,8 +33,8 @@ pub struct LearnedSpec {
 
 impl LearnedSpec {
     /// The spec of a point's strategy, or `None` when it is not learned.
-    pub fn for_point(spatial: &str, frames: usize, tokens: usize, grid: usize, params: &crate::reduction::params::StrategiesConfig) -> Option<LearnedSpec> {
-        let kind = Spatial::parse(spatial).ok().filter(|s| s.is_learned())?;
+    pub fn for_point(spatial: Spatial, frames: usize, tokens: usize, grid: usize, params: &crate::reduction::params::StrategiesConfig) -> Option<LearnedSpec> {
+        let kind = Some(spatial).filter(|s| s.is_learned())?;
         Some(LearnedSpec { kind, frames, grid_tokens: grid * grid, tokens, heads: params.resampler.heads, window_frames: params.summary.window_frames })
     }
 }

@@ -1,7 +1,12 @@
 //! Sweep points: the axes of a config expanded into concrete (T, M, strategy, seed) points,
-//! each keyed by a content hash of everything that determines its numbers.
-use crate::config::{Config, Design, SweepConfig};
+//! each keyed by a content hash of everything that determines its numbers; and the checks
+//! of a config's fields against each other that planning needs (every point reachable by
+//! its strategy and within the budget and the context), before any work starts.
+use crate::config::{Config, Design, Spatial, SweepConfig, Temporal};
+use crate::error::{Error, Result};
+use crate::reduction::Strategy;
 use serde::Serialize;
+use std::path::Path;
 
 /// Bumped whenever a change alters the numbers a point produces, so old results are not reused.
 pub const PROTOCOL_VERSION: u32 = 3;
@@ -13,10 +18,17 @@ pub struct Shape {
     pub frames: usize,
     /// Tokens per frame M.
     pub tokens_per_frame: usize,
-    /// Spatial reducer name.
-    pub spatial: String,
-    /// Temporal reducer name.
-    pub temporal: String,
+    /// Spatial reducer.
+    pub spatial: Spatial,
+    /// Temporal reducer.
+    pub temporal: Temporal,
+}
+
+impl Shape {
+    /// The shape's strategy.
+    pub fn strategy(&self) -> Strategy {
+        Strategy { spatial: self.spatial, temporal: self.temporal }
+    }
 }
 
 /// One point of the sweep: a shape, a seed and its content key.
@@ -37,9 +49,9 @@ impl Point {
         self.shape.frames * self.shape.tokens_per_frame
     }
 
-    /// The strategy label used to group fits, `spatial/temporal`.
-    pub fn strategy(&self) -> String {
-        format!("{}/{}", self.shape.spatial, self.shape.temporal)
+    /// The point's strategy (`Display` gives the `spatial/temporal` label fits group by).
+    pub fn strategy(&self) -> Strategy {
+        self.shape.strategy()
     }
 }
 
@@ -51,16 +63,16 @@ pub fn plan_shapes(s: &SweepConfig) -> Vec<Shape> {
                 s.tokens_per_frame.iter().map(move |&m| Shape {
                     frames: c.frames,
                     tokens_per_frame: m,
-                    spatial: sp.clone(),
-                    temporal: c.temporal.clone(),
+                    spatial: *sp,
+                    temporal: c.temporal,
                 })
             });
             let along_t = s.temporal.iter().flat_map(|tp| {
                 s.frames.iter().map(move |&t| Shape {
                     frames: t,
                     tokens_per_frame: c.tokens_per_frame,
-                    spatial: c.spatial.clone(),
-                    temporal: tp.clone(),
+                    spatial: c.spatial,
+                    temporal: *tp,
                 })
             });
             along_m.chain(along_t).collect::<Vec<_>>()
@@ -80,7 +92,7 @@ fn grid_shapes(s: &SweepConfig) -> Vec<Shape> {
             for &t in &s.frames {
                 for &m in &s.tokens_per_frame {
                     if max_budget.is_none_or(|b| t * m <= b) {
-                        out.push(Shape { frames: t, tokens_per_frame: m, spatial: sp.clone(), temporal: tp.clone() });
+                        out.push(Shape { frames: t, tokens_per_frame: m, spatial: *sp, temporal: *tp });
                     }
                 }
             }
@@ -116,7 +128,7 @@ struct KeyMaterial<'a> {
     strategy: Option<serde_json::Value>,
     /// The needle grid, when enabled (its tables are written with the point).
     #[serde(skip_serializing_if = "Option::is_none")]
-    niah: Option<&'a crate::niah::NiahConfig>,
+    niah: Option<&'a crate::config::NiahConfig>,
 }
 
 /// Content hash of the resolved point config: same inputs, same key, across runs and names.
@@ -128,10 +140,33 @@ pub fn point_key(cfg: &Config, shape: &Shape, seed: u64) -> String {
         train: &cfg.train,
         shape,
         seed,
-        strategy: cfg.strategies.key_params(&shape.spatial, &shape.temporal),
+        strategy: cfg.strategies.key_params(shape.spatial, shape.temporal),
         niah: cfg.niah.as_ref(),
     };
-    let json = serde_json::to_vec(&material).expect("plain data serialises");
+    hash_key(&material)
+}
+
+/// What twins share (see [`compute_key`]).
+#[derive(Serialize)]
+struct TwinMaterial<'a> {
+    protocol: u32,
+    data: &'a crate::config::DataConfig,
+    model: &'a crate::config::ModelConfig,
+    train: &'a crate::config::TrainConfig,
+    frames: usize,
+    tokens_per_frame: usize,
+    spatial: &'static str,
+    temporal: &'static str,
+    seed: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    strategy: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    niah: Option<&'a crate::config::NiahConfig>,
+}
+
+/// The first 16 hex digits of the blake3 hash of `material`'s JSON.
+fn hash_key(material: &impl Serialize) -> String {
+    let json = serde_json::to_vec(material).expect("plain data serialises");
     blake3::hash(&json).to_hex()[..16].to_string()
 }
 
@@ -141,19 +176,27 @@ pub fn point_key(cfg: &Config, shape: &Shape, seed: u64) -> String {
 /// every video has all F frames), and spatial `pool`, `sample` and `bilinear` at M = g²
 /// (each keeps the grid as it is, bitwise).
 pub fn compute_key(cfg: &Config, point: &Point, all_full_length: bool) -> String {
-    let keeps_every_frame = all_full_length && point.shape.frames == cfg.data.frames && matches!(point.shape.temporal.as_str(), "sample" | "pool");
-    let keeps_every_token = point.shape.tokens_per_frame == cfg.data.grid * cfg.data.grid && matches!(point.shape.spatial.as_str(), "pool" | "sample" | "bilinear");
+    let keeps_every_frame = all_full_length && point.shape.frames == cfg.data.frames && point.shape.temporal.is_identity_at_full_length();
+    let keeps_every_token = point.shape.tokens_per_frame == cfg.data.grid * cfg.data.grid && point.shape.spatial.is_identity_at_full_grid();
     if !keeps_every_frame && !keeps_every_token {
         return point.key.clone();
     }
-    let mut shape = point.shape.clone();
-    if keeps_every_frame {
-        shape.temporal = "all-frames".into();
-    }
-    if keeps_every_token {
-        shape.spatial = "all-tokens".into();
-    }
-    point_key(cfg, &shape, point.seed)
+    // The twins' shared key: the point's key material with the identity reducers named by
+    // what they keep, so twins meet and no real point can collide with them.
+    let material = TwinMaterial {
+        protocol: PROTOCOL_VERSION,
+        data: &cfg.data,
+        model: &cfg.model,
+        train: &cfg.train,
+        frames: point.shape.frames,
+        tokens_per_frame: point.shape.tokens_per_frame,
+        spatial: if keeps_every_token { "all-tokens" } else { point.shape.spatial.name() },
+        temporal: if keeps_every_frame { "all-frames" } else { point.shape.temporal.name() },
+        seed: point.seed,
+        strategy: cfg.strategies.key_params(point.shape.spatial, point.shape.temporal),
+        niah: cfg.niah.as_ref(),
+    };
+    hash_key(&material)
 }
 
 /// Rough cost of one point, for `--dry-run`.
@@ -163,14 +206,70 @@ pub struct Cost {
     pub flops: f64,
 }
 
+/// Reads a sweep file and runs every check a sweep runs before it trains: each field on its
+/// own (`Config::load`), then the fields against each other ([`check`]).
+pub fn load(path: &Path) -> Result<Config> {
+    let cfg = Config::load(path)?;
+    check(&cfg).map_err(|e| match e {
+        Error::Input(m) => Error::Input(format!("{}: {m}", path.display())),
+        other => other,
+    })?;
+    Ok(cfg)
+}
+
+/// Checks a config's fields against each other: every planned point is reachable by its
+/// strategy, within the largest budget and within the LM's context, the strategies'
+/// parameters suit the data, and the needle grid suits the points. Names the field.
+pub fn check(cfg: &Config) -> Result<()> {
+    let text = crate::features::MAX_TEXT_TOKENS;
+    if cfg.model.lm.max_context <= text {
+        return Err(Error::input("model.lm.max_context", format!("must exceed the {text} text tokens")));
+    }
+    let shapes = plan_shapes(&cfg.sweep);
+    check_shapes(cfg, &shapes)?;
+    let max_visual = cfg.model.lm.max_context - text;
+    for s in &shapes {
+        let (t, m) = (s.frames, s.tokens_per_frame);
+        if t * m > max_visual {
+            return Err(Error::input("model.lm.max_context", format!("{t} frames × {m} tokens = {} visual tokens do not fit (at most {max_visual} after {text} text tokens)", t * m)));
+        }
+    }
+    let spatial: Vec<Spatial> = shapes.iter().map(|s| s.spatial).collect();
+    let temporal: Vec<Temporal> = shapes.iter().map(|s| s.temporal).collect();
+    cfg.strategies.validate(&spatial, &temporal, cfg.data.dim)?;
+    if let Some(niah) = &cfg.niah {
+        let frames: Vec<(Temporal, usize)> = shapes.iter().map(|s| (s.temporal, s.frames)).collect();
+        crate::niah::validate(niah, &cfg.data, &frames)?;
+    }
+    Ok(())
+}
+
+/// Every shape reachable by its reducers and within the largest budget.
+fn check_shapes(cfg: &Config, shapes: &[Shape]) -> Result<()> {
+    let max_budget = cfg.sweep.budgets.iter().max().copied();
+    if shapes.is_empty() {
+        return Err(Error::input("sweep.budgets", format!("no (frames, tokens_per_frame) pair fits within the largest budget {}", max_budget.unwrap_or(0))));
+    }
+    for p in shapes {
+        p.spatial.check(cfg.data.grid, p.tokens_per_frame).map_err(|m| Error::input("sweep.tokens_per_frame", m))?;
+        p.temporal.check(cfg.data.frames, p.frames).map_err(|m| Error::input("sweep.frames", m))?;
+        if let Some(max_budget) = max_budget {
+            if p.frames * p.tokens_per_frame > max_budget {
+                return Err(Error::input(
+                    "sweep.center",
+                    format!("{} frames × {} tokens = {} exceed the largest budget {max_budget}", p.frames, p.tokens_per_frame, p.frames * p.tokens_per_frame),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Estimates a point's training + evaluation FLOPs from the model shape and sequence length.
 pub fn estimate_cost(cfg: &Config, point: &Point) -> Cost {
-    let w = cfg.model.lm.width as f64;
-    let layers = cfg.model.lm.layers as f64;
-    let seq = (point.visual_tokens() + crate::features::MAX_TEXT_TOKENS) as f64;
-    let dense_params = layers * 12.0 * w * w + (cfg.data.dim * cfg.model.projector.hidden + cfg.model.projector.hidden * cfg.model.lm.width) as f64;
-    // Per sample: 2·params·tokens for the matmuls plus 4·layers·seq²·w for attention scores.
-    let forward_per_sample = 2.0 * dense_params * seq + 4.0 * layers * seq * seq * w;
+    let seq = point.visual_tokens() + crate::features::MAX_TEXT_TOKENS;
+    let forward_per_sample = crate::model::VisionLm::forward_flops(&cfg.model, cfg.data.dim, seq);
+    // Backward costs about twice the forward.
     let train = 3.0 * forward_per_sample * (cfg.train.steps * cfg.train.batch) as f64;
     // Evaluation scores every option of every held-out question (4 per question, 5 per video).
     let eval = forward_per_sample * (cfg.data.eval_videos * 5 * 5) as f64;
@@ -206,13 +305,13 @@ mod tests {
     fn cross_design_varies_one_factor_at_a_time_and_shares_the_center() {
         let mut c = small();
         c.sweep.design = Design::Cross;
-        c.sweep.spatial = vec!["pool".into(), "sample".into()];
-        c.sweep.temporal = vec!["sample".into(), "pool".into()];
-        c.sweep.center = Some(crate::config::Center { frames: 4, tokens_per_frame: 4, spatial: "pool".into(), temporal: "sample".into() });
+        c.sweep.spatial = vec![Spatial::Pool, Spatial::Sample];
+        c.sweep.temporal = vec![Temporal::Sample, Temporal::Pool];
+        c.sweep.center = Some(crate::config::Center { frames: 4, tokens_per_frame: 4, spatial: Spatial::Pool, temporal: Temporal::Sample });
         let p = plan(&c);
         // 2 spatial × 2 M + 2 temporal × 2 T, minus the shared centre (4, 4, pool, sample).
         assert_eq!(p.len(), 7);
-        let centre = p.iter().filter(|x| x.shape.frames == 4 && x.shape.tokens_per_frame == 4 && x.strategy() == "pool/sample").count();
+        let centre = p.iter().filter(|x| x.shape.frames == 4 && x.shape.tokens_per_frame == 4 && x.strategy().to_string() == "pool/sample").count();
         assert_eq!(centre, 1);
     }
 
@@ -220,13 +319,13 @@ mod tests {
     fn temporal_sample_and_pool_share_a_computation_only_when_they_keep_every_frame() {
         let cfg: Config = serde_yaml::from_str(YAML_FOR_COMPUTE_KEY).unwrap();
         let points = plan(&cfg);
-        let at = |t: usize, temporal: &str| points.iter().find(|p| p.shape.frames == t && p.shape.temporal == temporal).unwrap();
-        let (sample_all, pool_all) = (at(8, "sample"), at(8, "pool"));
+        let at = |t: usize, temporal: Temporal| points.iter().find(|p| p.shape.frames == t && p.shape.temporal == temporal).unwrap();
+        let (sample_all, pool_all) = (at(8, Temporal::Sample), at(8, Temporal::Pool));
         assert_ne!(sample_all.key, pool_all.key);
         assert_eq!(compute_key(&cfg, sample_all, true), compute_key(&cfg, pool_all, true));
         assert_ne!(compute_key(&cfg, sample_all, false), compute_key(&cfg, pool_all, false), "short videos make them differ");
-        assert_ne!(compute_key(&cfg, at(4, "sample"), true), compute_key(&cfg, at(4, "pool"), true));
-        assert_eq!(compute_key(&cfg, at(4, "pool"), true), at(4, "pool").key);
+        assert_ne!(compute_key(&cfg, at(4, Temporal::Sample), true), compute_key(&cfg, at(4, Temporal::Pool), true));
+        assert_eq!(compute_key(&cfg, at(4, Temporal::Pool), true), at(4, Temporal::Pool).key);
     }
 
     #[test]
@@ -234,15 +333,15 @@ mod tests {
         let yaml = YAML_FOR_COMPUTE_KEY.replace("tokens_per_frame: [4]", "tokens_per_frame: [4, 16]").replace("spatial: [pool]", "spatial: [pool, sample, bilinear, visionzip]").replace("temporal: [sample, pool]", "temporal: [sample]");
         let cfg: Config = serde_yaml::from_str(&yaml).unwrap();
         let points = plan(&cfg);
-        let key = |m: usize, spatial: &str| {
+        let key = |m: usize, spatial: Spatial| {
             let p = points.iter().find(|p| p.shape.frames == 4 && p.shape.tokens_per_frame == m && p.shape.spatial == spatial).unwrap();
             compute_key(&cfg, p, true)
         };
         // g = 4: M = 16 keeps every token.
-        assert_eq!(key(16, "pool"), key(16, "sample"));
-        assert_eq!(key(16, "pool"), key(16, "bilinear"));
-        assert_ne!(key(16, "pool"), key(16, "visionzip"), "VisionZip merges tokens even at g²");
-        assert_ne!(key(4, "pool"), key(4, "sample"));
+        assert_eq!(key(16, Spatial::Pool), key(16, Spatial::Sample));
+        assert_eq!(key(16, Spatial::Pool), key(16, Spatial::Bilinear));
+        assert_ne!(key(16, Spatial::Pool), key(16, Spatial::VisionZip), "VisionZip merges tokens even at g²");
+        assert_ne!(key(4, Spatial::Pool), key(4, Spatial::Sample));
     }
 
     const YAML_FOR_COMPUTE_KEY: &str = "

@@ -5,18 +5,18 @@ use crate::error::{Error, Result};
 use crate::eval::EvalResult;
 use crate::features::{self, FeatureSource, Split, SplitData};
 use crate::model::{device_name, VisionLm};
-use crate::reduction::{Spatial, Temporal};
+use crate::reduction::reduce_split;
 use crate::results::{self, PointRow};
+use crate::rundir::RunDir;
+use crate::sweep::events::{BaselineDone, SweepEvents, SweepStart};
 use crate::sweep::{self, Point};
 use crate::train;
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use polars::prelude::DataFrame;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
-use tch::{nn, Device, Tensor};
+use tch::{nn, Device};
 
 /// How to run a sweep.
 #[derive(Debug, Clone)]
@@ -60,14 +60,22 @@ pub struct SweepOutcome {
 
 /// The run directory of a config.
 pub fn run_dir(cfg: &Config, results_root: &Path) -> PathBuf {
-    results_root.join(&cfg.name)
+    RunDir::of(results_root, &cfg.name).root().to_path_buf()
 }
 
-/// Runs (or resumes) a sweep. Everything is validated before anything is written.
-pub fn run_sweep(cfg: &Config, opts: &RunOptions) -> Result<SweepOutcome> {
+/// Opens a config's feature source and checks it against the sweep (a strategy's encoder
+/// tensors present): the checks a sweep runs on its data before anything is written.
+pub fn open_source(cfg: &Config) -> Result<Box<dyn FeatureSource>> {
     let source = features::open(&cfg.data)?;
-    let spatial: Vec<String> = sweep::plan_shapes(&cfg.sweep).into_iter().map(|s| s.spatial).collect();
+    let spatial: Vec<_> = sweep::plan_shapes(&cfg.sweep).into_iter().map(|s| s.spatial).collect();
     crate::reduction::params::check_source(&spatial, source.as_ref())?;
+    Ok(source)
+}
+
+/// Runs (or resumes) a sweep, reporting progress to `events`. Everything is validated
+/// before anything is written.
+pub fn run_sweep(cfg: &Config, opts: &RunOptions, events: &dyn SweepEvents) -> Result<SweepOutcome> {
+    let source = open_source(cfg)?;
     let points = sweep::plan(cfg);
     let dir = run_dir(cfg, &opts.results_root);
     // Before anything in the directory is touched: a concurrent sweep's temp files are not torn.
@@ -75,8 +83,8 @@ pub fn run_sweep(cfg: &Config, opts: &RunOptions) -> Result<SweepOutcome> {
     remove_torn_files(&dir);
     let (done, pending): (Vec<&Point>, Vec<&Point>) = points.iter().partition(|p| results::is_done(&dir, &p.key));
     let todo: Vec<&Point> = pending.iter().copied().take(opts.max_points.unwrap_or(usize::MAX)).collect();
-    crate::io::write_atomic(&dir.join("config.yaml"), serde_yaml::to_string(cfg).map_err(Error::internal)?.as_bytes())?;
-    eprintln!("vislaw: {} — {} points ({} finished, {} to train) on {}", cfg.name, points.len(), done.len(), todo.len(), device_name(opts.device));
+    crate::io::write_atomic(&RunDir::new(&dir).config(), serde_yaml::to_string(cfg).map_err(Error::internal)?.as_bytes())?;
+    events.started(&SweepStart { name: cfg.name.clone(), points: points.len(), finished: done.len(), to_train: todo.len(), device: device_name(opts.device) });
     if !todo.is_empty() {
         if opts.device == Device::Cpu {
             // One intra-op thread throughout (warm start, blind baseline, every point): the
@@ -84,8 +92,8 @@ pub fn run_sweep(cfg: &Config, opts: &RunOptions) -> Result<SweepOutcome> {
             // against each other's thread pools.
             tch::set_num_threads(1);
         }
-        let ctx = Context::prepare(cfg, source.as_ref(), &dir, opts.device)?;
-        train_points(cfg, &ctx, &dir, &todo, Tally { total: points.len(), done: done.len() }, opts.jobs)?;
+        let ctx = Context::prepare(cfg, source.as_ref(), &dir, opts.device, events)?;
+        train_points(cfg, &ctx, &dir, &todo, opts.jobs, events)?;
     }
     let finished: Vec<String> = points.iter().filter(|p| results::is_done(&dir, &p.key)).map(|p| p.key.clone()).collect();
     let results = if finished.is_empty() { None } else { Some(results::merge(&dir, &finished)?) };
@@ -97,10 +105,10 @@ pub fn run_sweep(cfg: &Config, opts: &RunOptions) -> Result<SweepOutcome> {
 
 /// A kill mid-write can leave temp files behind; they are never results.
 fn remove_torn_files(dir: &Path) {
-    for sub in [results::POINTS_DIR, results::CURVES_DIR, ".", "cache"] {
-        let Ok(entries) = std::fs::read_dir(dir.join(sub)) else { continue };
+    for sub in RunDir::new(dir).temp_file_dirs() {
+        let Ok(entries) = std::fs::read_dir(sub) else { continue };
         for e in entries.flatten() {
-            if e.file_name().to_string_lossy().starts_with(".tmp-") {
+            if e.file_name().to_string_lossy().starts_with(crate::rundir::TEMP_PREFIX) {
                 let _ = std::fs::remove_file(e.path());
             }
         }
@@ -118,7 +126,7 @@ struct Context {
 }
 
 impl Context {
-    fn prepare(cfg: &Config, source: &dyn FeatureSource, dir: &Path, device: Device) -> Result<Context> {
+    fn prepare(cfg: &Config, source: &dyn FeatureSource, dir: &Path, device: Device, events: &dyn SweepEvents) -> Result<Context> {
         let started = Instant::now();
         let mut train = source.load(Split::Train)?;
         let mut eval = source.load(Split::Eval)?;
@@ -131,16 +139,16 @@ impl Context {
             Some(n) => Some(crate::niah::Haystacks::build(cfg, n, device)?),
             None => None,
         };
-        eprintln!("vislaw: encoded {} ({:.1} s)", source.describe(), started.elapsed().as_secs_f64());
-        let prior = dir.join("cache").join(format!("prior-{}.safetensors", prior_key(cfg)));
+        events.data_ready(&source.describe(), started.elapsed().as_secs_f64());
+        let prior = RunDir::new(dir).prior(&prior_key(cfg));
         let ctx = Context { train, eval, vocab: source.vocab_size(), prior, device, haystacks };
-        ctx.ensure_prior(cfg, dir)?;
+        ctx.ensure_prior(cfg, dir, events)?;
         Ok(ctx)
     }
 
     /// Trains the text-only QA prior once, then the blind baseline: the same training as a
     /// point (steps, schedule, trainable parts) from the prior, with no visual tokens.
-    fn ensure_prior(&self, cfg: &Config, dir: &Path) -> Result<()> {
+    fn ensure_prior(&self, cfg: &Config, dir: &Path, events: &dyn SweepEvents) -> Result<()> {
         if self.prior.exists() && dir.join(BLIND_FILE).exists() {
             return Ok(());
         }
@@ -150,14 +158,7 @@ impl Context {
         train::apply_trainable(&mut vs, &cfg.train.trainable);
         let outcome = train::train(&model, &vs, &cfg.train, None, &self.train.questions, 0, cfg.train.steps, &mut |_| {})?;
         let blind = crate::eval::evaluate(&model, None, &self.eval.questions, cfg.train.eval_batch, self.device);
-        eprintln!(
-            "vislaw: text-only warm start ({} steps) and blind baseline ({} steps, no visual tokens) in {:.1} s: loss {:.4}, accuracy {:.3}",
-            cfg.train.prior_steps,
-            cfg.train.steps,
-            started.elapsed().as_secs_f64(),
-            blind.loss,
-            blind.accuracy
-        );
+        events.baseline_done(&BaselineDone { prior_steps: cfg.train.prior_steps, steps: cfg.train.steps, seconds: started.elapsed().as_secs_f64(), eval: blind.clone() });
         let row = blind_row(cfg, blind, &outcome, device_name(self.device));
         results::write_parquet(&dir.join(BLIND_FILE), &mut row.to_frame()?)
     }
@@ -193,7 +194,7 @@ impl Context {
 }
 
 /// File of the blind (no visual tokens) baseline inside a run directory.
-pub const BLIND_FILE: &str = "blind.parquet";
+pub use crate::rundir::BLIND_FILE;
 
 fn blind_row(cfg: &Config, eval: EvalResult, outcome: &train::TrainOutcome, device: String) -> PointRow {
     PointRow {
@@ -222,18 +223,11 @@ fn prior_key(cfg: &Config) -> String {
     blake3::hash(material.to_string().as_bytes()).to_hex()[..16].to_string()
 }
 
-/// Points of the whole sweep, and how many were finished before this run.
-#[derive(Clone, Copy)]
-struct Tally {
-    total: usize,
-    done: usize,
-}
-
 /// Trains the pending points on `jobs` worker threads, each taking the next point (longest
 /// first) and saving it as soon as it finishes; the first error stops the others.
-fn train_points(cfg: &Config, ctx: &Context, dir: &Path, todo: &[&Point], tally: Tally, jobs: usize) -> Result<()> {
+fn train_points(cfg: &Config, ctx: &Context, dir: &Path, todo: &[&Point], jobs: usize, events: &dyn SweepEvents) -> Result<()> {
     let workers = jobs.clamp(1, todo.len().max(1));
-    let progress = Progress::new(tally, cfg.train.steps, workers);
+    events.training(workers, cfg.train.steps);
     let (mut todo, twins) = split_twins(cfg, ctx, todo);
     // Longest first, so the last point to finish is a short one and no worker idles long.
     todo.sort_by_cached_key(|p| std::cmp::Reverse(sweep::estimate_cost(cfg, p).flops as u64));
@@ -242,16 +236,16 @@ fn train_points(cfg: &Config, ctx: &Context, dir: &Path, todo: &[&Point], tally:
     let failure: Mutex<Option<Error>> = Mutex::new(None);
     std::thread::scope(|scope| {
         for worker in 0..workers {
-            let (ctx, progress, next, failure, twins) = (ctx.share(), &progress, &next, &failure, twins.as_slice());
+            let (ctx, next, failure, twins) = (ctx.share(), &next, &failure, twins.as_slice());
             scope.spawn(move || {
                 while let Some(point) = todo.get(next.fetch_add(1, Ordering::SeqCst)) {
                     if failure.lock().map_or(true, |f| f.is_some()) {
                         return;
                     }
-                    let outcome = train_point(cfg, &ctx, point, progress, worker, dir).and_then(|row| {
+                    let outcome = train_point(cfg, &ctx, point, events, worker, dir).and_then(|row| {
                         row.save(dir)?;
-                        progress.finish_point(point, &row);
-                        save_twins(twins, point, &row, dir, progress)
+                        events.point_finished(point, &row);
+                        save_twins(twins, point, &row, dir, events)
                     });
                     if let Err(e) = outcome {
                         if let Ok(mut f) = failure.lock() {
@@ -263,7 +257,7 @@ fn train_points(cfg: &Config, ctx: &Context, dir: &Path, todo: &[&Point], tally:
             });
         }
     });
-    progress.finish();
+    events.training_done();
     match failure.into_inner() {
         Ok(Some(e)) => Err(e),
         Ok(None) => Ok(()),
@@ -296,37 +290,39 @@ fn split_twins<'a>(cfg: &Config, ctx: &Context, todo: &[&'a Point]) -> (Vec<&'a 
 }
 
 /// Records the trained `point`'s row under each of its twins' own keys and strategies.
-fn save_twins(twins: &[(String, &Point)], point: &Point, row: &PointRow, dir: &Path, progress: &Progress) -> Result<()> {
+fn save_twins(twins: &[(String, &Point)], point: &Point, row: &PointRow, dir: &Path, events: &dyn SweepEvents) -> Result<()> {
     for (_, twin) in twins.iter().filter(|(trained, _)| *trained == point.key) {
-        let copy = PointRow { key: twin.key.clone(), spatial: twin.shape.spatial.clone(), temporal: twin.shape.temporal.clone(), ..row.clone() };
+        let copy = PointRow { key: twin.key.clone(), spatial: twin.shape.spatial.to_string(), temporal: twin.shape.temporal.to_string(), ..row.clone() };
         copy.save(dir)?;
-        progress.finish_point(twin, &copy);
+        events.point_finished(twin, &copy);
     }
     Ok(())
 }
 
 /// One point, top to bottom: reduce, initialise from the prior, train, evaluate.
-fn train_point(cfg: &Config, ctx: &Context, point: &Point, progress: &Progress, worker: usize, dir: &Path) -> Result<PointRow> {
+fn train_point(cfg: &Config, ctx: &Context, point: &Point, events: &dyn SweepEvents, worker: usize, dir: &Path) -> Result<PointRow> {
     let started = Instant::now();
-    progress.start_point(worker, point);
-    let train_feats = reduce_split_with(&ctx.train, point, &cfg.strategies);
-    let eval_feats = reduce_split_with(&ctx.eval, point, &cfg.strategies);
-    let spec = crate::reduction::learned::LearnedSpec::for_point(&point.shape.spatial, point.shape.frames, point.shape.tokens_per_frame, cfg.data.grid, &cfg.strategies);
+    events.point_started(worker, point);
+    let reduce = |split: &SplitData| reduce_split(split, point.strategy(), point.shape.frames, point.shape.tokens_per_frame, &cfg.strategies);
+    let train_feats = reduce(&ctx.train);
+    let eval_feats = reduce(&ctx.eval);
+    let spec = crate::reduction::learned::LearnedSpec::for_point(point.shape.spatial, point.shape.frames, point.shape.tokens_per_frame, cfg.data.grid, &cfg.strategies);
     let (model, mut vs) = ctx.model_for(cfg, point.seed, spec.as_ref())?;
     train::apply_trainable(&mut vs, &cfg.train.trainable);
-    let outcome = train::train(&model, &vs, &cfg.train, Some(&train_feats), &ctx.train.questions, point.seed, cfg.train.steps, &mut |s| progress.step(worker, s))?;
+    let outcome = train::train(&model, &vs, &cfg.train, Some(&train_feats), &ctx.train.questions, point.seed, cfg.train.steps, &mut |s| events.step(worker, s))?;
     let eval = crate::eval::evaluate(&model, Some(&eval_feats), &ctx.eval.questions, cfg.train.eval_batch, ctx.device);
     if let Some(h) = &ctx.haystacks {
         let scores: Vec<crate::niah::CellScore> = h
             .cells
             .iter()
             .map(|(length, depth, data)| {
-                let feats = reduce_split_with(data, point, &cfg.strategies);
+                let feats = reduce(data);
                 let e = crate::eval::evaluate(&model, Some(&feats), &data.questions, cfg.train.eval_batch, ctx.device);
                 crate::niah::CellScore { length: *length, depth: *depth, accuracy: e.accuracy, accuracy_se: e.accuracy_se, n: e.questions }
             })
             .collect();
-        crate::niah::save_point(dir, point, &scores)?;
+        let id = crate::niah::PointId { key: &point.key, strategy: point.strategy(), frames: point.shape.frames, tokens_per_frame: point.shape.tokens_per_frame, seed: point.seed };
+        crate::niah::save_point(dir, &id, &scores)?;
     }
     let text_tokens = ctx.train.questions.iter().map(|q| (q.prompt.len() + q.target().len() - 1) as f64).sum::<f64>() / ctx.train.questions.len() as f64;
     let tokens_per_sample = point.visual_tokens() as f64 + text_tokens;
@@ -334,8 +330,8 @@ fn train_point(cfg: &Config, ctx: &Context, point: &Point, progress: &Progress, 
     Ok(PointRow {
         key: point.key.clone(),
         run: cfg.name.clone(),
-        spatial: point.shape.spatial.clone(),
-        temporal: point.shape.temporal.clone(),
+        spatial: point.shape.spatial.to_string(),
+        temporal: point.shape.temporal.to_string(),
         frames: point.shape.frames,
         tokens_per_frame: point.shape.tokens_per_frame,
         seed: point.seed,
@@ -349,88 +345,4 @@ fn train_point(cfg: &Config, ctx: &Context, point: &Point, progress: &Progress, 
         device: device_name(ctx.device),
         curve: outcome.curve,
     })
-}
-
-/// `[N, F, g, g, D]` → `[N, T·M, D]` for one point's strategies (default parameters).
-pub fn reduce_split(split: &SplitData, point: &Point) -> Tensor {
-    reduce_split_with(split, point, &crate::reduction::params::StrategiesConfig::default())
-}
-
-/// `[N, F, g, g, D]` → `[N, T·M, D]`, or `[N, T·g², D]` for a learned strategy (which the
-/// model reduces), with the config's strategy parameters; each video from its own length.
-pub fn reduce_split_with(split: &SplitData, point: &Point, params: &crate::reduction::params::StrategiesConfig) -> Tensor {
-    let _guard = tch::no_grad_guard();
-    let spatial = Spatial::parse(&point.shape.spatial).expect("validated config");
-    let temporal = Temporal::parse(&point.shape.temporal).expect("validated config");
-    let inputs = crate::reduction::kernels::ReduceInputs { features: &split.features, attention: split.attention.as_ref(), keys: split.keys.as_ref(), lengths: Some(&split.lengths) };
-    let r = crate::reduction::kernels::reduce_with(&inputs, temporal, point.shape.frames, spatial, point.shape.tokens_per_frame, params);
-    let size = r.size();
-    r.reshape([size[0], -1, size[size.len() - 1]])
-}
-
-/// Progress: bars on a terminal (points, and one step bar per worker), plain lines otherwise.
-struct Progress {
-    bars: Option<(MultiProgress, ProgressBar, Vec<ProgressBar>)>,
-    total: usize,
-    counter: AtomicUsize,
-}
-
-impl Progress {
-    fn new(tally: Tally, steps: usize, workers: usize) -> Progress {
-        let bars = std::io::stderr().is_terminal().then(|| {
-            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-            let points = multi.add(ProgressBar::new(tally.total as u64));
-            points.set_style(ProgressStyle::with_template("points {bar:30.cyan/blue} {pos}/{len}  eta {eta}").expect("static template"));
-            points.set_position(tally.done as u64);
-            let style = ProgressStyle::with_template("steps  {bar:30.green/white} {pos}/{len}  {per_sec}  {msg}").expect("static template");
-            let inner = (0..workers).map(|_| multi.add(ProgressBar::new(steps as u64).with_style(style.clone()))).collect();
-            (multi, points, inner)
-        });
-        Progress { bars, total: tally.total, counter: AtomicUsize::new(tally.done) }
-    }
-
-    fn start_point(&self, worker: usize, p: &Point) {
-        if let Some((_, _, inner)) = &self.bars {
-            inner[worker].set_message(format!("{} T={} M={} seed={}", p.strategy(), p.shape.frames, p.shape.tokens_per_frame, p.seed));
-            inner[worker].set_position(0);
-        }
-    }
-
-    fn step(&self, worker: usize, s: usize) {
-        if let Some((_, _, inner)) = &self.bars {
-            inner[worker].set_position(s as u64);
-        }
-    }
-
-    fn finish_point(&self, p: &Point, row: &PointRow) {
-        let count = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
-        let line = format!(
-            "[{}/{}] {} T={} M={} seed={}: loss {:.4} ± {:.4}, accuracy {:.3} ({:.1} s)",
-            count,
-            self.total,
-            p.strategy(),
-            p.shape.frames,
-            p.shape.tokens_per_frame,
-            p.seed,
-            row.eval.loss,
-            row.eval.loss_se,
-            row.eval.accuracy,
-            row.wall_s
-        );
-        match &self.bars {
-            Some((multi, points, _)) => {
-                points.inc(1);
-                let _ = multi.println(line);
-            }
-            None => eprintln!("{line}"),
-        }
-    }
-
-    fn finish(&self) {
-        if let Some((multi, points, inner)) = &self.bars {
-            inner.iter().for_each(ProgressBar::finish_and_clear);
-            points.finish_and_clear();
-            let _ = multi.clear();
-        }
-    }
 }

@@ -1,6 +1,12 @@
 //! The sweep's YAML schema: parsing (with `base:` inheritance), unknown-key rejection and
-//! validation of every value that could make a point impossible, before any work starts.
+//! the checks of each field on its own. A leaf: it imports nothing of the crate but its
+//! error type. The checks across fields (a point's T·M against the context, an M the
+//! strategy cannot reach, the needle grid against the points) belong to the concepts they
+//! involve and run in `sweep::plan::check`.
 use crate::error::{Error, Result};
+
+pub mod strategies;
+pub use strategies::*;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -20,10 +26,10 @@ pub struct Config {
     pub sweep: SweepConfig,
     /// Parameters of the reduction strategies (each defaults to the literature's setting).
     #[serde(default)]
-    pub strategies: crate::reduction::params::StrategiesConfig,
+    pub strategies: StrategiesConfig,
     /// The needle-in-a-haystack grid, evaluated at every trained point (off when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub niah: Option<crate::niah::NiahConfig>,
+    pub niah: Option<NiahConfig>,
 }
 
 /// Feature source and benchmark size.
@@ -58,7 +64,7 @@ pub struct DataConfig {
     pub dir: Option<PathBuf>,
 }
 
-/// Which implementation of [`crate::features::FeatureSource`] to use.
+/// Which feature source (`features::FeatureSource`) to use.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Generator {
@@ -176,9 +182,9 @@ pub struct Center {
     /// M held fixed while T varies.
     pub tokens_per_frame: usize,
     /// Spatial strategy used along the T axis.
-    pub spatial: String,
+    pub spatial: Spatial,
     /// Temporal strategy used along the M axis.
-    pub temporal: String,
+    pub temporal: Temporal,
 }
 
 /// The sweep's axes.
@@ -196,9 +202,9 @@ pub struct SweepConfig {
     /// Visual tokens per frame M.
     pub tokens_per_frame: Vec<usize>,
     /// Spatial reducers (e.g. `pool`, `sample`).
-    pub spatial: Vec<String>,
+    pub spatial: Vec<Spatial>,
     /// Temporal reducers (e.g. `sample`, `pool`).
-    pub temporal: Vec<String>,
+    pub temporal: Vec<Temporal>,
     /// Visual context budgets L: grid points need T·M ≤ max L; also the optimum's budgets.
     #[serde(default)]
     pub budgets: Vec<usize>,
@@ -207,7 +213,8 @@ pub struct SweepConfig {
 }
 
 impl Config {
-    /// Reads, merges the `base:` chain, parses and validates a sweep file.
+    /// Reads, merges the `base:` chain, parses a sweep file and checks each field on its own
+    /// (`sweep::plan::check` then checks the fields against each other).
     pub fn load(path: &Path) -> Result<Config> {
         let value = load_merged(path, 0)?;
         let cfg: Config = serde_yaml::from_value(value).map_err(|e| Error::file(path, one_line(&e.to_string())))?;
@@ -218,7 +225,7 @@ impl Config {
         Ok(cfg)
     }
 
-    /// Checks every value that could make a point impossible; names the field on error.
+    /// Checks every field on its own; names the field on error.
     pub fn validate(&self) -> Result<()> {
         if self.name.trim().is_empty() || self.name.contains(['/', '\\']) {
             return Err(Error::input("name", "must be a non-empty name without slashes"));
@@ -226,24 +233,7 @@ impl Config {
         self.data.validate()?;
         self.model.validate()?;
         self.train.validate()?;
-        self.sweep.validate(&self.data)?;
-        let max_visual = self.model.lm.max_context.saturating_sub(crate::features::MAX_TEXT_TOKENS);
-        for (t, m) in self.sweep.shapes() {
-            if t * m > max_visual {
-                return Err(Error::input(
-                    "model.lm.max_context",
-                    format!("{t} frames × {m} tokens = {} visual tokens do not fit (at most {max_visual} after {} text tokens)", t * m, crate::features::MAX_TEXT_TOKENS),
-                ));
-            }
-        }
-        let shapes = crate::sweep::plan_shapes(&self.sweep);
-        let spatial: Vec<_> = shapes.iter().filter_map(|s| crate::reduction::Spatial::parse(&s.spatial).ok()).collect();
-        let temporal: Vec<_> = shapes.iter().filter_map(|s| crate::reduction::Temporal::parse(&s.temporal).ok()).collect();
-        self.strategies.validate(&spatial, &temporal, self.data.dim)?;
-        if let Some(niah) = &self.niah {
-            niah.validate(self)?;
-        }
-        Ok(())
+        self.sweep.validate()
     }
 }
 
@@ -300,9 +290,6 @@ impl ModelConfig {
         if self.lm.width % self.lm.heads != 0 {
             return Err(Error::input("model.lm.heads", format!("width {} is not divisible by {} heads", self.lm.width, self.lm.heads)));
         }
-        if self.lm.max_context <= crate::features::MAX_TEXT_TOKENS {
-            return Err(Error::input("model.lm.max_context", format!("must exceed the {} text tokens", crate::features::MAX_TEXT_TOKENS)));
-        }
         Ok(())
     }
 }
@@ -356,56 +343,43 @@ impl TrainConfig {
 }
 
 impl SweepConfig {
-    fn validate(&self, data: &DataConfig) -> Result<()> {
+    fn validate(&self) -> Result<()> {
         nonempty("sweep.frames", &self.frames)?;
         nonempty("sweep.tokens_per_frame", &self.tokens_per_frame)?;
         nonempty("sweep.spatial", &self.spatial)?;
         nonempty("sweep.temporal", &self.temporal)?;
         nonempty("sweep.seeds", &self.seeds)?;
-        for s in &self.spatial {
-            crate::reduction::Spatial::parse(s).map_err(|m| Error::input("sweep.spatial", m))?;
-        }
-        for t in &self.temporal {
-            crate::reduction::Temporal::parse(t).map_err(|m| Error::input("sweep.temporal", m))?;
-        }
         for &b in &self.budgets {
             positive("sweep.budgets", b)?;
-        }
-        if let Some(c) = &self.center {
-            crate::reduction::Spatial::parse(&c.spatial).map_err(|m| Error::input("sweep.center.spatial", m))?;
-            crate::reduction::Temporal::parse(&c.temporal).map_err(|m| Error::input("sweep.center.temporal", m))?;
         }
         if self.design == Design::Cross && self.center.is_none() {
             return Err(Error::input("sweep.center", "required by design: cross"));
         }
-        let points = crate::sweep::plan_shapes(self);
-        if points.is_empty() {
-            return Err(Error::input("sweep.budgets", format!("no (frames, tokens_per_frame) pair fits within the largest budget {}", self.budgets.iter().max().unwrap_or(&0))));
-        }
-        for p in &points {
-            let spatial = crate::reduction::Spatial::parse(&p.spatial).expect("validated above");
-            let temporal = crate::reduction::Temporal::parse(&p.temporal).expect("validated above");
-            spatial.check(data.grid, p.tokens_per_frame).map_err(|m| Error::input("sweep.tokens_per_frame", m))?;
-            temporal.check(data.frames, p.frames).map_err(|m| Error::input("sweep.frames", m))?;
-            if let Some(&max_budget) = self.budgets.iter().max() {
-                if p.frames * p.tokens_per_frame > max_budget {
-                    return Err(Error::input(
-                        "sweep.center",
-                        format!("{} frames × {} tokens = {} exceed the largest budget {max_budget}", p.frames, p.tokens_per_frame, p.frames * p.tokens_per_frame),
-                    ));
-                }
-            }
-        }
         Ok(())
     }
+}
 
-    /// The distinct (T, M) shapes of the planned points.
-    pub fn shapes(&self) -> Vec<(usize, usize)> {
-        let mut s: Vec<_> = crate::sweep::plan_shapes(self).iter().map(|p| (p.frames, p.tokens_per_frame)).collect();
-        s.sort();
-        s.dedup();
-        s
-    }
+/// The `niah:` section: the needle-in-a-haystack grid evaluated at every trained point
+/// (see the `niah` module).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NiahConfig {
+    /// Haystack lengths in frames (each ≥ 6 and ≥ every T of the sweep).
+    pub lengths: Vec<usize>,
+    /// Needle depths in percent of the video (0 = first frame, 100 = last).
+    #[serde(default = "default_depths")]
+    pub depths: Vec<f64>,
+    /// Haystacks (videos) per cell.
+    #[serde(default = "default_videos")]
+    pub videos_per_cell: usize,
+}
+
+/// Video-XL's needle depths, in percent.
+pub fn default_depths() -> Vec<f64> {
+    vec![0.0, 25.0, 50.0, 75.0, 100.0]
+}
+fn default_videos() -> usize {
+    16
 }
 
 fn positive(field: &str, v: usize) -> Result<()> {
@@ -492,9 +466,10 @@ sweep:
         p
     }
 
+    /// Loads with every check a sweep runs before training (the fields against each other too).
     fn load_str(text: &str) -> Result<Config> {
         let dir = tempfile::tempdir().unwrap();
-        Config::load(&write(dir.path(), "c.yaml", text))
+        crate::sweep::load(&write(dir.path(), "c.yaml", text))
     }
 
     #[test]
@@ -553,7 +528,7 @@ sweep:
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "base.yaml", SMALL);
         let child = write(dir.path(), "child.yaml", "base: base.yaml\nname: child\ntrain: {steps: 20}\n");
-        let c = Config::load(&child).unwrap();
+        let c = crate::sweep::load(&child).unwrap();
         assert_eq!(c.name, "child");
         assert_eq!(c.train.steps, 20);
         assert_eq!(c.train.batch, 8, "untouched keys come from the base");

@@ -1,0 +1,27 @@
+//! Standard output that ends quietly when the reader goes away: `vislaw fit … | head -1`
+//! exits 0 with nothing on stderr, as ripgrep and coreutils do, instead of panicking.
+use std::io::Write;
+
+/// Writes `text` to stdout; a closed pipe ends the process with exit code 0.
+pub fn write(text: std::fmt::Arguments) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(text).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        // Any other failure to write stdout (a full disk, say) is an error of the command.
+        let _ = writeln!(std::io::stderr(), "error: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `print!` that exits quietly on a closed pipe.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::out::write(format_args!($($arg)*)) };
+}
+
+/// `println!` that exits quietly on a closed pipe.
+macro_rules! outln {
+    () => { $crate::cli::out::write(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::cli::out::write(format_args!("{}\n", format_args!($($arg)*))) };
+}

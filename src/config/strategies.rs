@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// How a frame's g×g grid becomes M tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Spatial {
     /// Zero-pad bottom/right to a multiple of k, mean-pool with kernel = stride = k
     /// (padded zeros count in the average), as Opt-Visor's MeanPoolingProjector.
@@ -29,7 +29,7 @@ pub enum Spatial {
 /// How F source frames become T frames. A video shorter than the tensor's F (see
 /// `SplitData::lengths`) is reduced from its own ℓ frames: read F as ℓ below
 /// (`reduction::kernels::reduce_with`), so ℓ < T is possible.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Temporal {
     /// Frames at `linspace(0, F−1, T)`, truncated to integers (numpy `dtype=int`); when
     /// F < T, frames repeat.
@@ -71,6 +71,25 @@ macro_rules! serde_by_name {
 }
 serde_by_name!(Spatial);
 serde_by_name!(Temporal);
+
+/// Reducers order by name, as the labels did when they were strings: plans, tables and
+/// reports list the points in the same order.
+macro_rules! ord_by_name {
+    ($t:ty) => {
+        impl Ord for $t {
+            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                self.name().cmp(other.name())
+            }
+        }
+        impl PartialOrd for $t {
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+    };
+}
+ord_by_name!(Spatial);
+ord_by_name!(Temporal);
 
 impl Spatial {
     /// Parses a strategy name from a config or flag.

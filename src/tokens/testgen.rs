@@ -7,10 +7,12 @@ use std::fmt;
 pub struct Gen(u64);
 
 impl Gen {
+    /// A generator seeded with `seed`.
     pub fn new(seed: u64) -> Gen {
         Gen(seed)
     }
 
+    /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;

@@ -109,7 +109,7 @@ fn optimum_options(args: &Args, report: &FitReport) -> Result<OptimumOptions> {
 /// Turns every optimum's tokens per frame into the family's real settings for the video,
 /// keeping the real token total within the budget.
 fn model_settings<'a>(optima: &'a optimum::OptimaReport, model: &str, video: &str) -> Result<Vec<(&'a optimum::Optimum, tokens::BudgetPlan)>> {
-    let family: tokens::Family = model.parse()?;
+    let family: tokens::Family = model.parse().map_err(super::tokens::flag_error)?;
     let clip = parse_video(video)?;
     optima
         .optima
@@ -125,6 +125,7 @@ fn model_settings<'a>(optima: &'a optimum::OptimaReport, model: &str, video: &st
             tokens::settings_for_budget(family, &clip, &at_m, &knobs)
                 .or_else(|_| tokens::settings_for_budget(family, &clip, &any, &knobs))
                 .map(|plan| (o, plan))
+                .map_err(super::tokens::flag_error)
         })
         .collect()
 }
@@ -139,5 +140,5 @@ fn parse_video(text: &str) -> Result<tokens::Clip> {
     if !(fps > 0.0 && fps.is_finite() && duration_s > 0.0 && duration_s.is_finite()) {
         return Err(bad());
     }
-    Ok(tokens::Clip { size: tokens::Size::parse(size).map_err(|e| Error::input("--video", e))?, fps, duration_s })
+    Ok(tokens::Clip { size: tokens::Size::parse(size).map_err(|e| Error::input("--video", super::tokens::flag_error(e)))?, fps, duration_s })
 }

@@ -1,11 +1,13 @@
 //! `vislaw tokens`: count the visual tokens a real model family produces for an image or video.
 //!
 //! Every value is taken as text and parsed here, so a bad one gives a one-line error naming its
-//! flag (exit code 2) instead of clap's multi-line usage error.
+//! flag (exit code 2) instead of clap's multi-line usage error. The library names request
+//! fields (`size`, `fps`, ...); [`flag_error`] writes them as this command's flags.
 use clap::Args as ClapArgs;
 use std::str::FromStr;
 use vislaw::tokens::{
-    self, Compression, Family, ImageRequest, Knobs, Pooling, Size, TokenCount, VideoRequest,
+    self, Compression, Family, Field, ImageRequest, Knobs, Pooling, Size, TokenCount,
+    VideoRequest,
 };
 use vislaw::{Error, Result};
 
@@ -55,14 +57,14 @@ pub struct Args {
 
 /// Runs `vislaw tokens`.
 pub fn run(args: Args) -> Result<()> {
-    let family: Family = args.model.parse()?;
-    let size = Size::parse(&args.size)?;
+    let family: Family = args.model.parse().map_err(flag_error)?;
+    let size = Size::parse(&args.size).map_err(flag_error)?;
     let knobs = parse_knobs(&args)?;
     let count = if args.video {
-        tokens::count_video(family, &video_request(&args, size, knobs)?)?
+        tokens::count_video(family, &video_request(&args, size, knobs)?).map_err(flag_error)?
     } else {
         reject_video_flags(&args)?;
-        tokens::count_image(family, &ImageRequest { size, knobs })?
+        tokens::count_image(family, &ImageRequest { size, knobs }).map_err(flag_error)?
     };
     if args.json {
         println!("{}", serde_json::to_string(&count)?);
@@ -78,12 +80,18 @@ fn parse_knobs(args: &Args) -> Result<Knobs> {
         max_pixels: parse_opt("--max-pixels", &args.max_pixels)?,
         max_tiles: parse_opt("--max-tiles", &args.max_tiles)?,
         no_thumbnail: args.no_thumbnail,
-        pooling: args.pooling.as_deref().map(Pooling::from_str).transpose()?,
+        pooling: args
+            .pooling
+            .as_deref()
+            .map(Pooling::from_str)
+            .transpose()
+            .map_err(flag_error)?,
         compression: args
             .compression
             .as_deref()
             .map(Compression::from_str)
-            .transpose()?,
+            .transpose()
+            .map_err(flag_error)?,
     })
 }
 
@@ -106,6 +114,33 @@ fn reject_video_flags(args: &Args) -> Result<()> {
     match given.iter().find(|(_, value)| value.is_some()) {
         Some((flag, _)) => Err(Error::input(flag, "only applies with --video")),
         None => Ok(()),
+    }
+}
+
+/// A token-counting error with every field it names written as the flag that sets it.
+pub fn flag_error(e: tokens::Error) -> Error {
+    match e {
+        tokens::Error::Input(e) => Error::Input(e.render(flag)),
+        tokens::Error::Internal(m) => Error::Internal(m),
+    }
+}
+
+/// The flag of `vislaw tokens` that sets `field`; a budget target's own fields (never set here)
+/// keep their names.
+fn flag(field: Field) -> &'static str {
+    match field {
+        Field::Family => "--model",
+        Field::Size => "--size",
+        Field::Fps => "--fps",
+        Field::Duration => "--duration",
+        Field::Frames => "--frames",
+        Field::MinPixels => "--min-pixels",
+        Field::MaxPixels => "--max-pixels",
+        Field::MaxTiles => "--max-tiles",
+        Field::NoThumbnail => "--no-thumbnail",
+        Field::Pooling => "--pooling",
+        Field::Compression => "--compression",
+        Field::Budget | Field::TokensPerFrame => field.name(),
     }
 }
 

@@ -9,8 +9,9 @@
 //! through `dynamic_preprocess` with `max_num` (default 1, i.e. one 256-token tile per frame) and
 //! the thumbnail on.
 
-use super::{FrameOption, ImageRequest, Knobs, Media, Settings, Size, TokenCount, VideoRequest};
-use crate::error::Result;
+use super::budget::{FrameOption, Settings};
+use super::error::Result;
+use super::{ImageRequest, Knobs, Media, Size, TokenCount, VideoRequest};
 
 /// Tile side in pixels.
 pub const TILE: u32 = 448;
@@ -113,7 +114,7 @@ pub fn image(request: &ImageRequest) -> Result<TokenCount> {
 
 /// Counts one video: every sampled frame is tiled like an image.
 ///
-/// With `--frames` that many frames are sampled; otherwise the chat default of 32 segments,
+/// With `frames` set that many frames are sampled; otherwise the chat default of 32 segments,
 /// which `get_index` spreads over the clip whatever its length (short clips repeat frames).
 pub fn video(request: &VideoRequest) -> Result<TokenCount> {
     let max_num = request.knobs.max_tiles.unwrap_or(DEFAULT_MAX_TILES_VIDEO);
@@ -144,7 +145,7 @@ fn fill_tiling(count: &mut TokenCount, tiling: Tiling) {
 }
 
 /// Budget-search options: one per distinct per-frame tile count over `max_num` in
-/// `1..=min(40, --max-tiles)`, each realized by its smallest `max_num`.
+/// `1..=min(40, max_tiles)`, each realized by its smallest `max_num`.
 pub(crate) fn frame_options(size: Size, total_frames: u32, knobs: &Knobs) -> Vec<FrameOption> {
     let ceiling = knobs
         .max_tiles

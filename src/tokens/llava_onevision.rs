@@ -11,11 +11,10 @@
 //! (bilinear, the OneVision checkpoints) or 169 (average) tokens, and the OneVision chat config's
 //! `mm_newline_position = "one_token"` adds a single newline after the whole video.
 
-use super::{
-    py_floor_div, py_int, py_round, FrameOption, ImageRequest, Knobs, Media, Pooling, Settings,
-    TokenCount, VideoRequest,
-};
-use crate::error::{Error, Result};
+use super::budget::{FrameOption, Settings};
+use super::error::{Error, Field, Result};
+use super::pymath::{py_floor_div, py_int, py_round};
+use super::{ImageRequest, Knobs, Media, Pooling, TokenCount, VideoRequest};
 
 /// Crop and base-view side in pixels (SigLIP so400m at 384).
 pub const CROP: u32 = 384;
@@ -108,7 +107,7 @@ pub fn image(request: &ImageRequest) -> Result<TokenCount> {
     let size = request.size;
     let (canvas_w, canvas_h) = select_best_resolution(size.width, size.height).ok_or_else(|| {
         Error::input(
-            "--size",
+            Field::Size,
             format!("aspect ratio of {size} is too extreme for llava-onevision (every canvas shrinks a side to 0 px)"),
         )
     })?;
@@ -173,14 +172,14 @@ pub fn video(request: &VideoRequest) -> Result<TokenCount> {
 fn sampled_frames(request: &VideoRequest) -> Result<u32> {
     let fps = request
         .fps
-        .expect("validated: fps present without --frames");
+        .expect("validated: fps present without frames");
     let total = request
         .total_frames()
         .expect("validated: fps and duration present");
     let step = py_round(fps / SAMPLE_FPS) as u64;
     if step == 0 {
         return Err(Error::input(
-            "--fps",
+            Field::Fps,
             format!("llava-onevision keeps every round(fps)-th frame, and round({fps}) is 0"),
         ));
     }
@@ -189,7 +188,7 @@ fn sampled_frames(request: &VideoRequest) -> Result<u32> {
     Ok(kept.min(u64::from(FRAMES_UPBOUND)) as u32)
 }
 
-/// Budget-search options: each pooling mode (or the one fixed by `--pooling`), any frame count
+/// Budget-search options: each pooling mode (or the one fixed by the `pooling` knob), any frame count
 /// up to the clip's.
 pub(crate) fn frame_options(total_frames: u32, knobs: &Knobs) -> Vec<FrameOption> {
     let modes: Vec<Pooling> = match knobs.pooling {
@@ -327,7 +326,7 @@ mod tests {
         assert_eq!(frames(30.0, 600.0), 32); // capped at frames_upbound
         assert_eq!(frames(2.5, 4.0), 5); // step round(2.5) = 2: range(0, 10, 2)
         let err = count_video(Family::LlavaOneVision, &request(0.4, 100.0)).unwrap_err();
-        assert!(err.to_string().starts_with("--fps:"), "{err}");
+        assert!(err.to_string().starts_with("fps:"), "{err}");
     }
 
     #[test]

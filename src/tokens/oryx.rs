@@ -21,17 +21,16 @@
 //!   into whole tokens, so 16 is used.
 //! * The markers (newline, separator, begin, end) come from the `simple_mlp_twoview` projector, the
 //!   only projector in the release whose signature matches the five arguments `oryx_arch.py` passes.
-//! * `--compression 1` on a video is not a released path (`video` is 4x, `video_long` 16x). It is
+//! * Compression 1x on a video is not a released path (`video` is 4x, `video_long` 16x). It is
 //!   counted as unpooled frames rounded to 32 px, continuing the 64 (4x) / 128 (16x) pattern of
 //!   `2 · 16 · pool`, and the budget search only uses it when asked to.
-//! * Without `--frames` a video samples 64 frames (`frames_upbound` in `inference.py`, and
+//! * Without `frames` a video samples 64 frames (`frames_upbound` in `inference.py`, and
 //!   `max_frames_num=64` in evaluation), spread over the clip whatever its length.
 
-use super::{
-    py_int, Compression, FrameOption, ImageRequest, Knobs, Media, Settings, Size, TokenCount,
-    VideoRequest,
-};
-use crate::error::{Error, Result};
+use super::budget::{FrameOption, Settings};
+use super::error::{Error, Field, Result};
+use super::pymath::py_int;
+use super::{Compression, ImageRequest, Knobs, Media, Size, TokenCount, VideoRequest};
 
 /// OryxViT patch side in pixels.
 pub const VIT_PATCH: u32 = 16;
@@ -51,7 +50,7 @@ pub const TINY_TARGET: u32 = 64;
 pub const VIDEO_MAXRES: u32 = 480;
 /// `VIDEO_MINRES`: frames below `288²` pixels are scaled up to that area.
 pub const VIDEO_MINRES: u32 = 288;
-/// Frames sampled when `--frames` is not given.
+/// Frames sampled when `frames` is not given.
 pub const DEFAULT_VIDEO_FRAMES: u32 = 64;
 /// Begin, separator and end markers of an image.
 pub const IMAGE_MARKER_TOKENS: u64 = 3;
@@ -122,7 +121,7 @@ fn view_tokens(cols: u32, rows: u32) -> u64 {
 fn nonzero(size: Size, view: &str, (w, h): (u32, u32)) -> Result<(u32, u32)> {
     if w == 0 || h == 0 {
         return Err(Error::input(
-            "--size",
+            Field::Size,
             format!(
                 "aspect ratio of {size} is too extreme for oryx (its {view} rounds a side to 0 px)"
             ),
@@ -217,7 +216,7 @@ pub fn video(request: &VideoRequest) -> Result<TokenCount> {
 }
 
 /// Budget-search options: the released video compressions 4x and 16x (or the one fixed by
-/// `--compression`, 1x included), any frame count up to the clip's.
+/// `compression` knob, 1x included), any frame count up to the clip's.
 pub(crate) fn frame_options(
     size: Size,
     total_frames: u32,
@@ -376,13 +375,13 @@ mod tests {
     #[test]
     fn extreme_aspect_is_an_input_error_naming_size() {
         let err = count_video(Family::Oryx, &video_request(4000, 20, 4, None)).unwrap_err();
-        assert!(err.to_string().starts_with("--size:"), "{err}");
+        assert!(err.to_string().starts_with("size:"), "{err}");
         let request = ImageRequest {
             size: Size::new(200_000, 40).unwrap(),
             knobs: Knobs::default(),
         };
         let err = count_image(Family::Oryx, &request).unwrap_err();
-        assert!(err.to_string().starts_with("--size:"), "{err}");
+        assert!(err.to_string().starts_with("size:"), "{err}");
     }
 
     #[test]

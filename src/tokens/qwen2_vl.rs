@@ -12,11 +12,10 @@
 //! | total-pixel budget | 24576·28·28 = 19,267,584 | int(128000·28·28·0.9) = 90,316,800 |
 //! | user `max_pixels` | replaces the computed cap | limited to the computed cap |
 
-use super::{
-    py_int, py_round, FrameOption, ImageRequest, Knobs, Media, Settings, Size, TokenCount,
-    VideoRequest,
-};
-use crate::error::{Error, Result};
+use super::budget::{FrameOption, Settings};
+use super::error::{Error, Field, Result};
+use super::pymath::{py_int, py_round};
+use super::{ImageRequest, Knobs, Media, Size, TokenCount, VideoRequest};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -107,7 +106,7 @@ pub fn smart_resize(
     let ratio = height.max(width) as f64 / height.min(width) as f64;
     if ratio > MAX_RATIO {
         return Err(Error::input(
-            "--size",
+            Field::Size,
             format!("aspect ratio {ratio:.1} exceeds {utils}'s limit of {MAX_RATIO}"),
         ));
     }
@@ -195,13 +194,13 @@ fn resize_checked(
     let (h, w) = (u64::from(size.height), u64::from(size.width));
     let (h_bar, w_bar) = smart_resize(utils, h, w, min_pixels, max_pixels)?;
     if h_bar == 0 || w_bar == 0 {
-        let flag = if knobs.max_pixels.is_some() {
-            "--max-pixels"
+        let field = if knobs.max_pixels.is_some() {
+            Field::MaxPixels
         } else {
-            "--size"
+            Field::Size
         };
         return Err(Error::input(
-            flag,
+            field,
             format!("{size} resizes to a 0-px side under max_pixels {max_pixels} ({utils} utils do not clamp it)"),
         ));
     }
@@ -219,20 +218,20 @@ pub fn per_frame_cap(utils: Utils, nframes: u64, min_pixels: f64) -> f64 {
 /// `nframes` as `fetch_video`/`smart_nframes` choose it, validated to `[2, total_frames]`.
 fn choose_nframes(utils: Utils, request: &VideoRequest) -> Result<u64> {
     let total = request.total_frames();
-    let (nframes, flag) = match (request.frames, request.fps) {
+    let (nframes, field) = match (request.frames, request.fps) {
         // nframes = round_by_factor(ele["nframes"], FRAME_FACTOR)
-        (Some(n), _) => (round_by_factor(f64::from(n), FRAME_FACTOR), "--frames"),
+        (Some(n), _) => (round_by_factor(f64::from(n), FRAME_FACTOR), Field::Frames),
         (None, Some(fps)) => {
             let total = total.expect("validated: fps and duration are both present");
-            (nframes_from_fps(utils, total, fps), "--duration")
+            (nframes_from_fps(utils, total, fps), Field::Duration)
         }
-        (None, None) => unreachable!("validated: --frames or --fps is present"),
+        (None, None) => unreachable!("validated: frames or fps is present"),
     };
     let upper = total.unwrap_or(u64::MAX);
     if nframes < FRAME_FACTOR || nframes > upper {
         let clip = total.map_or(String::new(), |t| format!(" of a {t}-frame clip"));
         return Err(Error::input(
-            flag,
+            field,
             format!("{utils} samples {nframes} frames{clip}; it needs between 2 and the clip's frame count"),
         ));
     }
@@ -498,21 +497,21 @@ mod tests {
     }
 
     #[test]
-    fn explicit_frames_outside_the_clip_name_the_flag() {
+    fn explicit_frames_outside_the_clip_name_the_field() {
         let mut request = vid(640, 480, 30.0, 1.0);
         request.frames = Some(40);
         let err = count_video(Family::Qwen2Vl, &request)
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("--frames:"), "{err}");
+        assert!(err.starts_with("frames:"), "{err}");
         request.frames = Some(1); // round(0.5) * 2 = 0 frames
         let err = count_video(Family::Qwen2Vl, &request)
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("--frames:"), "{err}");
+        assert!(err.starts_with("frames:"), "{err}");
         // A 1-frame clip cannot give the 2 frames Qwen needs.
         let err = count_video(Family::Qwen25Vl, &vid(640, 480, 1.0, 1.0)).unwrap_err();
-        assert!(err.to_string().starts_with("--duration:"), "{err}");
+        assert!(err.to_string().starts_with("duration_s:"), "{err}");
     }
 
     #[test]
@@ -533,8 +532,8 @@ mod tests {
     fn aspect_past_200_is_an_input_error_naming_size() {
         for family in [Family::Qwen2Vl, Family::Qwen25Vl] {
             let err = count_image(family, &img(20_100, 100, Knobs::default())).unwrap_err();
-            assert_eq!(err.exit_code(), 2);
-            assert!(err.to_string().starts_with("--size:"), "{err}");
+            assert!(matches!(err, crate::tokens::Error::Input(_)), "an input error (exit code 2)");
+            assert!(err.to_string().starts_with("size:"), "{err}");
         }
         // Exactly 200 is allowed.
         assert!(count_image(Family::Qwen2Vl, &img(20_000, 100, Knobs::default())).is_ok());
@@ -548,7 +547,7 @@ mod tests {
         };
         // 4000x100: beta = sqrt(400000 / 5000) = 8.94; 100 / 8.94 = 11 px -> floors to 0.
         let err = count_image(Family::Qwen2Vl, &img(4000, 100, small_cap.clone())).unwrap_err();
-        assert!(err.to_string().starts_with("--max-pixels:"), "{err}");
+        assert!(err.to_string().starts_with("max_pixels:"), "{err}");
         let count = count_image(Family::Qwen25Vl, &img(4000, 100, small_cap)).unwrap();
         assert_eq!(count.resized_height, 28);
     }

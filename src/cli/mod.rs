@@ -2,10 +2,8 @@
 pub mod reduce;
 pub mod sweep;
 pub mod tokens;
-pub mod bench_train;
 pub mod export_notebook;
 pub mod plot;
 pub mod report;
 pub mod fit;
 pub mod optimum;
-pub mod bench_fit;

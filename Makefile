@@ -15,5 +15,5 @@ setup:
 
 # Benchmarks, each printed beside its Python reference.
 bench: setup
-	cargo run --release --quiet -- bench-train
-	cargo run --release --quiet -- bench-fit
+	cargo run --release --quiet --bin vislaw-bench -- train
+	cargo run --release --quiet --bin vislaw-bench -- fit

@@ -1,4 +1,4 @@
-"""SciPy side of `vislaw bench-fit`.
+"""SciPy side of `vislaw-bench fit`.
 
 The same procedure as vislaw's fit: Chinchilla's Approach 3 (sum of Huber(δ = 1e-3) on
 log L̂ − log L, L̂ in log-sum-exp form over e = log E, a = log A, b = log B, analytic

@@ -1,4 +1,4 @@
-"""PyTorch-eager reference for `vislaw bench-train`: the same projector + LM, batch and
+"""PyTorch-eager reference for `vislaw-bench train`: the same projector + LM, batch and
 optimiser step as vislaw's tch training loop, and the same reducers, on random data.
 Prints one JSON object: training samples/s and reducer frames/s."""
 import argparse, json, math, time

@@ -16,6 +16,7 @@
 //! typed errors, and the binary (`src/main.rs`, `src/cli/`) turns flags into options.
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod config;
 pub mod error;
 pub mod eval;

@@ -19,16 +19,12 @@ enum Command {
     Validate(cli::sweep::ValidateArgs),
     /// Reduce a [frames, g, g, D] feature file to [T, M, D] with the sweep's reducers.
     Reduce(cli::reduce::Args),
-    /// Benchmark training and reducer throughput beside PyTorch eager.
-    BenchTrain(cli::bench_train::Args),
     /// Count the visual tokens a real model family produces for an image or video.
     Tokens(cli::tokens::Args),
     /// Fit scaling laws to a results table and save them to fits.json.
     Fit(cli::fit::Args),
     /// Solve the best (T, M) under T·M ≤ L from fitted laws.
     Optimum(cli::optimum::Args),
-    /// Benchmark the full fit (4,500 starts + bootstrap) beside SciPy.
-    BenchFit(cli::bench_fit::Args),
     /// Draw the figures of a run (PNG and SVG) into <run>/plots/.
     Plot(cli::plot::Args),
     /// Write <run>/report.md: config, results, fits, optimum and the figures.
@@ -43,11 +39,9 @@ fn main() {
         Command::Sweep(a) => cli::sweep::run(a),
         Command::Validate(a) => cli::sweep::validate(a),
         Command::Reduce(a) => cli::reduce::run(a),
-        Command::BenchTrain(a) => cli::bench_train::run(a),
         Command::Tokens(a) => cli::tokens::run(a),
         Command::Fit(a) => cli::fit::run(a),
         Command::Optimum(a) => cli::optimum::run(a),
-        Command::BenchFit(a) => cli::bench_fit::run(a),
         Command::Plot(a) => cli::plot::run(a),
         Command::Report(a) => cli::report::run(a),
         Command::ExportNotebook(a) => cli::export_notebook::run(a),

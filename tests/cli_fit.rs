@@ -1,4 +1,4 @@
-//! End-to-end tests of `vislaw fit`, `vislaw optimum` and `vislaw bench-fit`: Epoch's
+//! End-to-end tests of `vislaw fit`, `vislaw optimum` and `vislaw-bench fit`: Epoch's
 //! Chinchilla refit through the command line, a sweep-shaped run directory through fit and
 //! optimum, and bad input giving a one-line error with exit code 2.
 use polars::prelude::*;
@@ -12,6 +12,14 @@ fn vislaw(args: &[&str]) -> Output {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("the vislaw binary runs")
+}
+
+fn vislaw_bench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vislaw-bench"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the vislaw-bench binary runs")
 }
 
 fn json(args: &[&str]) -> Value {
@@ -313,14 +321,14 @@ fn where_fits_one_axis_of_a_run_directory() {
 #[test]
 fn bench_fit_runs_both_sides_on_a_small_problem() {
     let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    let mut args = vec!["bench-fit", "--rows", "40", "--bootstrap", "10", "--repeat", "1"];
+    let mut args = vec!["fit", "--rows", "40", "--bootstrap", "10", "--repeat", "1"];
     let has_scipy = Command::new(&python).args(["-c", "import scipy"]).output().is_ok_and(|o| o.status.success());
     if has_scipy {
         args.extend(["--scipy-starts", "12"]);
     } else {
         args.push("--skip-scipy");
     }
-    let out = vislaw(&args);
+    let out = vislaw_bench(&args);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("grid + bootstrap") && text.contains("alpha"), "{text}");

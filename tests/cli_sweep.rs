@@ -1,4 +1,5 @@
-//! End-to-end tests of `vislaw sweep`, `validate` and `reduce` through the binary.
+//! End-to-end tests of `vislaw sweep`, `validate` and `reduce` through the binary, and of
+//! `vislaw-bench train`.
 use polars::prelude::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -20,6 +21,10 @@ sweep:
 
 fn vislaw(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vislaw")).args(args).env("CUDA_VISIBLE_DEVICES", "").output().expect("binary runs")
+}
+
+fn vislaw_bench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vislaw-bench")).args(args).env("CUDA_VISIBLE_DEVICES", "").output().expect("binary runs")
 }
 
 fn write_config(dir: &Path, text: &str) -> PathBuf {
@@ -260,11 +265,11 @@ fn temporal_twins_at_all_frames_are_trained_once_and_recorded_under_both_strateg
 
 #[test]
 fn bench_train_measures_the_quick_model_and_rejects_a_point_beyond_its_context() {
-    let out = vislaw(&["bench-train", "--steps", "2", "--skip-torch"]);
+    let out = vislaw_bench(&["train", "--steps", "2", "--skip-torch"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("visual tokens = 32") && stdout.contains("vislaw (tch)"), "{stdout}");
-    let out = vislaw(&["bench-train", "--frames", "8", "--steps", "2", "--skip-torch"]);
+    let out = vislaw_bench(&["train", "--frames", "8", "--steps", "2", "--skip-torch"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");

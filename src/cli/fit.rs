@@ -1,7 +1,11 @@
 //! `vislaw fit INPUT`: fit scaling laws to a results table, print them, save fits.json.
 use std::path::{Path, PathBuf};
-use vislaw::fit::{self, Derivation, FitOptions, FitReport, Law, StartGrid};
-use vislaw::Result;
+use vislaw::fit::{self, names, Derivation, FitOptions, FitReport, Law, StartGrid};
+use vislaw::{Error, Result};
+
+/// The library's names of options in its input errors, and the flags that set them here.
+const FLAGS: [(&str, &str); 4] =
+    [(names::LAW, "--law"), (names::DERIVE, "--derive"), (names::FILTER, "--where"), (names::HUBER_DELTA, "--huber-delta")];
 
 /// Fit scaling laws (Huber on log loss, multi-start L-BFGS, bootstrap, holdout, VPNLS).
 #[derive(clap::Args)]
@@ -79,8 +83,8 @@ pub struct Args {
 
 /// Runs `vislaw fit`.
 pub fn run(args: Args) -> Result<()> {
-    let opts = options(&args)?;
-    let report = fit::fit_input(&args.input, &opts)?;
+    let opts = options(&args).map_err(flag_error)?;
+    let report = fit::fit_input(&args.input, &opts).map_err(flag_error)?;
     let saved = if args.no_save { None } else { Some(save(&report, &args)?) };
     if args.json {
         println!("{}", report.to_json()?);
@@ -94,6 +98,18 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// An input error that names an option is renamed to the flag that sets it.
+fn flag_error(e: Error) -> Error {
+    if let Error::Input(m) = &e {
+        for (name, flag) in FLAGS {
+            if let Some(rest) = m.strip_prefix(name).filter(|rest| rest.starts_with(':')) {
+                return Error::Input(format!("{flag}{rest}"));
+            }
+        }
+    }
+    e
 }
 
 fn options(args: &Args) -> Result<FitOptions> {

@@ -4,14 +4,12 @@ pub mod out;
 pub mod reduce;
 pub mod sweep;
 pub mod tokens;
-pub mod bench_train;
 pub mod export_notebook;
 pub mod plot;
 pub mod report;
 pub mod fit;
 pub mod optimum;
 pub mod progress;
-pub mod bench_fit;
 
 /// The device a `--device` value names.
 pub fn device(choice: &str) -> vislaw::Result<tch::Device> {

@@ -1,4 +1,4 @@
-//! `--derive NAME=EXPR`: new columns from arithmetic on existing ones, so that a table from
+//! `NAME=EXPR` derivations: new columns from arithmetic on existing ones, so that a table from
 //! elsewhere can be fitted as is (e.g. Chinchilla's tokens = FLOP / (6·N)).
 //!
 //! Grammar: `+ - * / ^`, parentheses, numbers, `log(…)`, `exp(…)`, `sqrt(…)`, and column
@@ -32,7 +32,7 @@ pub enum Expr {
 impl Derivation {
     /// Parses `NAME=EXPR`; the error names the flag and the position.
     pub fn parse(spec: &str) -> Result<Derivation> {
-        let bad = |m: String| Error::input("--derive", format!("'{spec}': {m}"));
+        let bad = |m: String| Error::input(super::options::names::DERIVE, format!("'{spec}': {m}"));
         let (name, expr) = spec.split_once('=').ok_or_else(|| bad("expected NAME=EXPR".into()))?;
         let name = name.trim().trim_matches('`').to_string();
         if name.is_empty() {
@@ -85,7 +85,7 @@ enum Val {
 fn eval(e: &Expr, column: &dyn Fn(&str) -> Result<Vec<f64>>) -> Result<Vec<f64>> {
     match eval_val(e, column)? {
         Val::Column(v) => Ok(v),
-        Val::Scalar(_) => Err(Error::input("--derive", "the expression uses no column")),
+        Val::Scalar(_) => Err(Error::input(super::options::names::DERIVE, "the expression uses no column")),
     }
 }
 

@@ -32,12 +32,12 @@ impl Law {
         }
     }
 
-    /// Parses a `--law` value.
+    /// Parses a law's name.
     pub fn parse(s: &str) -> Result<Law> {
         Law::ALL
             .into_iter()
             .find(|l| l.name() == s)
-            .ok_or_else(|| Error::input("--law", format!("'{s}' is not one of power, additive, multiplicative")))
+            .ok_or_else(|| Error::input(super::options::names::LAW, format!("'{s}' is not one of power, additive, multiplicative")))
     }
 
     /// Whether the law has a second factor y.

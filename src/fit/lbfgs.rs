@@ -44,7 +44,7 @@ impl SolverSettings {
     }
 
     /// The absolute (gradient, cost) tolerances for an objective.
-    pub fn absolute(&self, objective: &Objective) -> (f64, f64) {
+    pub(crate) fn absolute(&self, objective: &Objective) -> (f64, f64) {
         let scale = objective.delta * objective.data.total_weight();
         (self.grad_rel * scale, self.cost_rel * scale)
     }

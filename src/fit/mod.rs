@@ -5,22 +5,31 @@
 //! start grid in parallel, a case-resampling bootstrap for intervals, held-out validation on
 //! the largest budgets, and a variable-projection solver as an independent cross-check.
 //! `table` is the only part that touches polars; everything else works on plain vectors.
-pub mod accuracy;
-pub mod bootstrap;
+//! `pipeline` runs the steps for each group: `options` → `plan` → `lbfgs` → `bootstrap` /
+//! `intervals` → `checks` → `diagnose` → a `report::Fit`. The solver internals are
+//! crate-private; the public surface is the options, the table entry points and the report.
+pub(crate) mod accuracy;
+pub(crate) mod bootstrap;
+mod checks;
 pub mod derive;
+mod diagnose;
 mod fastmath;
+mod intervals;
 pub mod law;
-pub mod lbfgs;
-pub mod objective;
-pub mod pipeline;
+pub(crate) mod lbfgs;
+pub(crate) mod objective;
+mod options;
+mod pipeline;
+mod plan;
 pub mod report;
 mod table;
-pub mod validate;
-pub mod vpnls;
+pub(crate) mod validate;
+pub(crate) mod vpnls;
 
 pub use derive::Derivation;
 pub use law::Law;
 pub use lbfgs::{Search, SolverSettings, StartGrid, Stopping};
-pub use pipeline::{fit_groups, FitOptions, GroupRows};
+pub use options::{names, FitOptions, GroupRows};
+pub use pipeline::fit_groups;
 pub use report::{Fit, FitReport, Params, FITS_FILE};
 pub use table::{fit_input, fit_table, keep_rows, with_derived, RowFilter};

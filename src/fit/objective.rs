@@ -55,21 +55,6 @@ impl Data {
         self.lx.len()
     }
 
-    /// Whether there are no rows.
-    pub fn is_empty(&self) -> bool {
-        self.lx.is_empty()
-    }
-
-    /// log x per row.
-    pub fn lx(&self) -> &[f64] {
-        &self.lx
-    }
-
-    /// log y per row (zeros for one-factor data).
-    pub fn ly(&self) -> &[f64] {
-        &self.ly
-    }
-
     /// log of the observed loss per row.
     pub fn ll(&self) -> &[f64] {
         &self.ll
@@ -110,7 +95,8 @@ impl Objective {
         }
     }
 
-    /// The objective at θ without the gradient (for reporting).
+    /// The objective at θ without the gradient (the tests' finite differences use it).
+    #[cfg(test)]
     pub fn value(&self, theta: &[f64]) -> f64 {
         let mut g = vec![0.0; theta.len()];
         self.eval(theta, &mut g)

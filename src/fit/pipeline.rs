@@ -1,102 +1,19 @@
-//! From rows to fits: input checks, the choice of law, the multi-start fit, the bootstrap,
-//! held-out validation, the VPNLS cross-check and the warnings a reader needs.
+//! From rows to fits: each group's rows are checked and planned, fitted from the start grid,
+//! resampled by the bootstrap, checked (holdout, VPNLS), linked to accuracy, diagnosed and
+//! recorded. The steps live in `options`, `plan`, `intervals`, `checks` and `diagnose`.
 use super::accuracy::fit_link;
-use super::bootstrap::{correlation, interval95, refit, resample_counts};
-use super::derive::Derivation;
+use super::bootstrap::{refit, resample_counts};
+use super::checks::{cross_check, holdout_fit, non_finite_param};
+use super::diagnose::{diagnose, diagnose_axes, diagnose_bootstrap, diagnose_validation, Diagnosis};
+use super::intervals::intervals;
 use super::law::Law;
-use super::lbfgs::{multi_start, LocalFit, Search, StartGrid};
+use super::lbfgs::multi_start;
 use super::objective::{Data, Objective};
+use super::options::{validate_options, FitOptions, GroupRows};
+use super::plan::{axes, plan_laws, prepare_rows, Plan, Rows};
 use super::report::*;
-use super::validate::{holdout_mask, log_fit_stats, relative_errors};
-use super::vpnls;
+use super::validate::{holdout_mask, log_fit_stats};
 use crate::error::{Error, Result};
-use std::collections::BTreeMap;
-
-/// How to fit: the CLI flags of `vislaw fit` as a struct.
-#[derive(Clone, Debug)]
-pub struct FitOptions {
-    /// Law to fit; `None` picks additive when both factors vary, else power.
-    pub law: Option<Law>,
-    /// x column.
-    pub x: String,
-    /// y column.
-    pub y: String,
-    /// Response column (loss, or a metric with `error`).
-    pub loss: String,
-    /// Fit 1 − value instead of the value (error rate from accuracy).
-    pub error: bool,
-    /// One fit per value of this column.
-    pub group_by: Option<String>,
-    /// Huber δ on log residuals.
-    pub huber_delta: f64,
-    /// Drop this many highest-loss rows per group.
-    pub exclude_top_loss: usize,
-    /// Bootstrap resamples.
-    pub bootstrap: usize,
-    /// RNG seed.
-    pub seed: u64,
-    /// Multi-start grid.
-    pub grid: StartGrid,
-    /// L-BFGS settings: screening of the grid, then polishing (also used by the bootstrap).
-    pub search: Search,
-    /// Share of rows (whole top budget levels) held out for validation; 0 disables it.
-    pub holdout_fraction: f64,
-    /// Run the VPNLS cross-check.
-    pub vpnls: bool,
-    /// Accuracy column for the logistic link (`None`: `accuracy` when the table has it).
-    pub accuracy: Option<String>,
-    /// Chance accuracy for the link.
-    pub chance: f64,
-    /// Fit every applicable law per group (compare them by AIC).
-    pub compare_laws: bool,
-    /// Columns to derive before fitting (`--derive NAME=EXPR`).
-    pub derive: Vec<Derivation>,
-    /// Rows to keep (`--where COLUMN=VALUE`, all must hold), after the derivations.
-    pub filters: Vec<super::table::RowFilter>,
-}
-
-impl Default for FitOptions {
-    fn default() -> Self {
-        FitOptions {
-            law: None,
-            x: "frames".into(),
-            y: "tokens_per_frame".into(),
-            loss: "loss".into(),
-            error: false,
-            group_by: None,
-            huber_delta: 1e-3,
-            exclude_top_loss: 0,
-            bootstrap: 1000,
-            seed: 0,
-            grid: StartGrid::default(),
-            search: Search::default(),
-            holdout_fraction: 0.1,
-            vpnls: true,
-            accuracy: None,
-            chance: 0.0,
-            compare_laws: false,
-            derive: Vec::new(),
-            filters: Vec::new(),
-        }
-    }
-}
-
-/// One group's columns, as read from a table.
-#[derive(Clone, Debug, Default)]
-pub struct GroupRows {
-    /// Group value (`all` without grouping).
-    pub name: String,
-    /// x per row.
-    pub x: Vec<f64>,
-    /// y per row, when the table has the y column.
-    pub y: Option<Vec<f64>>,
-    /// Response per row (before the `error` transform).
-    pub loss: Vec<f64>,
-    /// Accuracy per row, for the logistic link.
-    pub accuracy: Option<Vec<f64>>,
-    /// Name of the accuracy column.
-    pub accuracy_column: Option<String>,
-}
 
 /// Fits every group. A group with bad input is reported under `skipped` when others fit; if
 /// none fits, the first group's error is returned.
@@ -121,182 +38,11 @@ pub fn fit_groups(groups: &[GroupRows], opts: &FitOptions) -> Result<FitReport> 
     }
 }
 
-fn validate_options(opts: &FitOptions) -> Result<()> {
-    if !(opts.huber_delta > 0.0 && opts.huber_delta.is_finite()) {
-        return Err(Error::input("--huber-delta", "must be a positive number"));
-    }
-    if !(0.0..0.5).contains(&opts.holdout_fraction) {
-        return Err(Error::input("holdout fraction", "must be in [0, 0.5)"));
-    }
-    if opts.grid.exponents.is_empty() || opts.grid.log_e.is_empty() || opts.grid.log_coef.is_empty() {
-        return Err(Error::input("start grid", "every axis needs at least one value"));
-    }
-    Ok(())
-}
-
-/// Validated rows of one group, after the `error` transform and `--exclude-top-loss`.
-struct Rows {
-    x: Vec<f64>,
-    y: Option<Vec<f64>>,
-    loss: Vec<f64>,
-    accuracy: Option<Vec<f64>>,
-    excluded: Vec<ExcludedRow>,
-}
-
-/// A law to fit and how the group's columns map onto its axes.
-struct Plan {
-    law: Law,
-    /// Only y varies: the power law is fitted in y.
-    swap: bool,
-    fixed: Option<FixedAxis>,
-    notes: Vec<String>,
-}
-
 fn fit_group(g: &GroupRows, stream: u64, opts: &FitOptions) -> Result<Vec<Fit>> {
     let label = format!("group '{}'", g.name);
     let rows = prepare_rows(g, opts).map_err(|m| Error::input(&label, m))?;
     let plans = plan_laws(&rows, opts).map_err(|m| Error::input(&label, m))?;
     plans.into_iter().map(|plan| fit_plan(g, &rows, plan, stream, opts)).collect()
-}
-
-fn prepare_rows(g: &GroupRows, opts: &FitOptions) -> std::result::Result<Rows, String> {
-    let response = |i: usize| if opts.error { 1.0 - g.loss[i] } else { g.loss[i] };
-    let what = if opts.error { format!("1 - {}", opts.loss) } else { opts.loss.clone() };
-    for i in 0..g.loss.len() {
-        let v = response(i);
-        if !v.is_finite() || v <= 0.0 {
-            return Err(format!("row {i}: {what} = {v}; values must be finite and > 0 to take logs"));
-        }
-        check_positive(&opts.x, i, g.x[i])?;
-        if let Some(y) = &g.y {
-            check_positive(&opts.y, i, y[i])?;
-        }
-    }
-    let mut order: Vec<usize> = (0..g.loss.len()).collect();
-    // Highest loss first; ties by row index so the exclusion is reproducible.
-    order.sort_by(|&a, &b| response(b).total_cmp(&response(a)).then(a.cmp(&b)));
-    if opts.exclude_top_loss >= order.len() && !order.is_empty() {
-        return Err(format!("--exclude-top-loss {} would drop all {} rows", opts.exclude_top_loss, order.len()));
-    }
-    let (dropped, kept) = order.split_at(opts.exclude_top_loss.min(order.len()));
-    let mut kept = kept.to_vec();
-    kept.sort_unstable();
-    let pick = |v: &[f64]| kept.iter().map(|&i| v[i]).collect::<Vec<f64>>();
-    let rows = Rows {
-        x: pick(&g.x),
-        y: g.y.as_deref().map(pick),
-        loss: kept.iter().map(|&i| response(i)).collect(),
-        accuracy: g.accuracy.as_deref().map(pick),
-        excluded: dropped
-            .iter()
-            .map(|&i| ExcludedRow { x: g.x[i], y: g.y.as_ref().map(|y| y[i]), observed: response(i) })
-            .collect(),
-    };
-    if rows.loss.is_empty() {
-        return Err("no rows".into());
-    }
-    if rows.loss.iter().all(|&l| l == rows.loss[0]) {
-        return Err(format!(
-            "{what} is constant ({}) over all {} rows: there is no trend to fit",
-            rows.loss[0],
-            rows.loss.len()
-        ));
-    }
-    Ok(rows)
-}
-
-fn check_positive(column: &str, row: usize, v: f64) -> std::result::Result<(), String> {
-    if v.is_finite() && v > 0.0 {
-        Ok(())
-    } else {
-        Err(format!("row {row}: {column} = {v}; factors must be finite and > 0"))
-    }
-}
-
-fn distinct(v: &[f64]) -> Vec<f64> {
-    let mut d = v.to_vec();
-    d.sort_by(f64::total_cmp);
-    d.dedup();
-    d
-}
-
-fn plan_laws(rows: &Rows, opts: &FitOptions) -> std::result::Result<Vec<Plan>, String> {
-    let dx = distinct(&rows.x);
-    let dy = rows.y.as_deref().map(distinct);
-    let x_varies = dx.len() > 1;
-    let y_varies = dy.as_ref().is_some_and(|d| d.len() > 1);
-    let one_value =
-        |col: &str, d: &[f64]| format!("'{col}' has one distinct value ({}), so the law cannot be fitted in it", d[0]);
-    let mut plans = Vec::new();
-    let laws: Vec<Law> = match (opts.law, opts.compare_laws) {
-        (Some(law), false) => vec![law],
-        _ if x_varies && y_varies => {
-            if opts.compare_laws {
-                vec![Law::Additive, Law::Multiplicative, Law::Power]
-            } else {
-                vec![Law::Additive]
-            }
-        }
-        _ => vec![Law::Power],
-    };
-    for law in laws {
-        let mut plan = Plan { law, swap: false, fixed: None, notes: Vec::new() };
-        if law.uses_y() {
-            let Some(dy) = &dy else { return Err(format!("the {} law needs column '{}'", law.name(), opts.y)) };
-            if !x_varies {
-                return Err(one_value(&opts.x, &dx));
-            }
-            if !y_varies {
-                return Err(one_value(&opts.y, dy));
-            }
-        } else if opts.law == Some(Law::Power) || x_varies {
-            if !x_varies {
-                return Err(one_value(&opts.x, &dx));
-            }
-            if let Some(dy) = dy.as_ref().filter(|d| d.len() == 1) {
-                plan.fixed = Some(FixedAxis { column: opts.y.clone(), value: dy[0] });
-            }
-            if opts.law.is_none() && !y_varies && dy.is_some() {
-                plan.notes.push(format!(
-                    "only '{}' varies in this group ('{}' = {}), so the power law in '{}' was fitted",
-                    opts.x,
-                    opts.y,
-                    dy.as_ref().map_or(f64::NAN, |d| d[0]),
-                    opts.x
-                ));
-            }
-        } else if y_varies {
-            plan.swap = true;
-            plan.fixed = Some(FixedAxis { column: opts.x.clone(), value: dx[0] });
-            plan.notes.push(format!(
-                "only '{}' varies in this group ('{}' = {}), so the power law in '{}' was fitted",
-                opts.y, opts.x, dx[0], opts.y
-            ));
-        } else {
-            return Err(format!("neither '{}' nor '{}' varies: nothing to fit a law in", opts.x, opts.y));
-        }
-        let need = law.n_params() + 1;
-        if rows.loss.len() < need {
-            return Err(format!(
-                "{} rows, but the {} law has {} parameters and needs at least {need}",
-                rows.loss.len(),
-                law.name(),
-                law.n_params()
-            ));
-        }
-        plans.push(plan);
-    }
-    Ok(plans)
-}
-
-/// The axes a plan fits: (x values, y values or empty, x column, y column).
-fn axes<'a>(rows: &'a Rows, plan: &Plan, opts: &'a FitOptions) -> (&'a [f64], &'a [f64], String, Option<String>) {
-    let y = rows.y.as_deref().unwrap_or(&[]);
-    match (plan.law.uses_y(), plan.swap) {
-        (true, _) => (&rows.x, y, opts.x.clone(), Some(opts.y.clone())),
-        (false, false) => (&rows.x, &[], opts.x.clone(), None),
-        (false, true) => (y, &[], opts.y.clone(), None),
-    }
 }
 
 fn fit_plan(g: &GroupRows, rows: &Rows, plan: Plan, stream: u64, opts: &FitOptions) -> Result<Fit> {
@@ -390,11 +136,6 @@ fn fit_plan(g: &GroupRows, rows: &Rows, plan: Plan, stream: u64, opts: &FitOptio
     })
 }
 
-/// The first parameter that is not a finite number, by name.
-fn non_finite_param(law: Law, natural: &[f64]) -> Option<&'static str> {
-    natural.iter().position(|v| !v.is_finite()).map(|i| law.param_names()[i])
-}
-
 /// Predictions of the full-data fit per row, and the rows as fits.json records them.
 fn row_records(
     law: Law,
@@ -435,112 +176,7 @@ fn method_record(opts: &FitOptions, objective: &Objective, rows: &Rows) -> Metho
     }
 }
 
-/// Refit without the largest-budget rows (from the full-data optimum and the coarse grid) and
-/// predict them.
-#[allow(clippy::too_many_arguments)]
-fn holdout_fit(
-    objective: &Objective,
-    theta: &[f64],
-    xs: &[f64],
-    ys: &[f64],
-    loss: &[f64],
-    mask: &[bool],
-    search: &Search,
-    warnings: &mut Vec<String>,
-) -> Option<Holdout> {
-    let law = objective.law;
-    let train: Vec<usize> = (0..mask.len()).filter(|&i| !mask[i]).collect();
-    let test: Vec<usize> = (0..mask.len()).filter(|&i| mask[i]).collect();
-    let levels = |v: &[f64]| distinct(&train.iter().map(|&i| v[i]).collect::<Vec<_>>()).len();
-    let enough_levels = levels(xs) >= 2 && (ys.is_empty() || levels(ys) >= 2);
-    if train.len() < law.n_params() + 1 || !enough_levels {
-        warnings.push(format!(
-            "holdout skipped: without the {} largest-budget rows too few rows or levels remain to fit",
-            test.len()
-        ));
-        return None;
-    }
-    let sub = Objective { data: objective.data.subset(&train), ..objective.clone() };
-    let mut starts = vec![theta.to_vec()];
-    starts.extend(StartGrid::coarse().starts(law));
-    let ms = multi_start(&sub, &starts, search);
-    let p = law.to_natural(&ms.best.theta);
-    if let Some(name) = non_finite_param(law, &p) {
-        warnings.push(format!("holdout skipped: the fit without the largest budgets has {name} out of range"));
-        return None;
-    }
-    let pred: Vec<f64> = test.iter().map(|&i| law.predict(&p, xs[i], ys.get(i).copied().unwrap_or(1.0))).collect();
-    let obs: Vec<f64> = test.iter().map(|&i| loss[i]).collect();
-    let errors = relative_errors(&pred, &obs);
-    let budget = |i: usize| xs[i] * ys.get(i).copied().unwrap_or(1.0);
-    Some(Holdout {
-        n: test.len(),
-        max_rel_error: errors.iter().copied().fold(0.0, f64::max),
-        mean_rel_error: errors.iter().sum::<f64>() / errors.len() as f64,
-        min_budget: test.iter().map(|&i| budget(i)).fold(f64::INFINITY, f64::min),
-        params: Params::from_vec(law, &p),
-        converged: ms.best.converged,
-    })
-}
-
-fn cross_check(
-    law: Law,
-    natural: &[f64],
-    xs: &[f64],
-    ys: &[f64],
-    loss: &[f64],
-    predicted: &[f64],
-) -> Option<VpnlsReport> {
-    let v = vpnls::fit(law, xs, if ys.is_empty() { xs } else { ys }, loss)?;
-    let max_rel_diff =
-        v.natural.iter().zip(natural).map(|(a, b)| (a - b).abs() / b.abs().max(1e-300)).fold(0.0, f64::max);
-    let max_rel_pred_diff = (0..xs.len())
-        .map(|i| {
-            let p = law.predict(&v.natural, xs[i], ys.get(i).copied().unwrap_or(1.0));
-            ((p - predicted[i]) / predicted[i]).abs()
-        })
-        .fold(0.0, f64::max);
-    Some(VpnlsReport { params: Params::from_vec(law, &v.natural), max_rel_diff, max_rel_pred_diff })
-}
-
-/// Point values of derived quantities and percentile intervals of everything.
-fn intervals(law: Law, natural: &[f64], samples: &[Vec<f64>]) -> (BTreeMap<String, f64>, BTreeMap<String, [f64; 2]>) {
-    let mut ci = BTreeMap::new();
-    for (j, name) in law.param_names().iter().enumerate() {
-        let col: Vec<f64> = samples.iter().map(|s| s[j]).collect();
-        if let Some(iv) = interval95(&col) {
-            ci.insert(name.to_string(), iv);
-        }
-    }
-    let mut derived = BTreeMap::new();
-    if law == Law::Additive {
-        // x* ∝ budget^(β/(α+β)) and y* ∝ budget^(α/(α+β)) (the Chinchilla allocation exponents).
-        let share = |p: &[f64]| p[4] / (p[3] + p[4]);
-        if share(natural).is_finite() {
-            derived.insert("x_star_exponent".to_string(), share(natural));
-            derived.insert("y_star_exponent".to_string(), 1.0 - share(natural));
-        }
-        let shares: Vec<f64> = samples.iter().map(|p| share(p)).collect();
-        if let Some([lo, hi]) = interval95(&shares) {
-            ci.insert("x_star_exponent".into(), [lo, hi]);
-            ci.insert("y_star_exponent".into(), [1.0 - hi, 1.0 - lo]);
-        }
-    }
-    if let Some(bi) = law.beta_index() {
-        let a: Vec<f64> = samples.iter().map(|s| s[law.alpha_index()]).collect();
-        let b: Vec<f64> = samples.iter().map(|s| s[bi]).collect();
-        // On (nearly) exact data the resamples differ only by rounding; a correlation of
-        // that noise would be meaningless.
-        let material = |v: &[f64], at: f64| interval95(v).is_some_and(|[lo, hi]| hi - lo > 1e-6 * at.abs().max(1e-12));
-        if material(&a, natural[law.alpha_index()]) && material(&b, natural[bi]) {
-            if let Some(r) = correlation(&a, &b) {
-                derived.insert("alpha_beta_corr".into(), r);
-            }
-        }
-    }
-    (derived, ci)
-}
-
+/// The logistic link of accuracy on the fitted loss, when the group has an accuracy column.
 fn link(
     g: &GroupRows,
     rows: &Rows,
@@ -558,126 +194,10 @@ fn link(
     Some(AccuracyLink { column, chance: opts.chance, k: l.k, l0: l.l0, rmse: l.rmse, r2: l.r2, n: acc.len() })
 }
 
-struct Diagnosis<'a> {
-    law: Law,
-    natural: &'a [f64],
-    ms_best: &'a LocalFit,
-    agreeing: usize,
-    total: usize,
-    min_loss: f64,
-}
-
-/// Warnings about convergence and about estimates at or beyond the edges of plausibility.
-fn diagnose(d: &Diagnosis, opts: &FitOptions, warnings: &mut Vec<String>) {
-    let b = d.ms_best;
-    if !b.converged {
-        warnings.push(format!(
-            "L-BFGS did not converge (|grad| = {:.3e} after {} iterations); the parameters are not trustworthy",
-            b.grad_norm, b.iterations
-        ));
-    }
-    if d.total > 1 && d.agreeing < 2 {
-        warnings.push(format!(
-            "only {} of {} starts reached the best objective: the optimum may be fragile",
-            d.agreeing, d.total
-        ));
-    }
-    let max_exp = opts.grid.exponents.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let mut exponents = vec![("alpha", d.natural[d.law.alpha_index()])];
-    if let Some(i) = d.law.beta_index() {
-        exponents.push(("beta", d.natural[i]));
-    }
-    for (name, v) in exponents {
-        if v <= 1e-3 {
-            warnings.push(format!(
-                "{name} = {v:.4} is at or below 0: its factor has no detectable effect (loss does not fall with it)"
-            ));
-        } else if v > max_exp {
-            warnings.push(format!("{name} = {v:.4} lies beyond the start grid's largest exponent ({max_exp})"));
-        }
-    }
-    let max_coef = opts.grid.log_coef.iter().copied().fold(f64::NEG_INFINITY, f64::max).exp();
-    let mut coefs = vec![("A", d.natural[1])];
-    if let Some(i) = d.law.b_index() {
-        coefs.push(("B", d.natural[i]));
-    }
-    for (name, v) in coefs {
-        if v > max_coef * 1e3 {
-            warnings.push(format!(
-                "{name} = {v:.4e} is far beyond the start grid (e^{:.0}): the term is barely identified",
-                max_coef.ln()
-            ));
-        }
-    }
-    if d.natural[0] < 1e-3 * d.min_loss {
-        warnings.push(format!(
-            "E = {:.3e} is about 0: no irreducible loss is identified within the data's range",
-            d.natural[0]
-        ));
-    }
-}
-
-/// Warnings from the cross-check and the extrapolation test.
-fn diagnose_validation(vpnls: Option<&VpnlsReport>, holdout: Option<&Holdout>, warnings: &mut Vec<String>) {
-    if let Some(v) = vpnls.filter(|v| v.max_rel_pred_diff > 0.02) {
-        warnings.push(format!(
-            "VPNLS (least squares on relative error) and L-BFGS (Huber on log loss) predict up to {:.1}% apart; the fit depends on the loss or on outliers",
-            100.0 * v.max_rel_pred_diff
-        ));
-    }
-    if let Some(h) = holdout.filter(|h| h.max_rel_error > 0.05) {
-        warnings.push(format!(
-            "held-out largest-budget rows are predicted with up to {:.1}% error: extrapolation is unreliable",
-            100.0 * h.max_rel_error
-        ));
-    }
-}
-
-/// Axes with only two levels leave a power term unidentified.
-fn diagnose_axes(xs: &[f64], ys: &[f64], x_col: &str, y_col: Option<&str>, warnings: &mut Vec<String>) {
-    let mut check = |v: &[f64], col: &str| {
-        let n = distinct(v).len();
-        if n == 2 {
-            warnings.push(format!(
-                "'{col}' has only 2 distinct values: its coefficient, exponent and E are not separately identifiable"
-            ));
-        }
-    };
-    check(xs, x_col);
-    if let Some(y) = y_col {
-        check(ys, y);
-    }
-}
-
-fn diagnose_bootstrap(
-    boots: &[LocalFit],
-    derived: &BTreeMap<String, f64>,
-    ci: &BTreeMap<String, [f64; 2]>,
-    warnings: &mut Vec<String>,
-) {
-    let failed = boots.iter().filter(|b| !b.converged).count();
-    if !boots.is_empty() && failed * 20 > boots.len() {
-        warnings.push(format!("{failed} of {} bootstrap refits did not converge; intervals may be off", boots.len()));
-    }
-    if let Some(r) = derived.get("alpha_beta_corr") {
-        if r.abs() > 0.9 {
-            warnings.push(format!(
-                "alpha and beta are strongly correlated across bootstrap fits (r = {r:.3}): their ratio, and so the optimal split, is poorly identified"
-            ));
-        }
-    }
-    for name in ["alpha", "beta"] {
-        if let Some([lo, hi]) = ci.get(name) {
-            if lo <= &0.0 && hi > &0.0 {
-                warnings.push(format!("the 95% interval of {name} includes 0 ([{lo:.4}, {hi:.4}])"));
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fit::StartGrid;
     use rand::SeedableRng;
     use rand_distr::{Distribution, Normal};
 

@@ -1,7 +1,8 @@
 //! The polars side of fitting: derived columns, then per-group column vectors out of a table.
 use super::derive::Derivation;
 use super::law::Law;
-use super::pipeline::{fit_groups, FitOptions, GroupRows};
+use super::options::{names, FitOptions, GroupRows};
+use super::pipeline::fit_groups;
 use super::report::FitReport;
 use crate::error::{Error, Result};
 use crate::results::{column_names, f64_column, read_table, str_column};
@@ -15,7 +16,7 @@ pub fn fit_table(df: &DataFrame, opts: &FitOptions) -> Result<FitReport> {
     fit_groups(&group_rows(&df, opts)?, opts)
 }
 
-/// A `--where COLUMN=VALUE` row filter: keep the rows whose column equals the value (as a
+/// A `COLUMN=VALUE` row filter: keep the rows whose column equals the value (as a
 /// number for numeric columns, as text otherwise).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowFilter {
@@ -30,14 +31,14 @@ impl RowFilter {
     pub fn parse(text: &str) -> Result<RowFilter> {
         match text.split_once('=') {
             Some((column, value)) if !column.trim().is_empty() => Ok(RowFilter { column: column.trim().to_string(), value: value.trim().to_string() }),
-            _ => Err(Error::input("--where", format!("'{text}' is not COLUMN=VALUE"))),
+            _ => Err(Error::input(names::FILTER, format!("'{text}' is not COLUMN=VALUE"))),
         }
     }
 
     fn mask(&self, df: &DataFrame) -> Result<Vec<bool>> {
-        let column = df.column(&self.column).map_err(|_| Error::input("--where", format!("no column '{}' in the table", self.column)))?;
+        let column = df.column(&self.column).map_err(|_| Error::input(names::FILTER, format!("no column '{}' in the table", self.column)))?;
         if column.dtype().is_primitive_numeric() {
-            let want: f64 = self.value.parse().map_err(|_| Error::input("--where", format!("'{}' is numeric, and '{}' is not a number", self.column, self.value)))?;
+            let want: f64 = self.value.parse().map_err(|_| Error::input(names::FILTER, format!("'{}' is numeric, and '{}' is not a number", self.column, self.value)))?;
             Ok(f64_column(df, &self.column)?.into_iter().map(|v| v == want).collect())
         } else {
             Ok(str_column(df, &self.column)?.into_iter().map(|v| v == self.value).collect())
@@ -58,7 +59,7 @@ pub fn keep_rows(df: &DataFrame, filters: &[RowFilter]) -> Result<DataFrame> {
     }
     if !keep.contains(&true) {
         let all: Vec<String> = filters.iter().map(|f| format!("{}={}", f.column, f.value)).collect();
-        return Err(Error::input("--where", format!("no row has {}", all.join(" and "))));
+        return Err(Error::input(names::FILTER, format!("no row has {}", all.join(" and "))));
     }
     let mask = BooleanChunked::from_slice(PlSmallStr::from("keep"), &keep);
     df.filter(&mask).map_err(|e| Error::internal(format!("filtering rows: {e}")))
@@ -69,12 +70,12 @@ pub fn fit_input(path: &Path, opts: &FitOptions) -> Result<FitReport> {
     fit_table(&read_table(path)?, opts)
 }
 
-/// Adds each `--derive` column in order (later ones may use earlier ones).
+/// Adds each derived column in order (later ones may use earlier ones).
 pub fn with_derived(mut df: DataFrame, derivations: &[Derivation]) -> Result<DataFrame> {
     for d in derivations {
         let values = d.eval(&|name| f64_column(&df, name))?;
         df.with_column(Column::new(PlSmallStr::from(d.name.as_str()), values))
-            .map_err(|e| Error::input("--derive", format!("cannot add column '{}': {e}", d.name)))?;
+            .map_err(|e| Error::input(names::DERIVE, format!("cannot add column '{}': {e}", d.name)))?;
     }
     Ok(df)
 }
@@ -168,12 +169,12 @@ mod tests {
     }
 
     #[test]
-    fn where_errors_name_the_flag_and_the_problem() {
+    fn filter_errors_name_the_option_and_the_problem() {
         let df = frame();
         for (filter, says) in [("frames=3", "no row has frames=3"), ("nope=1", "no column 'nope'"), ("frames=four", "not a number")] {
             let e = keep_rows(&df, &[RowFilter::parse(filter).unwrap()]).unwrap_err();
             assert_eq!(e.exit_code(), 2);
-            assert!(e.to_string().contains("--where") && e.to_string().contains(says), "{e}");
+            assert!(e.to_string().starts_with(names::FILTER) && e.to_string().contains(says), "{e}");
         }
         assert!(RowFilter::parse("frames").unwrap_err().to_string().contains("COLUMN=VALUE"));
     }

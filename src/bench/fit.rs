@@ -1,0 +1,206 @@
+//! The fit benchmark: the additive fit with the full 4,500-start grid and 1,000 bootstrap
+//! refits on 250 planted rows, timed beside the same procedure in SciPy
+//! (benches/fit_scipy.py: L-BFGS-B from the same grid, warm-started refits on the same
+//! resamples).
+use crate::fit::bootstrap::{interval95, refit, resample_counts};
+use crate::fit::lbfgs::{multi_start, Search, StartGrid};
+use crate::fit::objective::{Data, Objective};
+use crate::fit::{fit_groups, Fit, FitOptions, GroupRows, Law};
+use crate::optimum::POOLING_27_M;
+use crate::{Error, Result};
+use rand::SeedableRng;
+use rand_distr::{Distribution, Normal};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// The planted law: E, A, B, α, β.
+pub const PLANTED: [f64; 5] = [1.8, 3.0, 2.0, 0.5, 0.35];
+/// Multiplicative log-normal noise on the planted loss.
+const NOISE_SD: f64 = 0.01;
+/// The SciPy reference script.
+pub const SCRIPT: &str = "benches/fit_scipy.py";
+
+/// The benchmark's input, written where SciPy can read it.
+pub struct Setup {
+    /// The planted rows.
+    pub group: GroupRows,
+    /// The rows as CSV.
+    pub csv: PathBuf,
+    /// The bootstrap's resample counts, shared by both sides.
+    pub counts: Vec<Vec<u32>>,
+    /// The counts as CSV.
+    pub counts_path: PathBuf,
+    /// Starts of the full additive grid.
+    pub starts: usize,
+}
+
+/// Plants `rows` rows, draws the resamples and writes both into `dir`.
+pub fn prepare(dir: &Path, rows: usize, bootstrap: usize, seed: u64) -> Result<Setup> {
+    std::fs::create_dir_all(dir)?;
+    let group = planted_rows(rows, seed);
+    let csv = dir.join("bench_rows.csv");
+    write_rows(&csv, &group)?;
+    let counts = resample_counts(rows, bootstrap, seed, 0);
+    let counts_path = dir.join("bootstrap_counts.csv");
+    write_counts(&counts_path, &counts)?;
+    Ok(Setup { group, csv, counts, counts_path, starts: StartGrid::default().starts(Law::Additive).len() })
+}
+
+/// Frames 1, 6, 11, … crossed with the pooling M values, loss from the planted law with
+/// log-normal noise; rows in that order, cut at `n`.
+fn planted_rows(n: usize, seed: u64) -> GroupRows {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let noise = Normal::new(0.0, NOISE_SD).expect("valid sd");
+    let mut g = GroupRows { name: "all".into(), y: Some(Vec::new()), ..GroupRows::default() };
+    let per_t = POOLING_27_M.len();
+    for i in 0..n {
+        let t = 1.0 + 5.0 * (i / per_t) as f64;
+        let m = POOLING_27_M[i % per_t] as f64;
+        g.x.push(t);
+        g.y.as_mut().expect("set above").push(m);
+        g.loss.push(Law::Additive.predict(&PLANTED, t, m) * noise.sample(&mut rng).exp());
+    }
+    g
+}
+
+fn write_rows(path: &Path, g: &GroupRows) -> Result<()> {
+    let y = g.y.as_deref().unwrap_or(&[]);
+    let mut text = String::from("frames,tokens_per_frame,loss\n");
+    for ((x, y), l) in g.x.iter().zip(y).zip(&g.loss) {
+        text.push_str(&format!("{x},{y},{l:?}\n"));
+    }
+    crate::io::write_atomic(path, text.as_bytes())
+}
+
+fn write_counts(path: &Path, counts: &[Vec<u32>]) -> Result<()> {
+    let text: String =
+        counts.iter().map(|c| c.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",") + "\n").collect();
+    crate::io::write_atomic(path, text.as_bytes())
+}
+
+/// The like-for-like part: the grid and the bootstrap, as SciPy runs them.
+pub struct Core {
+    /// Seconds of the multi-start grid.
+    pub grid_secs: f64,
+    /// Seconds of the warm-started bootstrap refits.
+    pub boot_secs: f64,
+    /// Best parameters (natural scale: E, A, B, α, β).
+    pub params: Vec<f64>,
+    /// 95% percentile intervals, per parameter.
+    pub ci: Vec<[f64; 2]>,
+}
+
+/// Times the grid and the bootstrap `repeat` times and keeps the fastest run.
+pub fn time_core(g: &GroupRows, counts: &[Vec<u32>], repeat: usize) -> Core {
+    let objective =
+        Objective { law: Law::Additive, data: Data::new(&g.x, g.y.as_deref().unwrap_or(&[]), &g.loss), delta: 1e-3 };
+    let search = Search::default();
+    let starts = StartGrid::default().starts(Law::Additive);
+    let mut best: Option<Core> = None;
+    for _ in 0..repeat.max(1) {
+        let t0 = Instant::now();
+        let ms = multi_start(&objective, &starts, &search);
+        let grid_secs = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        let boots = refit(&objective, &ms.best.theta, counts, &search.polish);
+        let boot_secs = t1.elapsed().as_secs_f64();
+        let samples: Vec<Vec<f64>> = boots.iter().map(|b| Law::Additive.to_natural(&b.theta)).collect();
+        let ci = (0..5)
+            .map(|j| interval95(&samples.iter().map(|s| s[j]).collect::<Vec<_>>()).unwrap_or([f64::NAN; 2]))
+            .collect();
+        let run = Core { grid_secs, boot_secs, params: Law::Additive.to_natural(&ms.best.theta), ci };
+        if best.as_ref().is_none_or(|b| run.grid_secs + run.boot_secs < b.grid_secs + b.boot_secs) {
+            best = Some(run);
+        }
+    }
+    best.expect("repeat ≥ 1")
+}
+
+/// Times the whole `fit_groups` (with holdout, VPNLS and stats): the fastest of `repeat`
+/// runs, and the fit.
+pub fn time_full(g: &GroupRows, bootstrap: usize, seed: u64, repeat: usize) -> Result<(f64, Fit)> {
+    let opts = FitOptions { bootstrap, seed, ..FitOptions::default() };
+    let mut best = f64::INFINITY;
+    let mut fit = None;
+    for _ in 0..repeat.max(1) {
+        let t = Instant::now();
+        let report = fit_groups(std::slice::from_ref(g), &opts)?;
+        best = best.min(t.elapsed().as_secs_f64());
+        fit = report.fits.into_iter().next();
+    }
+    Ok((best, fit.ok_or_else(|| Error::internal("bench fit produced no fit"))?))
+}
+
+/// What benches/fit_scipy.py reports.
+#[derive(Debug, Deserialize)]
+pub struct Scipy {
+    /// SciPy's version.
+    #[serde(default = "unknown")]
+    pub scipy_version: String,
+    /// Worker processes it used.
+    pub processes: u64,
+    /// Starts of the full grid.
+    #[serde(default)]
+    pub starts_total: u64,
+    /// Starts it ran.
+    #[serde(default)]
+    pub starts_run: u64,
+    /// Whether `grid_seconds` is extrapolated from a subset of the starts.
+    #[serde(default)]
+    pub extrapolated: bool,
+    /// Seconds of the grid (extrapolated to all starts when `extrapolated`).
+    pub grid_seconds: f64,
+    /// Seconds of the bootstrap refits.
+    pub bootstrap_seconds: f64,
+    /// Best objective.
+    #[serde(default = "nan")]
+    pub objective: f64,
+    /// Best parameters by name.
+    #[serde(default)]
+    pub params: BTreeMap<String, f64>,
+    /// 95% intervals by name.
+    #[serde(default)]
+    pub ci95: BTreeMap<String, [f64; 2]>,
+}
+
+fn unknown() -> String {
+    "?".into()
+}
+
+fn nan() -> f64 {
+    f64::NAN
+}
+
+/// Runs the SciPy reference on the setup's rows and resamples, with `processes` workers and,
+/// when `starts` is set, only that many of the starts (evenly spaced).
+pub fn run_scipy(
+    python: &Path,
+    script: &Path,
+    setup: &Setup,
+    processes: usize,
+    starts: Option<usize>,
+) -> Result<Scipy> {
+    let mut cmd = Command::new(python);
+    cmd.arg(script)
+        .arg("--csv")
+        .arg(&setup.csv)
+        .arg("--counts")
+        .arg(&setup.counts_path)
+        .arg("--processes")
+        .arg(processes.to_string());
+    if let Some(n) = starts {
+        cmd.arg("--starts").arg(n.to_string());
+    }
+    let out = cmd.output().map_err(|e| Error::input(python.display(), format!("cannot run Python: {e}")))?;
+    if !out.status.success() {
+        return Err(Error::internal(format!(
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| Error::internal(format!("cannot parse SciPy output: {e}")))
+}

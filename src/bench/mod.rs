@@ -1,0 +1,10 @@
+//! Benchmarks beside their Python references: training and reducer throughput against
+//! PyTorch eager (`train`), and the full fit against SciPy (`fit`).
+//!
+//! The library measures and returns results; the `vislaw-bench` binary prints them. The
+//! references are the scripts in `benches/`, run as subprocesses with the project's Python.
+pub mod fit;
+pub mod train;
+
+/// The Python that runs the references (the project's venv, made by `make setup`).
+pub const PYTHON: &str = ".venv/bin/python";

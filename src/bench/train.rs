@@ -1,0 +1,143 @@
+//! The training benchmark: samples/s and tokens/s of the training step at one (T, M) point of
+//! a sweep's model and batch, and reducer throughput at paper size, beside the same model
+//! and batch in PyTorch eager (benches/train_torch.py).
+use crate::config::Config;
+use crate::features::synthetic::vocab;
+use crate::model::VisionLm;
+use crate::reduction::{Spatial, Temporal};
+use crate::{Error, Result};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tch::nn::{self, OptimizerConfig};
+use tch::{Device, Kind, Tensor};
+
+/// The PyTorch reference script.
+pub const SCRIPT: &str = "benches/train_torch.py";
+/// The name input errors give to the measured point (frames × tokens per frame).
+pub const POINT: &str = "point";
+/// Untimed warm-up steps before the timed ones.
+const WARMUP_STEPS: usize = 5;
+
+/// The visual tokens of `frames` × `tokens_per_frame`, or an input error when they do not fit
+/// the context the config's model leaves beside the text.
+pub fn visual_tokens(cfg: &Config, config_path: &Path, frames: usize, tokens_per_frame: usize) -> Result<usize> {
+    let visual = frames * tokens_per_frame;
+    let room = cfg.model.lm.max_context.saturating_sub(crate::features::MAX_TEXT_TOKENS);
+    if visual > room {
+        return Err(Error::input(
+            POINT,
+            format!(
+                "{frames} frames × {tokens_per_frame} tokens = {visual} visual tokens exceed the {room} the context of {} leaves",
+                config_path.display()
+            ),
+        ));
+    }
+    Ok(visual)
+}
+
+/// The text of every training sample: question, answer, end (3 tokens).
+const TEXT: [i64; 3] = [vocab::QUESTION[0], vocab::COLORS[0], vocab::EOS];
+
+/// Tokens per training sample at `visual` visual tokens: those and the text.
+pub fn tokens_per_sample(visual: usize) -> f64 {
+    (visual + TEXT.len()) as f64
+}
+
+/// Samples per second of the training step (projector + LM trainable) on random data, over
+/// `steps` timed steps.
+pub fn train_rate(cfg: &Config, visual: usize, steps: usize) -> f64 {
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let model = VisionLm::new(&vs, &cfg.model, cfg.data.dim, vocab::SIZE);
+    let mut opt = nn::AdamW { beta2: 0.95, ..Default::default() }.wd(cfg.train.weight_decay).build(&vs, cfg.train.lr).expect("optimizer");
+    let b = cfg.train.batch as i64;
+    let feats = Tensor::randn([b, visual as i64, cfg.data.dim as i64], (Kind::Float, Device::Cpu));
+    let text = Tensor::from_slice(&TEXT).repeat([b, 1]);
+    let target = Tensor::from_slice(&[vocab::COLORS[0], vocab::EOS, -100i64]).repeat([b, 1]);
+    let mut step = || {
+        let loss = crate::train::answer_loss(&model.forward(Some(&feats), &text), &target);
+        opt.backward_step_clip_norm(&loss, 1.0);
+    };
+    (0..WARMUP_STEPS).for_each(|_| step());
+    let t = Instant::now();
+    (0..steps).for_each(|_| step());
+    (steps * cfg.train.batch) as f64 / t.elapsed().as_secs_f64()
+}
+
+/// Frames per second of each reduction at paper size ([4 videos, 32 frames, 27×27, D = 64] →
+/// T = 16, M = 49), labelled `spatial/temporal`.
+pub fn reducer_rates() -> Vec<(String, f64)> {
+    let _guard = tch::no_grad_guard();
+    tch::manual_seed(0);
+    let x = Tensor::randn([4, 32, 27, 27, 64], (Kind::Float, Device::Cpu));
+    let mut out = Vec::new();
+    for temporal in [Temporal::Sample, Temporal::Pool] {
+        for spatial in [Spatial::Pool, Spatial::Sample] {
+            let run = || crate::reduction::reduce(&x, temporal, 16, spatial, 49).sum(Kind::Float).double_value(&[]);
+            run();
+            let reps = 20;
+            let t = Instant::now();
+            (0..reps).for_each(|_| {
+                run();
+            });
+            out.push((crate::reduction::Strategy { spatial, temporal }.to_string(), (reps * 4 * 32) as f64 / t.elapsed().as_secs_f64()));
+        }
+    }
+    out
+}
+
+/// What benches/train_torch.py reports.
+#[derive(Debug, Deserialize)]
+pub struct TorchReference {
+    /// Samples per second of the same training step.
+    #[serde(default = "nan")]
+    pub train_samples_per_s: f64,
+    /// Frames per second per reduction, by `spatial/temporal` label.
+    #[serde(default)]
+    pub reduce_frames_per_s: BTreeMap<String, f64>,
+}
+
+fn nan() -> f64 {
+    f64::NAN
+}
+
+/// Why the PyTorch reference gave no numbers (the benchmark goes on without them).
+#[derive(Debug)]
+pub enum ReferenceError {
+    /// The Python could not be started.
+    CannotRun {
+        /// The Python tried.
+        python: PathBuf,
+        /// The error of the start.
+        error: String,
+    },
+    /// The script failed; its last line of stderr.
+    Failed(String),
+    /// Its output was not the JSON expected.
+    BadOutput(String),
+}
+
+/// Runs the PyTorch reference with the same shapes and settings.
+pub fn torch_reference(
+    python: &Path,
+    cfg: &Config,
+    visual: usize,
+    steps: usize,
+    threads: i32,
+) -> std::result::Result<TorchReference, ReferenceError> {
+    let m = &cfg.model;
+    let out = std::process::Command::new(python)
+        .arg(SCRIPT)
+        .args(["--batch", &cfg.train.batch.to_string(), "--visual", &visual.to_string(), "--dim", &cfg.data.dim.to_string()])
+        .args(["--hidden", &m.projector.hidden.to_string(), "--width", &m.lm.width.to_string(), "--layers", &m.lm.layers.to_string()])
+        .args(["--heads", &m.lm.heads.to_string(), "--vocab", &vocab::SIZE.to_string(), "--max-context", &m.lm.max_context.to_string()])
+        .args(["--steps", &steps.to_string(), "--threads", &threads.to_string(), "--lr", &cfg.train.lr.to_string(), "--weight-decay", &cfg.train.weight_decay.to_string()])
+        .output();
+    match out {
+        Ok(o) if o.status.success() => serde_json::from_slice(&o.stdout).map_err(|e| ReferenceError::BadOutput(e.to_string())),
+        Ok(o) => Err(ReferenceError::Failed(String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("").to_string())),
+        Err(e) => Err(ReferenceError::CannotRun { python: python.to_path_buf(), error: Error::internal(e).to_string() }),
+    }
+}

@@ -4,6 +4,7 @@
 //! config → sweep (points) → features → reduce → model → train → eval → results → fit →
 //! optimum → plot / report / export; `tokens` holds the token rules of real model families.
 
+pub mod analysis;
 pub mod config;
 pub mod error;
 pub mod eval;

@@ -215,13 +215,19 @@ fn fit(group: &str, law: &str, x: &str, y: Option<&str>, names: &[&str], params:
             v
         })
         .collect();
+    let named: serde_json::Map<String, Value> = names.iter().zip(params).map(|(n, v)| (n.to_string(), json!(v))).collect();
     let mut f = json!({
         "group": group, "law": law, "x": x, "loss_column": "loss", "param_names": names,
-        "params": names.iter().zip(params).map(|(n, v)| (n.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "params": named.clone(),
         "ci95": ci, "objective": 1e-3, "grad_norm": 1e-8, "converged": true, "n_points": mine.len(),
-        "r2": 0.99, "rmse_log": 0.01, "aic": -100.0, "vpnls": {"params": {}, "max_rel_diff": 1e-6},
-        "holdout": {"n": 2, "max_rel_error": 0.012}, "bootstrap": {"samples": samples},
-        "residuals": residuals, "warnings": []
+        "stopping": {"grad_tol": true, "cost_tol": false, "max_iters": false}, "iterations": 40,
+        "starts": {"total": 1, "converged": 1, "agreeing": 1, "best_index": 0},
+        "r2": 0.99, "rmse_log": 0.01, "aic": -100.0, "vpnls": {"params": named.clone(), "max_rel_diff": 1e-6, "max_rel_pred_diff": 1e-6},
+        "holdout": {"n": 2, "max_rel_error": 0.012, "mean_rel_error": 0.01, "min_budget": largest, "params": named, "converged": true},
+        "bootstrap": {"samples": samples, "converged": 60},
+        "residuals": residuals, "warnings": [],
+        "method": {"objective": "Huber on log residuals", "huber_delta": 1e-3, "optimizer": "L-BFGS", "tol_grad": 1e-9, "tol_cost": 1e-12,
+                   "tol_grad_stall": 1e-6, "max_iters": 1000, "start_grid": "coarse", "bootstrap": 60, "seed": 0, "excluded": []}
     });
     if let Some(yc) = y {
         f["y"] = json!(yc);

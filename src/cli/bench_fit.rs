@@ -11,7 +11,7 @@ use vislaw::fit::bootstrap::{interval95, refit, resample_counts};
 use vislaw::fit::lbfgs::{multi_start, Search, StartGrid};
 use vislaw::fit::objective::{Data, Objective};
 use vislaw::fit::{fit_groups, FitOptions, GroupRows, Law};
-use vislaw::optimum::POOLING_27_M;
+use vislaw::reduction::Spatial;
 use vislaw::{Error, Result};
 
 /// The planted law: E, A, B, α, β.
@@ -97,10 +97,11 @@ fn planted_rows(n: usize, seed: u64) -> GroupRows {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let noise = Normal::new(0.0, NOISE_SD).expect("valid sd");
     let mut g = GroupRows { name: "all".into(), y: Some(Vec::new()), ..GroupRows::default() };
-    let per_t = POOLING_27_M.len();
+    let pooling = Spatial::Pool.reachable(27);
+    let per_t = pooling.len();
     for i in 0..n {
         let t = 1.0 + 5.0 * (i / per_t) as f64;
-        let m = POOLING_27_M[i % per_t] as f64;
+        let m = pooling[i % per_t] as f64;
         g.x.push(t);
         g.y.as_mut().expect("set above").push(m);
         g.loss.push(Law::Additive.predict(&PLANTED, t, m) * noise.sample(&mut rng).exp());

@@ -5,11 +5,10 @@
 //! Text uses the embedded DejaVu Sans (see `assets/fonts/`), so the PNGs look the same on
 //! a bare machine; colours are the Okabe–Ito palette and viridis, both colour-blind safe.
 pub mod accuracy;
-pub mod budget;
 pub mod curves;
 pub mod data;
+pub mod fits;
 pub mod joint;
-pub mod law;
 pub mod loss;
 pub mod niah;
 pub mod residuals;
@@ -20,7 +19,7 @@ use crate::error::Result;
 use std::path::{Path, PathBuf};
 
 /// Directory of the figures inside a run directory.
-pub const PLOTS_DIR: &str = "plots";
+pub use crate::rundir::PLOTS_DIR;
 
 /// Every figure's file stem (`plots/<stem>.png` and `.svg`), in the order they are drawn.
 pub const FIGURES: [&str; 6] =

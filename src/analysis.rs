@@ -69,7 +69,14 @@ pub fn fit_and_solve(cfg: &Config, df: &DataFrame, run_dir: &Path) -> Result<Ana
             let path = optima.save(run_dir)?;
             Ok((optima, path))
         }
-        Err(e) => Err(e.to_string()),
+        Err(e) => {
+            // An optimum saved by an earlier analysis no longer belongs to these fits.
+            match std::fs::remove_file(run_dir.join(crate::rundir::OPTIMUM_FILE)) {
+                Err(io) if io.kind() != std::io::ErrorKind::NotFound => return Err(io.into()),
+                _ => {}
+            }
+            Err(e.to_string())
+        }
     };
     Ok(Analysis { run_dir: run_dir.to_path_buf(), fits, fits_path, optimum })
 }

@@ -471,6 +471,33 @@ fn report_solves_fits_from_vislaw_fit_with_the_optimum_module() {
     assert!(joint.contains("pool/sample · additive law") && joint.contains("pool/sample · multiplicative law"), "a panel per joint law");
 }
 
+#[test]
+fn the_report_takes_the_saved_optimum_while_it_belongs_to_the_fits() {
+    let d = tempfile::tempdir().unwrap();
+    let run = make_run(d.path());
+    let r = run.to_str().unwrap();
+    // The run's own options (F = 16, g = 8, the config's budgets): what the sweep saves.
+    let args = ["optimum", r, "--budget", "32", "--budget", "64", "--budget", "128", "--max-frames", "16", "--grid", "8"];
+    let printed: Value = serde_json::from_str(&ok(vislaw(&[&args[..], &["--json"]].concat()))).unwrap();
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(run.join("optimum.json")).unwrap()).unwrap();
+    assert_eq!(printed, saved, "optimum.json holds what `vislaw optimum` found");
+    ok(vislaw(&["report", r]));
+    let solved_here = std::fs::read_to_string(run.join("report.md")).unwrap();
+    // A marked note shows that the report reads the file rather than solving again ...
+    let marked = std::fs::read_to_string(run.join("optimum.json")).unwrap().replace("T at its upper limit", "MARKED T at its upper limit");
+    std::fs::write(run.join("optimum.json"), marked).unwrap();
+    ok(vislaw(&["report", r]));
+    let md = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(md.contains("MARKED"), "the saved optimum is used");
+    assert_eq!(md.replace("MARKED ", ""), solved_here, "and it is the one the report would solve");
+    // ... until the fits change: a stale optimum is solved anew.
+    let mut fits: Value = serde_json::from_str(&std::fs::read_to_string(run.join("fits.json")).unwrap()).unwrap();
+    fits["fits"][0]["params"]["E"] = json!(1.25);
+    std::fs::write(run.join("fits.json"), fits.to_string()).unwrap();
+    ok(vislaw(&["report", r]));
+    assert!(!std::fs::read_to_string(run.join("report.md")).unwrap().contains("MARKED"), "a refit is not shown a stale optimum");
+}
+
 fn venv(tool: &str) -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin").join(tool);
     assert!(p.exists(), "{} is missing: run scripts/setup.sh (make setup) first", p.display());

@@ -155,8 +155,9 @@ impl RunData {
     }
 
     /// The optima of the fits at positions `fits` at each budget: per fit, its optima from
-    /// `optimum.json` when that has every budget, else solved here by `crate::optimum::solve`
-    /// (budgets it cannot be solved at are left out), or why it has none.
+    /// `optimum.json` when that has every budget and was solved from this very fit, else
+    /// solved here by `crate::optimum::solve` (budgets it cannot be solved at are left
+    /// out), or why it has none.
     pub fn optima(&self, fits: &[usize], budgets: &[f64]) -> Vec<std::result::Result<Vec<Optimum>, String>> {
         let opts = self.optimum_options(budgets.to_vec());
         fits.iter()
@@ -165,6 +166,8 @@ impl RunData {
                 let saved: Option<Vec<Optimum>> = self.optima.as_ref().and_then(|o| {
                     budgets.iter().map(|&b| o.of_fit(&fit.group, fit.law).find(|x| x.budget == b).cloned()).collect()
                 });
+                // A refit since the optimum was saved changes the predictions: then solve anew.
+                let saved = saved.filter(|v| v.iter().all(|o| solved_from(fit, o)));
                 if let Some(saved) = saved {
                     return Ok(saved);
                 }
@@ -235,6 +238,13 @@ fn summarise(points: &[&Point]) -> Summary {
         })
         .collect();
     Summary { strategy: first.strategy.clone(), frames: first.frames, tokens: first.tokens, seeds: points.len(), loss: mean_ci(&losses), accuracy }
+}
+
+/// Whether a saved optimum was solved from this fit: the fit predicts, to the bit, the
+/// losses recorded at its continuous and discrete settings.
+fn solved_from(fit: &crate::fit::Fit, o: &Optimum) -> bool {
+    let same = |p: &crate::optimum::Point| crate::plot::fits::predict(fit, p.t, p.m).to_bits() == p.loss.to_bits();
+    same(&o.continuous) && o.discrete.as_ref().is_none_or(same)
 }
 
 /// Reads `<run>/fits.json`; a missing file is the user's to fix with `vislaw fit`.

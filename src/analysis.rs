@@ -36,7 +36,7 @@ impl Analysis {
     /// Draws the figures and writes `report.md` from the saved fits and optimum; returns its
     /// path and what reading the run directory warned about.
     pub fn write_report(&self) -> Result<(PathBuf, Vec<String>)> {
-        let data = crate::plot::data::RunData::load(&self.run_dir)?;
+        let data = crate::run_data::RunData::load(&self.run_dir)?;
         Ok((crate::report::write_report_of(&data)?, data.warnings))
     }
 }

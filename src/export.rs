@@ -8,7 +8,7 @@
 //! `# %% <name>` lines; markdown cells are put in front of named cells. Only the first cell
 //! is filled in per run.
 use crate::error::{Error, Result};
-use crate::plot::data::RunData;
+use crate::run_data::RunData;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 

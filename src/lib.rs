@@ -20,6 +20,7 @@ pub mod plot;
 pub mod reduction;
 pub mod report;
 pub mod results;
+pub mod run_data;
 pub mod rundir;
 pub mod sweep;
 pub mod tokens;

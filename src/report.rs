@@ -5,7 +5,7 @@
 use crate::config::Config;
 use crate::error::Result;
 use crate::fit::Fit;
-use crate::plot::data::{Point, RunData, ALL_QUESTIONS};
+use crate::run_data::{Point, RunData, ALL_QUESTIONS};
 use crate::plot::fits::{formula, main_loss_indices, symbol};
 use crate::plot::style::tick_label;
 use std::fmt::Write;

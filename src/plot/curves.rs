@@ -1,6 +1,6 @@
 //! Training-loss curves of every point: one row of small multiples per strategy, lines
 //! coloured by the point's visual tokens T·M (dark = few, light = many).
-use super::data::{Curve, RunData};
+use crate::run_data::{Curve, RunData};
 use super::style::*;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;

@@ -1,7 +1,7 @@
 //! The budget trade-off: the fitted L(T, M) as a heat map with iso-loss contours, the
 //! iso-budget lines T·M = L, the continuous optimum path and the discrete optimum at each
 //! requested budget; one panel per joint law of the held-out loss.
-use super::data::{RunData, Summary};
+use crate::run_data::{RunData, Summary};
 use super::fits::{self, predict};
 use crate::fit::Fit;
 use crate::optimum::Point;

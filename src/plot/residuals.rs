@@ -1,6 +1,6 @@
 //! Fit residuals in log space, log(observed) − log(predicted), against the predicted
 //! loss: one panel per fit, held-out points marked apart from the points fitted.
-use super::data::RunData;
+use crate::run_data::RunData;
 use crate::fit::Fit;
 use super::style::*;
 use plotters::coord::types::RangedCoordf64;

@@ -16,6 +16,7 @@
 //! typed errors, and the binary (`src/main.rs`, `src/cli/`) turns flags into options.
 #![warn(missing_docs)]
 
+pub mod analysis;
 pub mod bench;
 pub mod config;
 pub mod error;
@@ -32,6 +33,7 @@ pub mod plot;
 pub mod reduction;
 pub mod report;
 pub mod results;
+pub mod run_data;
 pub mod rundir;
 pub mod sweep;
 pub mod tokens;

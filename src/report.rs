@@ -1,24 +1,29 @@
 //! `report.md`: a run on one Markdown page — the config, every trained point, each fitted
 //! law with its intervals and validation, the optimum at each budget, and the figures
-//! (redrawn first, so the page never points at stale or missing images).
+//! (redrawn first, so the page never points at stale or missing images). The optimum is
+//! the one saved in `optimum.json`, or solved by `crate::optimum` when that is absent.
 use crate::config::Config;
 use crate::error::Result;
-use crate::plot::budget::{self, Domain, Solver};
-use crate::plot::data::{Point, RunData, ALL_QUESTIONS};
-use crate::plot::law::{symbol, Fit};
+use crate::fit::Fit;
+use crate::run_data::{Point, RunData, ALL_QUESTIONS};
+use crate::plot::fits::{formula, main_loss_indices, symbol};
 use crate::plot::style::tick_label;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 /// File name of the report inside a run directory.
-pub const REPORT_FILE: &str = "report.md";
+pub use crate::rundir::REPORT_FILE;
 
 /// Draws the figures and writes `<run>/report.md`; returns the report's path.
 pub fn write_report(run_dir: &Path) -> Result<PathBuf> {
-    let data = RunData::load(run_dir)?;
-    crate::plot::plot_data(&data)?;
-    let path = run_dir.join(REPORT_FILE);
-    crate::io::write_atomic(&path, render(&data).as_bytes())?;
+    write_report_of(&RunData::load(run_dir)?)
+}
+
+/// Draws the figures and writes `report.md` of already loaded run data; returns its path.
+pub fn write_report_of(data: &RunData) -> Result<PathBuf> {
+    crate::plot::plot_data(data)?;
+    let path = data.dir.join(REPORT_FILE);
+    crate::io::write_atomic(&path, render(data).as_bytes())?;
     Ok(path)
 }
 
@@ -186,17 +191,18 @@ fn fits_section(md: &mut String, data: &RunData) {
 }
 
 fn fit_section(md: &mut String, f: &Fit) {
-    let _ = writeln!(md, "### {} · {} law\n", f.group, f.law);
+    let _ = writeln!(md, "### {} · {} law\n", f.group, f.law.name());
     let factors = match &f.y {
         Some(y) => format!("{} = `{}`, {} = `{}`", symbol(&f.x), f.x, symbol(y), y),
         None => format!("{} = `{}`", symbol(&f.x), f.x),
     };
     let fixed = f.fixed.as_ref().map(|x| format!(", `{}` fixed at {}", x.column, tick_label(x.value))).unwrap_or_default();
     let response = f.response.as_deref().map(|r| format!(" (response `{r}`)")).unwrap_or_default();
-    let _ = writeln!(md, "L = {} with {factors}{fixed}; fitted to `{}`{response}.\n", f.formula(), f.loss_column);
+    let _ = writeln!(md, "L = {} with {factors}{fixed}; fitted to `{}`{response}.\n", formula(f), f.loss_column);
     md.push_str("| parameter | estimate | 95% CI |\n|---|---:|---|\n");
+    let values = f.natural();
     for name in param_order(f) {
-        let v = f.params[&name];
+        let v = f.param_names.iter().position(|n| *n == name).map_or(f64::NAN, |i| values[i]);
         let _ = writeln!(md, "| {} | {} | {} |", param_symbol(&name), num(v), interval(f.ci95.get(&name)));
     }
     for (name, v) in &f.derived {
@@ -219,8 +225,10 @@ fn fit_section(md: &mut String, f: &Fit) {
 /// Parameters in the law's reading order (E, A, α, B, β), then anything else.
 fn param_order(f: &Fit) -> Vec<String> {
     let known = ["E", "A", "alpha", "B", "beta"];
-    let mut out: Vec<String> = known.iter().filter(|k| f.params.contains_key(**k)).map(|k| k.to_string()).collect();
-    out.extend(f.params.keys().filter(|k| !known.contains(&k.as_str())).cloned());
+    let mut out: Vec<String> = known.iter().filter(|k| f.param_names.iter().any(|n| n == *k)).map(|k| k.to_string()).collect();
+    let mut others: Vec<String> = f.param_names.iter().filter(|k| !known.contains(&k.as_str())).cloned().collect();
+    others.sort();
+    out.extend(others);
     out
 }
 
@@ -247,29 +255,22 @@ fn interval(ci: Option<&[f64; 2]>) -> String {
 }
 
 fn validation_rows(f: &Fit) -> Vec<(&'static str, String)> {
-    let opt = |v: Option<f64>, fmt: &dyn Fn(f64) -> String| v.map(fmt).unwrap_or_else(|| "–".to_string());
     let mut rows = vec![
-        ("points fitted", f.n_points.map(|n| n.to_string()).unwrap_or_else(|| "–".to_string())),
-        ("R² (log loss)", opt(f.r2, &|v| format!("{v:.4}"))),
-        ("RMSE (log loss)", opt(f.rmse_log, &|v| format!("{v:.4}"))),
-        ("AIC", opt(f.aic, &|v| format!("{v:.2}"))),
-        ("objective", opt(f.objective, &|v| format!("{v:.4e}"))),
-        (
-            "converged",
-            match f.converged {
-                Some(c) => format!("{} (gradient norm {})", if c { "yes" } else { "no" }, opt(f.grad_norm, &|v| format!("{v:.2e}"))),
-                None => "–".to_string(),
-            },
-        ),
+        ("points fitted", f.n_points.to_string()),
+        ("R² (log loss)", format!("{:.4}", f.r2)),
+        ("RMSE (log loss)", format!("{:.4}", f.rmse_log)),
+        ("AIC", format!("{:.2}", f.aic)),
+        ("objective", format!("{:.4e}", f.objective)),
+        ("converged", format!("{} (gradient norm {:.2e})", if f.converged { "yes" } else { "no" }, f.grad_norm)),
     ];
     if let Some(v) = &f.vpnls {
         rows.push(("VPNLS cross-check", format!("largest relative parameter difference {:.2e}", v.max_rel_diff)));
     }
     if let Some(h) = &f.holdout {
-        let err = h.max_rel_error.map(|e| format!(", largest relative error {:.2}%", 100.0 * e)).unwrap_or_default();
+        let err = format!(", largest relative error {:.2}%", 100.0 * h.max_rel_error);
         rows.push(("held-out points", format!("{}{err}", h.n)));
     }
-    let n_boot = f.bootstrap.as_ref().map(|b| b.samples.len()).unwrap_or(0);
+    let n_boot = f.bootstrap.samples.len();
     rows.push(("bootstrap refits", n_boot.to_string()));
     rows
 }
@@ -279,10 +280,10 @@ pub const OPTIMUM_HEADER: &str = "| strategy | law | L | T* | M* | loss* | loss*
 
 fn optimum_section(md: &mut String, data: &RunData) {
     md.push_str("## Optimum under T·M ≤ L\n\n");
-    let fits = data.fits.main_loss_indices();
+    let fits = main_loss_indices(&data.fits);
     let budgets = data.budgets();
-    let (solved, solver) = budget::solve(data, &fits, &budgets);
-    let domain = Domain::of(data);
+    let solved = data.optima(&fits, &budgets);
+    let (source_frames, grid) = (data.source_frames(), data.grid());
     let _ = writeln!(
         md,
         "For each fit of the held-out loss. Continuous (T*, M*): the best real-valued setting on T·M = L with \
@@ -290,25 +291,15 @@ fn optimum_section(md: &mut String, data: &RunData) {
          setting with T·M ≤ L that the strategy's own reducers produce — T from its temporal reducer on F = {} \
          source frames, M from its spatial reducer on the {g}×{g} grid; a group that names no strategy may use \
          every integer T ≤ F and the M of pooling the grid, ⌈g/k⌉².",
-        tick_label(domain.max_frames),
-        domain.tokens.first().copied().unwrap_or(1),
-        tick_label(domain.max_tokens),
-        data.source_frames(),
-        g = data.grid(),
+        tick_label(source_frames.max(1) as f64),
+        crate::reduction::Spatial::Pool.reachable(grid).first().copied().unwrap_or(1),
+        tick_label((grid * grid).max(1) as f64),
+        source_frames,
+        g = grid,
     );
     md.push('\n');
     allowed_settings_table(md, data, &fits);
-    match &solver {
-        Solver::OptimumModule => md.push_str("Solved by `vislaw::optimum`, as `vislaw optimum` does.\n\n"),
-        Solver::Fallback(why) => {
-            let _ = writeln!(
-                md,
-                "fits.json is not in the fitter's current schema ({}), so joint laws were solved by a numeric \
-                 search along T·M = L instead of `vislaw::optimum`.\n",
-                cell(why.lines().next().unwrap_or(""))
-            );
-        }
-    }
+    md.push_str("Solved by `vislaw::optimum`, as `vislaw optimum` does.\n\n");
     md.push_str(OPTIMUM_HEADER);
     md.push_str("\n|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|\n");
     let dash = || "–".to_string();
@@ -319,29 +310,30 @@ fn optimum_section(md: &mut String, data: &RunData) {
                 for s in rows {
                     let c = &s.continuous;
                     let d = s.discrete.as_ref();
+                    let loss_ci95 = s.ci95.get("loss");
                     let _ = writeln!(
                         md,
                         "| {} | {} | {} | {:.2} | {:.2} | {:.4} | {} | {} | {} | {} | {} | {} |",
                         cell(&f.group),
-                        f.law,
+                        f.law.name(),
                         tick_label(s.budget),
-                        c.frames,
-                        c.tokens,
+                        c.t,
+                        c.m,
                         c.loss,
-                        s.loss_ci95.map(|[lo, hi]| format!("[{lo:.4}, {hi:.4}]")).unwrap_or_else(dash),
-                        d.map(|o| tick_label(o.frames)).unwrap_or_else(dash),
-                        d.map(|o| tick_label(o.tokens)).unwrap_or_else(dash),
-                        d.map(|o| tick_label(o.frames * o.tokens)).unwrap_or_else(dash),
+                        loss_ci95.map(|[lo, hi]| format!("[{lo:.4}, {hi:.4}]")).unwrap_or_else(dash),
+                        d.map(|o| tick_label(o.t)).unwrap_or_else(dash),
+                        d.map(|o| tick_label(o.m)).unwrap_or_else(dash),
+                        d.map(|o| tick_label(o.t * o.m)).unwrap_or_else(dash),
                         d.map(|o| format!("{:.4}", o.loss)).unwrap_or_else(dash),
-                        s.note.as_deref().map(cell).unwrap_or_default(),
+                        s.boundary.as_deref().map(cell).unwrap_or_default(),
                     );
                 }
             }
             Ok(_) => {
-                let _ = writeln!(md, "| {} | {} | – | – | – | – | – | – | – | – | – | no budget could be solved |", cell(&f.group), f.law);
+                let _ = writeln!(md, "| {} | {} | – | – | – | – | – | – | – | – | – | no budget could be solved |", cell(&f.group), f.law.name());
             }
             Err(why) => {
-                let _ = writeln!(md, "| {} | {} | – | – | – | – | – | – | – | – | – | {} |", cell(&f.group), f.law, cell(why));
+                let _ = writeln!(md, "| {} | {} | – | – | – | – | – | – | – | – | – | {} |", cell(&f.group), f.law.name(), cell(why));
             }
         }
     }
@@ -360,17 +352,18 @@ fn allowed_settings_table(md: &mut String, data: &RunData, fits: &[usize]) {
     }
     md.push_str(ALLOWED_HEADER);
     md.push_str("\n|---|---|---|\n");
+    let opts = data.optimum_options(Vec::new());
     for group in groups {
-        let d = Domain::of_group(data, group);
+        let d = opts.feasible(group);
         let _ = writeln!(md, "| {} | {} | {} |", cell(group), value_set(&d.frames), value_set(&d.tokens));
     }
     md.push('\n');
 }
 
 /// A set of settings for people: a long unbroken run of integers as a range, else the list.
-fn value_set(values: &[usize]) -> String {
+fn value_set(values: &[u64]) -> String {
     match (values.first(), values.last()) {
-        (Some(&lo), Some(&hi)) if values.len() > 8 && hi - lo + 1 == values.len() => format!("every integer {lo} to {hi}"),
+        (Some(&lo), Some(&hi)) if values.len() > 8 && hi - lo + 1 == values.len() as u64 => format!("every integer {lo} to {hi}"),
         _ => list(values),
     }
 }

@@ -215,13 +215,19 @@ fn fit(group: &str, law: &str, x: &str, y: Option<&str>, names: &[&str], params:
             v
         })
         .collect();
+    let named: serde_json::Map<String, Value> = names.iter().zip(params).map(|(n, v)| (n.to_string(), json!(v))).collect();
     let mut f = json!({
         "group": group, "law": law, "x": x, "loss_column": "loss", "param_names": names,
-        "params": names.iter().zip(params).map(|(n, v)| (n.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "params": named.clone(),
         "ci95": ci, "objective": 1e-3, "grad_norm": 1e-8, "converged": true, "n_points": mine.len(),
-        "r2": 0.99, "rmse_log": 0.01, "aic": -100.0, "vpnls": {"params": {}, "max_rel_diff": 1e-6},
-        "holdout": {"n": 2, "max_rel_error": 0.012}, "bootstrap": {"samples": samples},
-        "residuals": residuals, "warnings": []
+        "stopping": {"grad_tol": true, "cost_tol": false, "max_iters": false}, "iterations": 40,
+        "starts": {"total": 1, "converged": 1, "agreeing": 1, "best_index": 0},
+        "r2": 0.99, "rmse_log": 0.01, "aic": -100.0, "vpnls": {"params": named.clone(), "max_rel_diff": 1e-6, "max_rel_pred_diff": 1e-6},
+        "holdout": {"n": 2, "max_rel_error": 0.012, "mean_rel_error": 0.01, "min_budget": largest, "params": named, "converged": true},
+        "bootstrap": {"samples": samples, "converged": 60},
+        "residuals": residuals, "warnings": [],
+        "method": {"objective": "Huber on log residuals", "huber_delta": 1e-3, "optimizer": "L-BFGS", "tol_grad": 1e-9, "tol_cost": 1e-12,
+                   "tol_grad_stall": 1e-6, "max_iters": 1000, "start_grid": "coarse", "bootstrap": 60, "seed": 0, "excluded": []}
     });
     if let Some(yc) = y {
         f["y"] = json!(yc);
@@ -463,6 +469,33 @@ fn report_solves_fits_from_vislaw_fit_with_the_optimum_module() {
     }
     let joint = std::fs::read_to_string(run.join("plots/budget_tradeoff.svg")).unwrap();
     assert!(joint.contains("pool/sample · additive law") && joint.contains("pool/sample · multiplicative law"), "a panel per joint law");
+}
+
+#[test]
+fn the_report_takes_the_saved_optimum_while_it_belongs_to_the_fits() {
+    let d = tempfile::tempdir().unwrap();
+    let run = make_run(d.path());
+    let r = run.to_str().unwrap();
+    // The run's own options (F = 16, g = 8, the config's budgets): what the sweep saves.
+    let args = ["optimum", r, "--budget", "32", "--budget", "64", "--budget", "128", "--max-frames", "16", "--grid", "8"];
+    let printed: Value = serde_json::from_str(&ok(vislaw(&[&args[..], &["--json"]].concat()))).unwrap();
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(run.join("optimum.json")).unwrap()).unwrap();
+    assert_eq!(printed, saved, "optimum.json holds what `vislaw optimum` found");
+    ok(vislaw(&["report", r]));
+    let solved_here = std::fs::read_to_string(run.join("report.md")).unwrap();
+    // A marked note shows that the report reads the file rather than solving again ...
+    let marked = std::fs::read_to_string(run.join("optimum.json")).unwrap().replace("T at its upper limit", "MARKED T at its upper limit");
+    std::fs::write(run.join("optimum.json"), marked).unwrap();
+    ok(vislaw(&["report", r]));
+    let md = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(md.contains("MARKED"), "the saved optimum is used");
+    assert_eq!(md.replace("MARKED ", ""), solved_here, "and it is the one the report would solve");
+    // ... until the fits change: a stale optimum is solved anew.
+    let mut fits: Value = serde_json::from_str(&std::fs::read_to_string(run.join("fits.json")).unwrap()).unwrap();
+    fits["fits"][0]["params"]["E"] = json!(1.25);
+    std::fs::write(run.join("fits.json"), fits.to_string()).unwrap();
+    ok(vislaw(&["report", r]));
+    assert!(!std::fs::read_to_string(run.join("report.md")).unwrap().contains("MARKED"), "a refit is not shown a stale optimum");
 }
 
 fn venv(tool: &str) -> PathBuf {

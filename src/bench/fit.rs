@@ -6,7 +6,7 @@ use crate::fit::bootstrap::{interval95, refit, resample_counts};
 use crate::fit::lbfgs::{multi_start, Search, StartGrid};
 use crate::fit::objective::{Data, Objective};
 use crate::fit::{fit_groups, Fit, FitOptions, GroupRows, Law};
-use crate::optimum::POOLING_27_M;
+use crate::reduction::Spatial;
 use crate::{Error, Result};
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
@@ -55,10 +55,11 @@ fn planted_rows(n: usize, seed: u64) -> GroupRows {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let noise = Normal::new(0.0, NOISE_SD).expect("valid sd");
     let mut g = GroupRows { name: "all".into(), y: Some(Vec::new()), ..GroupRows::default() };
-    let per_t = POOLING_27_M.len();
+    let pooled_m = Spatial::Pool.reachable(27);
+    let per_t = pooled_m.len();
     for i in 0..n {
         let t = 1.0 + 5.0 * (i / per_t) as f64;
-        let m = POOLING_27_M[i % per_t] as f64;
+        let m = pooled_m[i % per_t] as f64;
         g.x.push(t);
         g.y.as_mut().expect("set above").push(m);
         g.loss.push(Law::Additive.predict(&PLANTED, t, m) * noise.sample(&mut rng).exp());

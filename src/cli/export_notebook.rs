@@ -14,7 +14,9 @@ pub struct Args {
 
 /// Runs `vislaw export-notebook`.
 pub fn run(args: Args) -> Result<()> {
-    let path = vislaw::export::export_notebook(&args.input, &args.out_dir)?;
+    let data = vislaw::run_data::RunData::load(&args.input)?;
+    super::report::warn(&data);
+    let path = vislaw::export::export_notebook_of(&data, &args.out_dir)?;
     println!("wrote {}", path.display());
     Ok(())
 }

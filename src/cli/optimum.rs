@@ -1,7 +1,8 @@
-//! `vislaw optimum INPUT --budget L`: the best (T, M) under T·M ≤ L from fitted laws.
+//! `vislaw optimum INPUT --budget L`: the best (T, M) under T·M ≤ L from fitted laws; on
+//! a run directory the answer is also saved as its `optimum.json`.
 use std::path::PathBuf;
 use vislaw::fit::FitReport;
-use vislaw::optimum::{self, OptimumOptions};
+use vislaw::optimum::{self, InvalidOption, OptimumOptions};
 use vislaw::{tokens, Error, Result};
 
 /// Largest --max-frames: the reachable frame counts of every strategy group are listed.
@@ -12,7 +13,7 @@ const MAX_GRID: usize = 1024;
 /// Solve min L(T, M) s.t. T·M ≤ budget: continuous and discrete optima with 95% intervals.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A run directory (its fits.json) or a fits.json file.
+    /// A run directory (its fits.json; the optimum is saved as its optimum.json) or a fits.json file.
     input: PathBuf,
     /// Visual-token budget L (repeatable).
     #[arg(long = "budget")]
@@ -59,7 +60,11 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     let opts = optimum_options(&args, &report)?;
+    opts.check().map_err(flag_error)?;
     let optima = optimum::solve(&report, &opts)?;
+    if args.input.is_dir() {
+        optima.save(&args.input)?;
+    }
     let settings = match (&args.model, &args.video) {
         (Some(model), Some(video)) => Some(model_settings(&optima, model, video)?),
         _ => None,
@@ -104,6 +109,19 @@ fn optimum_options(args: &Args, report: &FitReport) -> Result<OptimumOptions> {
     opts.feasible_t = args.feasible_t.clone();
     opts.target_loss = args.target_loss.clone();
     Ok(opts)
+}
+
+/// The solver's complaint about an option, in terms of the flag that set it.
+fn flag_error(e: InvalidOption) -> Error {
+    match e {
+        InvalidOption::NothingToSolve => Error::input("optimum", "give at least one --budget or --target-loss"),
+        InvalidOption::Budget(b) => Error::input("--budget", format!("{b} is not a positive number")),
+        InvalidOption::TargetLoss(t) => Error::input("--target-loss", format!("{t} is not a positive number")),
+        InvalidOption::FeasibleM => Error::input("--feasible-m", "needs at least one value, all ≥ 1"),
+        InvalidOption::FeasibleT => Error::input("--feasible-t", "values must be ≥ 1"),
+        InvalidOption::GroupSets(g) => Error::input("optimum", format!("group {g}: reachable T and M must be ≥ 1")),
+        InvalidOption::MaxFrames => Error::input("--max-frames", "must be ≥ 1"),
+    }
 }
 
 /// Turns every optimum's tokens per frame into the family's real settings for the video,

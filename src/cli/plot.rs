@@ -11,7 +11,9 @@ pub struct Args {
 
 /// Runs `vislaw plot`.
 pub fn run(args: Args) -> Result<()> {
-    let written = vislaw::plot::plot_run(&args.input)?;
+    let data = vislaw::run_data::RunData::load(&args.input)?;
+    super::report::warn(&data);
+    let written = vislaw::plot::plot_data(&data)?;
     for path in &written {
         println!("{}", path.display());
     }

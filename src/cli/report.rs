@@ -11,7 +11,16 @@ pub struct Args {
 
 /// Runs `vislaw report`.
 pub fn run(args: Args) -> Result<()> {
-    let path = vislaw::report::write_report(&args.input)?;
+    let data = vislaw::run_data::RunData::load(&args.input)?;
+    warn(&data);
+    let path = vislaw::report::write_report_of(&data)?;
     println!("wrote {} (figures in {})", path.display(), args.input.join(vislaw::plot::PLOTS_DIR).display());
     Ok(())
+}
+
+/// Prints what reading the run directory warned about, one `vislaw: warning:` line each.
+pub fn warn(data: &vislaw::run_data::RunData) {
+    for w in &data.warnings {
+        eprintln!("vislaw: warning: {w}");
+    }
 }

@@ -80,22 +80,19 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 /// The end of the main job: laws per strategy, the optimum at the config's budgets, the
-/// figures and the report.
+/// figures and the report (`vislaw::analysis`), printed as they are made.
 fn analyze(cfg: &Config, df: &polars::prelude::DataFrame, run_dir: &std::path::Path) -> Result<()> {
-    let opts = vislaw::fit::FitOptions { group_by: Some("strategy".into()), ..Default::default() };
-    let fits = vislaw::fit::fit_table(df, &opts)?;
-    let fits_path = fits.save(run_dir)?;
-    println!("\n== fits (vislaw fit {} --group-by strategy) ==\n{}", run_dir.display(), fits.render_table());
-    let budgets: Vec<f64> = if cfg.sweep.budgets.is_empty() { vec![df.height() as f64] } else { cfg.sweep.budgets.iter().map(|&b| b as f64).collect() };
-    // Each strategy's optimum may only use the T and M its own reducers produce.
-    let optimum_opts = vislaw::optimum::OptimumOptions::for_groups(fits.fits.iter().map(|f| f.group.as_str()), cfg.data.frames, cfg.data.grid, budgets);
-    match vislaw::optimum::solve(&fits, &optimum_opts) {
-        Ok(optima) => println!("== optimum under T·M ≤ L ==\n{}", optima.render_table()),
-        Err(e) => println!("== optimum ==\nnot solved: {e}"),
+    let analysis = vislaw::analysis::fit_and_solve(cfg, df, run_dir)?;
+    println!("\n== fits (vislaw fit {} --group-by strategy) ==\n{}", run_dir.display(), analysis.fits_table());
+    match analysis.optimum_table() {
+        Ok(table) => println!("== optimum under T·M ≤ L ==\n{table}"),
+        Err(why) => println!("== optimum ==\nnot solved: {why}"),
     }
-    // The report draws the figures it embeds.
-    let report = vislaw::report::write_report(run_dir)?;
-    println!("wrote {}, the figures in {} and {}", fits_path.display(), run_dir.join(vislaw::plot::PLOTS_DIR).display(), report.display());
+    let (report, warnings) = analysis.write_report()?;
+    for w in warnings {
+        eprintln!("vislaw: warning: {w}");
+    }
+    println!("wrote {}, the figures in {} and {}", analysis.fits_path.display(), run_dir.join(vislaw::plot::PLOTS_DIR).display(), report.display());
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! Accuracy against visual tokens per sample (T·M), one panel for all questions and one
 //! per question family, lines split by which factor varies: spending tokens on frames
 //! (dashed) or on tokens per frame (solid) shows which family needs which.
-use super::data::{RunData, Summary, ALL_QUESTIONS};
+use crate::run_data::{RunData, Summary, ALL_QUESTIONS};
 use super::series::{along, Axis, AxisSeries};
 use super::style::*;
 use plotters::coord::types::RangedCoordf64;

@@ -1,6 +1,6 @@
 //! Training-loss curves of every point: one row of small multiples per strategy, lines
 //! coloured by the point's visual tokens T·M (dark = few, light = many).
-use super::data::{Curve, RunData};
+use crate::run_data::{Curve, RunData};
 use super::style::*;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
@@ -86,7 +86,7 @@ fn y_range(values: &[f64]) -> (f64, f64) {
         return (0.0, 1.0);
     }
     v.sort_by(f64::total_cmp);
-    let hi = super::law::percentile(&v, 98.0).max(v[v.len() / 2] + 1e-6);
+    let hi = crate::fit::bootstrap::quantile_sorted(&v, 0.98).max(v[v.len() / 2] + 1e-6);
     padded([v[0], hi], 0.05)
 }
 

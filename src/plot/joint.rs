@@ -1,9 +1,10 @@
 //! The budget trade-off: the fitted L(T, M) as a heat map with iso-loss contours, the
 //! iso-budget lines T·M = L, the continuous optimum path and the discrete optimum at each
 //! requested budget; one panel per joint law of the held-out loss.
-use super::budget::{self, Domain, Optimum};
-use super::data::{RunData, Summary};
-use super::law::Fit;
+use crate::run_data::{RunData, Summary};
+use super::fits::{self, predict};
+use crate::fit::Fit;
+use crate::optimum::Point;
 use super::style::*;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -31,16 +32,16 @@ struct Panel<'a> {
     group: String,
     fit: &'a Fit,
     domain: Domain,
-    path: Vec<Optimum>,
+    path: Vec<Point>,
     /// (continuous, discrete) per requested budget.
-    optima: Vec<(f64, Option<Optimum>, Option<Optimum>)>,
+    optima: Vec<(f64, Option<Point>, Option<Point>)>,
 }
 
 impl Panel<'_> {
     /// Whether a measured point belongs to this panel's fit (a fit of every row, group
     /// `all`, covers them all).
     fn covers(&self, s: &Summary) -> bool {
-        self.group == s.strategy || self.group == super::law::ALL_GROUPS
+        self.group == s.strategy || self.group == fits::ALL_GROUPS
     }
 }
 
@@ -62,17 +63,15 @@ impl<'a> JointFigure<'a> {
         // Every joint law gets a panel: laws within a few AIC units of each other are
         // equally supported, and their optima can differ (additive: interior; multiplicative:
         // a corner), which is exactly what a reader should see.
-        let joint: Vec<(String, &Fit, usize)> = data
-            .fits
-            .main_loss_indices()
+        let joint: Vec<(String, &Fit, usize)> = fits::main_loss_indices(&data.fits)
             .into_iter()
             .map(|i| (&data.fits.fits[i], i))
-            .filter(|(f, _)| f.is_joint())
+            .filter(|(f, _)| fits::is_joint(f))
             .map(|(f, i)| (f.group.clone(), f, i))
             .collect();
         let indices: Vec<usize> = joint.iter().map(|j| j.2).collect();
-        let (at_budgets, _) = budget::solve(data, &indices, &budgets);
-        let (along_path, _) = budget::solve(data, &indices, &budget::path_budgets(&domain, 90));
+        let at_budgets = data.optima(&indices, &budgets);
+        let along_path = data.optima(&indices, &budgets_up_to(&domain, 90));
         let panels: Vec<Panel> = joint
             .into_iter()
             .zip(at_budgets.into_iter().zip(along_path))
@@ -82,12 +81,11 @@ impl<'a> JointFigure<'a> {
                     .iter()
                     .map(|&b| {
                         let s = at.iter().find(|s| s.budget == b);
-                        (b, s.map(|s| s.continuous), s.and_then(|s| s.discrete))
+                        (b, s.map(|s| s.continuous.clone()), s.and_then(|s| s.discrete.clone()))
                     })
                     .collect();
                 let path = path.unwrap_or_default().into_iter().map(|s| s.continuous).collect();
-                let domain = Domain::of_group(data, &group);
-                Panel { group, fit, domain, path, optima }
+                Panel { group, fit, domain: domain.clone(), path, optima }
             })
             .collect();
         let summaries = data.summaries();
@@ -109,7 +107,7 @@ fn colour_scale(panels: &[Panel], summaries: &[Summary]) -> (f64, f64) {
     let lo = panels.iter().flat_map(|p| grid_values(p.fit, &p.domain).into_iter().flatten()).filter(|v| v.is_finite()).fold(f64::INFINITY, f64::min);
     let hi = panels
         .iter()
-        .flat_map(|p| summaries.iter().filter(move |s| p.covers(s)).map(move |s| p.fit.predict(s.frames, s.tokens)))
+        .flat_map(|p| summaries.iter().filter(move |s| p.covers(s)).map(move |s| predict(p.fit, s.frames, s.tokens)))
         .filter(|v| v.is_finite())
         .fold(f64::NEG_INFINITY, f64::max);
     if lo.is_finite() && hi > lo {
@@ -125,9 +123,32 @@ fn grid_values(fit: &Fit, d: &Domain) -> Vec<Vec<f64>> {
     (0..=CELLS)
         .map(|i| {
             let t = (tx * i as f64 / CELLS as f64).exp2();
-            (0..=CELLS).map(|j| fit.predict(t, (my * j as f64 / CELLS as f64).exp2())).collect()
+            (0..=CELLS).map(|j| predict(fit, t, (my * j as f64 / CELLS as f64).exp2())).collect()
         })
         .collect()
+}
+
+/// The drawn extent of the (T, M) plane: T ≤ F source frames, M ≤ g² tokens per frame.
+#[derive(Debug, Clone)]
+struct Domain {
+    max_frames: f64,
+    max_tokens: f64,
+}
+
+impl Domain {
+    fn of(data: &RunData) -> Domain {
+        Domain { max_frames: data.source_frames().max(1) as f64, max_tokens: (data.grid() * data.grid()).max(1) as f64 }
+    }
+}
+
+/// Budgets from 1 to F·g² of a run, log-spaced: where the continuous optimum path is drawn.
+pub fn path_budgets(data: &RunData, samples: usize) -> Vec<f64> {
+    budgets_up_to(&Domain::of(data), samples)
+}
+
+fn budgets_up_to(domain: &Domain, samples: usize) -> Vec<f64> {
+    let top = (domain.max_frames * domain.max_tokens).ln();
+    (0..samples).map(|i| (top * i as f64 / (samples - 1) as f64).exp()).collect()
 }
 
 impl Figure for JointFigure<'_> {
@@ -180,8 +201,8 @@ impl JointFigure<'_> {
     }
 
     fn draw_panel<DB: DrawingBackend>(&self, p: &Panel, area: &DrawingArea<DB, Shift>) -> Drawn {
-        let aic = p.fit.aic.map(|a| format!(" (AIC {a:.1})")).unwrap_or_default();
-        let area = area.titled(&format!("{} · {} law{aic}", p.group, p.fit.law), text(AXIS))?;
+        let aic = format!(" (AIC {:.1})", p.fit.aic);
+        let area = area.titled(&format!("{} · {} law{aic}", p.group, p.fit.law.name()), text(AXIS))?;
         let mut chart = self.chart(&area, p.domain.max_frames, p.domain.max_tokens)?;
         let values = grid_values(p.fit, &p.domain);
         draw_heat(&mut chart, &values, &p.domain, self.scale)?;
@@ -189,17 +210,17 @@ impl JointFigure<'_> {
         for &b in &self.budgets {
             draw_iso_budget(&mut chart, &area, b, &p.domain)?;
         }
-        let path: Vec<(f64, f64)> = p.path.iter().map(|o| (o.frames.log2(), o.tokens.log2())).collect();
+        let path: Vec<(f64, f64)> = p.path.iter().map(|o| (o.t.log2(), o.m.log2())).collect();
         draw_line(&mut chart, path.clone(), Line::Solid, WHITE.stroke_width(6))?;
         draw_line(&mut chart, path, Line::Solid, OPTIMUM.stroke_width(3))?;
         let measured = self.summaries.iter().filter(|s| p.covers(s));
         chart.draw_series(measured.map(|s| marker((s.frames.log2(), s.tokens.log2()), Marker::Circle, BLACK, 5, false)))?;
         for (_, cont, disc) in &p.optima {
             if let Some(c) = cont {
-                chart.draw_series(std::iter::once(marker((c.frames.log2(), c.tokens.log2()), Marker::Circle, OPTIMUM, 6, true)))?;
+                chart.draw_series(std::iter::once(marker((c.t.log2(), c.m.log2()), Marker::Circle, OPTIMUM, 6, true)))?;
             }
             if let Some(d) = disc {
-                let at = (d.frames.log2(), d.tokens.log2());
+                let at = (d.t.log2(), d.m.log2());
                 chart.draw_series(std::iter::once(marker(at, Marker::Diamond, WHITE, 13, true)))?;
                 chart.draw_series(std::iter::once(marker(at, Marker::Diamond, DISCRETE, 10, true)))?;
                 chart.draw_series(std::iter::once(marker(at, Marker::Diamond, BLACK, 10, false)))?;
@@ -247,10 +268,10 @@ impl JointFigure<'_> {
             LegendEntry::heading(""),
         ];
         for p in &self.panels {
-            entries.push(LegendEntry::heading(format!("{} · {}: best reachable", p.group, p.fit.law)));
+            entries.push(LegendEntry::heading(format!("{} · {}: best reachable", p.group, p.fit.law.name())));
             for (b, _, d) in &p.optima {
                 let line = match d {
-                    Some(d) => format!("  L={}: T={}, M={} → {:.3}", tick_label(*b), tick_label(d.frames), tick_label(d.tokens), d.loss),
+                    Some(d) => format!("  L={}: T={}, M={} → {:.3}", tick_label(*b), tick_label(d.t), tick_label(d.m), d.loss),
                     None => format!("  L={}: no reachable setting", tick_label(*b)),
                 };
                 entries.push(LegendEntry::heading(line));

@@ -1,7 +1,8 @@
 //! Loss against one factor (M at fixed T, or T at fixed M): seed means with 95% error
 //! bars, the fitted law with its 95% bootstrap band, and the blind baseline.
-use super::data::{RunData, Summary};
-use super::law::Fit;
+use crate::run_data::{RunData, Summary};
+use super::fits::{band, best_for, predict};
+use crate::fit::Fit;
 use super::series::{along, Axis, AxisSeries};
 use super::style::*;
 use plotters::coord::Shift;
@@ -53,7 +54,7 @@ impl<'a> LossFigure<'a> {
                         0
                     }
                 };
-                let fit = self.data.fits.best_for(&s.strategy, self.axis.column());
+                let fit = best_for(&self.data.fits, &s.strategy, self.axis.column());
                 let curve = fit.map(|f| curve(f, &s)).unwrap_or_default();
                 Track { color: color(idx), marker: Marker::nth(idx + k), fit, curve, series: s }
             })
@@ -82,7 +83,7 @@ fn curve(fit: &Fit, s: &AxisSeries) -> Vec<(f64, f64, Option<(f64, f64)>)> {
         .map(|i| {
             let v = (lo.ln() + (hi.ln() - lo.ln()) * i as f64 / (CURVE_SAMPLES - 1) as f64).exp();
             let (t, m) = s.axis.frames_tokens(v, s.fixed);
-            (v, fit.predict(t, m), fit.band(t, m))
+            (v, predict(fit, t, m), band(fit, t, m))
         })
         .filter(|c| c.1.is_finite())
         .collect()

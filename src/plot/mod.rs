@@ -5,11 +5,9 @@
 //! Text uses the embedded DejaVu Sans (see `assets/fonts/`), so the PNGs look the same on
 //! a bare machine; colours are the Okabe–Ito palette and viridis, both colour-blind safe.
 pub mod accuracy;
-pub mod budget;
 pub mod curves;
-pub mod data;
+pub mod fits;
 pub mod joint;
-pub mod law;
 pub mod loss;
 pub mod niah;
 pub mod residuals;
@@ -17,10 +15,11 @@ pub mod series;
 pub mod style;
 
 use crate::error::Result;
+use crate::run_data::RunData;
 use std::path::{Path, PathBuf};
 
 /// Directory of the figures inside a run directory.
-pub const PLOTS_DIR: &str = "plots";
+pub use crate::rundir::PLOTS_DIR;
 
 /// Every figure's file stem (`plots/<stem>.png` and `.svg`), in the order they are drawn.
 pub const FIGURES: [&str; 6] =
@@ -29,12 +28,12 @@ pub const FIGURES: [&str; 6] =
 /// Draws every figure of a run directory into `<run>/plots/` (PNG and SVG each);
 /// returns the paths written.
 pub fn plot_run(run_dir: &Path) -> Result<Vec<PathBuf>> {
-    let data = data::RunData::load(run_dir)?;
+    let data = RunData::load(run_dir)?;
     plot_data(&data)
 }
 
 /// Draws every figure of already loaded run data.
-pub fn plot_data(data: &data::RunData) -> Result<Vec<PathBuf>> {
+pub fn plot_data(data: &RunData) -> Result<Vec<PathBuf>> {
     let dir = data.dir.join(PLOTS_DIR);
     let mut out = Vec::new();
     out.extend(style::render(&loss::LossFigure::new(data, series::Axis::Tokens), &dir)?);

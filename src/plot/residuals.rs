@@ -1,7 +1,7 @@
 //! Fit residuals in log space, log(observed) − log(predicted), against the predicted
 //! loss: one panel per fit, held-out points marked apart from the points fitted.
-use super::data::RunData;
-use super::law::Fit;
+use crate::run_data::RunData;
+use crate::fit::Fit;
 use super::style::*;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
@@ -65,7 +65,7 @@ impl Figure for ResidualsFigure<'_> {
             let i = strategies.iter().position(|s| *s == fit.group).unwrap_or(0);
             // Each panel its own scale, symmetric about zero: one poor fit must not flatten
             // the others (the title gives every fit's RMSE for comparison).
-            let bound = residuals(fit).iter().map(|r| r.1.abs()).chain(fit.rmse_log).fold(0.002, f64::max) * 1.2;
+            let bound = residuals(fit).iter().map(|r| r.1.abs()).chain(std::iter::once(fit.rmse_log)).fold(0.002, f64::max) * 1.2;
             draw_panel(area, fit, color(i), bound)?;
         }
         let entries = vec![
@@ -83,11 +83,7 @@ impl Figure for ResidualsFigure<'_> {
 }
 
 fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fit: &Fit, color: RGBColor, bound: f64) -> Drawn {
-    let mut title = format!("{} · {}", fit.group, fit.law);
-    if let Some(r2) = fit.r2 {
-        title += &format!("  (R² {r2:.3}");
-        title += &fit.rmse_log.map(|r| format!(", RMSE {r:.4})")).unwrap_or_else(|| ")".to_string());
-    }
+    let title = format!("{} · {}  (R² {:.3}, RMSE {:.4})", fit.group, fit.law.name(), fit.r2, fit.rmse_log);
     let area = area.titled(&title, text(LABEL))?;
     let res = residuals(fit);
     if res.is_empty() {
@@ -111,7 +107,8 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fit: &Fit, colo
         .light_line_style(TRANSPARENT)
         .draw()?;
     draw_line(&mut chart, vec![(x0, 0.0), (x1, 0.0)], Line::Solid, REFERENCE.stroke_width(2))?;
-    if let Some(r) = fit.rmse_log.filter(|r| *r <= bound) {
+    let r = fit.rmse_log;
+    if r <= bound {
         for y in [r, -r] {
             draw_line(&mut chart, vec![(x0, y), (x1, y)], Line::Dotted, REFERENCE.stroke_width(2))?;
         }

@@ -8,24 +8,25 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::{Path, PathBuf};
-use std::sync::Once;
+use std::sync::OnceLock;
 
 /// The font family every figure uses. DejaVu Sans is embedded and registered under this
 /// name, so PNGs never depend on system fonts; SVG viewers get the same CSS family list
 /// and fall back to any sans-serif (DejaVu's metrics are wide, so labels never collide).
 pub const FONT: &str = "DejaVu Sans, sans-serif";
 static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
-static REGISTER: Once = Once::new();
+static REGISTERED: OnceLock<bool> = OnceLock::new();
 
-/// Registers the embedded font (once per process).
-pub fn ensure_font() {
-    REGISTER.call_once(|| {
-        // The bytes are a valid TrueType file checked in beside the code; a failure here
-        // is a build defect, caught by the tests.
-        if plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES).is_err() {
-            eprintln!("vislaw: warning: the embedded font failed to load; text will be missing from PNGs");
-        }
-    });
+/// Registers the embedded font (once per process); an error when it cannot be loaded.
+pub fn ensure_font() -> Result<()> {
+    // The bytes are a valid TrueType file checked in beside the code; a failure here is a
+    // build defect, caught by the tests, and would leave the PNGs without text.
+    let ok = *REGISTERED.get_or_init(|| plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES).is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::internal("the embedded font failed to load; the PNGs would have no text"))
+    }
 }
 
 /// Font sizes in pixels.
@@ -402,7 +403,7 @@ pub trait Figure {
 
 /// Renders a figure as `<dir>/<stem>.svg` and `<dir>/<stem>.png`, each written atomically.
 pub fn render<F: Figure>(figure: &F, dir: &Path) -> Result<Vec<PathBuf>> {
-    ensure_font();
+    ensure_font()?;
     let size = figure.size();
     let fail = |kind: &str, e: PlotError| Error::internal(format!("drawing {}.{kind}: {}", figure.stem(), e.0));
     let mut svg = String::new();
@@ -466,7 +467,7 @@ mod tests {
 
     #[test]
     fn the_embedded_font_is_a_valid_font() {
-        ensure_font();
+        ensure_font().unwrap();
         let font = (FONT, 20).into_font();
         let (w, h) = font.box_size("Frames T").expect("registered font lays out text");
         assert!(w > 40 && h > 10, "{w}×{h}");

@@ -1,7 +1,10 @@
 //! A run directory read once into plain structs: the figures, the report and the notebook
-//! work from these rather than from polars frames.
-use super::law::FitSet;
+//! work from these rather than from polars frames. The fits are the fitter's own report
+//! (`fits.json`) and the optimum the solver's (`optimum.json`, when saved).
 use crate::config::Config;
+use crate::fit::FitReport;
+use crate::optimum::{OptimaReport, Optimum, OptimumOptions};
+use crate::rundir::{BLIND_FILE, CONFIG_FILE, CURVES_FILE, FITS_FILE, OPTIMUM_FILE, RESULTS_FILE};
 use crate::error::{Error, Result};
 use crate::results::{f64_column, read_parquet, read_table, str_column};
 use polars::prelude::DataFrame;
@@ -27,9 +30,13 @@ pub struct RunData {
     /// Training-loss curves, one per trained point.
     pub curves: Vec<Curve>,
     /// The fitted laws.
-    pub fits: FitSet,
+    pub fits: FitReport,
+    /// The saved optimum (`optimum.json`), when the run has one.
+    pub optima: Option<OptimaReport>,
     /// Question families with an accuracy column, sorted.
     pub families: Vec<String>,
+    /// What a reader should know about how the run was read (e.g. an unreadable config).
+    pub warnings: Vec<String>,
 }
 
 /// One trained point (one row of the results table).
@@ -99,12 +106,12 @@ impl Summary {
 
 impl RunData {
     /// Reads a run directory: `results.parquet` and `fits.json` are required; the config,
-    /// `curves.parquet` and `blind.parquet` are used when present.
+    /// `curves.parquet`, `blind.parquet` and `optimum.json` are used when present.
     pub fn load(dir: &Path) -> Result<RunData> {
         if !dir.is_dir() {
             return Err(Error::file(dir, "not a run directory (run `vislaw sweep CONFIG` to make one)"));
         }
-        let results_path = dir.join(crate::results::RESULTS_FILE);
+        let results_path = dir.join(RESULTS_FILE);
         if !results_path.exists() {
             return Err(Error::file(&results_path, "missing; run `vislaw sweep CONFIG` to record results"));
         }
@@ -114,15 +121,19 @@ impl RunData {
         if points.is_empty() {
             return Err(Error::file(&results_path, "has no rows"));
         }
-        let blind = optional_table(&dir.join("blind.parquet"))?
-            .map(|t| points_of(&t, &families, &dir.join("blind.parquet")))
+        let blind = optional_table(&dir.join(BLIND_FILE))?
+            .map(|t| points_of(&t, &families, &dir.join(BLIND_FILE)))
             .transpose()?
             .and_then(|rows| rows.into_iter().next());
-        let curves = match optional_table(&dir.join("curves.parquet"))? {
-            Some(t) => curves(&t).map_err(|e| in_file(&dir.join("curves.parquet"), e))?,
+        let curves = match optional_table(&dir.join(CURVES_FILE))? {
+            Some(t) => curves(&t).map_err(|e| in_file(&dir.join(CURVES_FILE), e))?,
             None => Vec::new(),
         };
-        Ok(RunData { dir: dir.to_path_buf(), name: run_name(dir), config: load_config(dir)?, points, blind, curves, fits: FitSet::load(dir)?, families })
+        let fits = load_fits(dir)?;
+        let optima = if dir.join(OPTIMUM_FILE).exists() { Some(OptimaReport::load(dir)?) } else { None };
+        let mut warnings = Vec::new();
+        let config = load_config(dir, &mut warnings)?;
+        Ok(RunData { dir: dir.to_path_buf(), name: run_name(dir), config, points, blind, curves, fits, optima, families, warnings })
     }
 
     /// The budgets L to draw and solve for: the config's, else the largest T·M measured.
@@ -135,6 +146,35 @@ impl RunData {
             return b;
         }
         vec![self.points.iter().map(Point::visual_tokens).fold(1.0, f64::max)]
+    }
+
+    /// The optimum's options for this run's fits at `budgets`: the same as the sweep's
+    /// analysis uses (`crate::analysis::optimum_options`).
+    pub fn optimum_options(&self, budgets: Vec<f64>) -> OptimumOptions {
+        crate::analysis::optimum_options(&self.fits, self.source_frames(), self.grid(), budgets)
+    }
+
+    /// The optima of the fits at positions `fits` at each budget: per fit, its optima from
+    /// `optimum.json` when that has every budget and was solved from this very fit, else
+    /// solved here by `crate::optimum::solve` (budgets it cannot be solved at are left
+    /// out), or why it has none.
+    pub fn optima(&self, fits: &[usize], budgets: &[f64]) -> Vec<std::result::Result<Vec<Optimum>, String>> {
+        let opts = self.optimum_options(budgets.to_vec());
+        fits.iter()
+            .map(|&i| {
+                let fit = &self.fits.fits[i];
+                let saved: Option<Vec<Optimum>> = self.optima.as_ref().and_then(|o| {
+                    budgets.iter().map(|&b| o.of_fit(&fit.group, fit.law).find(|x| x.budget == b).cloned()).collect()
+                });
+                // A refit since the optimum was saved changes the predictions: then solve anew.
+                let saved = saved.filter(|v| v.iter().all(|o| solved_from(fit, o)));
+                if let Some(saved) = saved {
+                    return Ok(saved);
+                }
+                let one = FitReport { fits: vec![fit.clone()], ..FitReport::default() };
+                crate::optimum::solve(&one, &opts).map(|r| r.optima).map_err(|e| e.to_string())
+            })
+            .collect()
     }
 
     /// Source frames F (the most frames a point can use).
@@ -200,6 +240,22 @@ fn summarise(points: &[&Point]) -> Summary {
     Summary { strategy: first.strategy.clone(), frames: first.frames, tokens: first.tokens, seeds: points.len(), loss: mean_ci(&losses), accuracy }
 }
 
+/// Whether a saved optimum was solved from this fit: the fit predicts, to the bit, the
+/// losses recorded at its continuous and discrete settings.
+fn solved_from(fit: &crate::fit::Fit, o: &Optimum) -> bool {
+    let same = |p: &crate::optimum::Point| crate::plot::fits::predict(fit, p.t, p.m).to_bits() == p.loss.to_bits();
+    same(&o.continuous) && o.discrete.as_ref().is_none_or(same)
+}
+
+/// Reads `<run>/fits.json`; a missing file is the user's to fix with `vislaw fit`.
+fn load_fits(run_dir: &Path) -> Result<FitReport> {
+    let path = run_dir.join(FITS_FILE);
+    if !path.exists() {
+        return Err(Error::file(&path, format!("missing; run `vislaw fit {}` first", run_dir.display())));
+    }
+    FitReport::load(&path)
+}
+
 /// The run's name: the directory's last component.
 pub fn run_name(dir: &Path) -> String {
     let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
@@ -215,8 +271,8 @@ fn in_file(path: &Path, e: Error) -> Error {
 
 /// The run's config, if it has one this version can read: the figures only need its
 /// budgets and sizes, so a run from an older schema still plots (with a warning).
-fn load_config(dir: &Path) -> Result<Option<Config>> {
-    let path = dir.join("config.yaml");
+fn load_config(dir: &Path, warnings: &mut Vec<String>) -> Result<Option<Config>> {
+    let path = dir.join(CONFIG_FILE);
     if !path.exists() {
         return Ok(None);
     }
@@ -225,7 +281,7 @@ fn load_config(dir: &Path) -> Result<Option<Config>> {
         Ok(cfg) => Ok(Some(cfg)),
         Err(e) => {
             let msg = e.to_string().lines().next().unwrap_or("").to_string();
-            eprintln!("vislaw: warning: {}: not a sweep config this version reads ({msg}); using the sizes seen in the results", path.display());
+            warnings.push(format!("{}: not a sweep config this version reads ({msg}); using the sizes seen in the results", path.display()));
             Ok(None)
         }
     }
@@ -307,5 +363,13 @@ mod tests {
         assert!((h - 1.96 * 1.0).abs() < 1e-12);
         let (_, h1) = mean_ci(&[(1.0, 0.1)]);
         assert!((h1 - 0.196).abs() < 1e-12);
+    }
+
+    #[test]
+    fn missing_fits_file_is_an_input_error_naming_the_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = load_fits(dir.path()).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("fits.json") && e.to_string().contains("vislaw fit"), "{e}");
     }
 }

@@ -1,0 +1,82 @@
+//! What a sweep does after its last point: fit a law per strategy, save `fits.json`, solve
+//! the optimum at the config's budgets, save `optimum.json`, then write the report (which
+//! draws the figures from those two files). The library returns what happened; the CLI
+//! prints it.
+use crate::config::Config;
+use crate::error::Result;
+use crate::fit::{FitOptions, FitReport};
+use crate::optimum::{OptimaReport, OptimumOptions};
+use polars::prelude::DataFrame;
+use std::path::{Path, PathBuf};
+
+/// The fits and the optimum of a finished sweep, saved in its run directory.
+#[derive(Debug)]
+pub struct Analysis {
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// The fitted laws (also in `fits.json`).
+    pub fits: FitReport,
+    /// Where `fits.json` was written.
+    pub fits_path: PathBuf,
+    /// The optimum and where `optimum.json` was written, or why it could not be solved.
+    pub optimum: std::result::Result<(OptimaReport, PathBuf), String>,
+}
+
+impl Analysis {
+    /// The fits as a table for people.
+    pub fn fits_table(&self) -> String {
+        self.fits.render_table()
+    }
+
+    /// The optimum as a table for people, or why it was not solved.
+    pub fn optimum_table(&self) -> std::result::Result<String, &str> {
+        self.optimum.as_ref().map(|(o, _)| o.render_table()).map_err(String::as_str)
+    }
+
+    /// Draws the figures and writes `report.md` from the saved fits and optimum; returns its
+    /// path and what reading the run directory warned about.
+    pub fn write_report(&self) -> Result<(PathBuf, Vec<String>)> {
+        let data = crate::run_data::RunData::load(&self.run_dir)?;
+        Ok((crate::report::write_report_of(&data)?, data.warnings))
+    }
+}
+
+/// The budgets a sweep's optimum is solved at: the config's, else the number of rows.
+pub fn budgets(cfg: &Config, rows: usize) -> Vec<f64> {
+    if cfg.sweep.budgets.is_empty() {
+        vec![rows as f64]
+    } else {
+        cfg.sweep.budgets.iter().map(|&b| b as f64).collect()
+    }
+}
+
+/// The optimum's options for a run's fits: each strategy group's own reachable T and M
+/// from F source frames on the g×g grid.
+pub fn optimum_options(fits: &FitReport, source_frames: usize, grid: usize, budgets: Vec<f64>) -> OptimumOptions {
+    OptimumOptions::for_groups(fits.fits.iter().map(|f| f.group.as_str()), source_frames, grid, budgets)
+}
+
+/// Fits the sweep's rows grouped by strategy, saves `fits.json`, solves the optimum at the
+/// config's budgets and saves `optimum.json` (an optimum the fits cannot support is
+/// reported in [`Analysis::optimum`], not an error).
+pub fn fit_and_solve(cfg: &Config, df: &DataFrame, run_dir: &Path) -> Result<Analysis> {
+    let opts = FitOptions { group_by: Some("strategy".into()), ..Default::default() };
+    let fits = crate::fit::fit_table(df, &opts)?;
+    let fits_path = fits.save(run_dir)?;
+    let optimum_opts = optimum_options(&fits, cfg.data.frames, cfg.data.grid, budgets(cfg, df.height()));
+    let optimum = match crate::optimum::solve(&fits, &optimum_opts) {
+        Ok(optima) => {
+            let path = optima.save(run_dir)?;
+            Ok((optima, path))
+        }
+        Err(e) => {
+            // An optimum saved by an earlier analysis no longer belongs to these fits.
+            match std::fs::remove_file(run_dir.join(crate::rundir::OPTIMUM_FILE)) {
+                Err(io) if io.kind() != std::io::ErrorKind::NotFound => return Err(io.into()),
+                _ => {}
+            }
+            Err(e.to_string())
+        }
+    };
+    Ok(Analysis { run_dir: run_dir.to_path_buf(), fits, fits_path, optimum })
+}

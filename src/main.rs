@@ -1,6 +1,10 @@
 //! The `vislaw` command line: a thin layer over the library.
 use clap::{Parser, Subcommand};
 
+#[macro_use]
+#[path = "cli/out.rs"]
+mod out;
+
 mod cli;
 
 /// Scaling laws for the visual context of video MLLMs.

@@ -1,5 +1,9 @@
 //! `vislaw-bench`: the benchmarks beside their Python references, kept out of the shipped
 //! `vislaw` binary. A thin layer over `vislaw::bench`: flags in, printed tables out.
+#[macro_use]
+#[path = "../cli/out.rs"]
+mod out;
+
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use vislaw::bench::{self, fit, train};
@@ -106,25 +110,25 @@ fn run_train(args: TrainArgs) -> Result<()> {
         .map_err(|e| as_flag(e, train::POINT, "--frames"))?;
     let rate = train::train_rate(&cfg, visual, args.steps);
     let tokens = train::tokens_per_sample(visual);
-    println!("training: {} (B = {}, visual tokens = {visual}, D = {}, width = {}, layers = {}), {threads} threads", args.config.display(), cfg.train.batch, cfg.data.dim, cfg.model.lm.width, cfg.model.lm.layers);
-    println!("  {:<16} {:>12} {:>14} {:>10}", "implementation", "samples/s", "tokens/s", "ms/step");
+    outln!("training: {} (B = {}, visual tokens = {visual}, D = {}, width = {}, layers = {}), {threads} threads", args.config.display(), cfg.train.batch, cfg.data.dim, cfg.model.lm.width, cfg.model.lm.layers);
+    outln!("  {:<16} {:>12} {:>14} {:>10}", "implementation", "samples/s", "tokens/s", "ms/step");
     print_rate("vislaw (tch)", rate, tokens, cfg.train.batch);
     let reduce_rates = train::reducer_rates();
     let torch = if args.skip_torch { None } else { torch_reference(&cfg, visual, args.steps, threads) };
     if let Some(t) = &torch {
         print_rate("pytorch eager", t.train_samples_per_s, tokens, cfg.train.batch);
     }
-    println!("reducers: [4 videos, 32 frames, 27×27, D = 64] → T = 16 frames, M = 49 tokens");
-    println!("  {:<16} {:>16} {:>16}", "strategy", "vislaw frames/s", "pytorch frames/s");
+    outln!("reducers: [4 videos, 32 frames, 27×27, D = 64] → T = 16 frames, M = 49 tokens");
+    outln!("  {:<16} {:>16} {:>16}", "strategy", "vislaw frames/s", "pytorch frames/s");
     for (name, r) in reduce_rates {
         let t = torch.as_ref().and_then(|t| t.reduce_frames_per_s.get(&name).copied());
-        println!("  {:<16} {:>16.0} {:>16}", name, r, t.map_or("—".into(), |v| format!("{v:.0}")));
+        outln!("  {:<16} {:>16.0} {:>16}", name, r, t.map_or("—".into(), |v| format!("{v:.0}")));
     }
     Ok(())
 }
 
 fn print_rate(name: &str, samples_per_s: f64, tokens: f64, batch: usize) {
-    println!("  {:<16} {:>12.1} {:>14.0} {:>10.2}", name, samples_per_s, samples_per_s * tokens, 1000.0 * batch as f64 / samples_per_s);
+    outln!("  {:<16} {:>12.1} {:>14.0} {:>10.2}", name, samples_per_s, samples_per_s * tokens, 1000.0 * batch as f64 / samples_per_s);
 }
 
 /// The PyTorch reference, or None with a note on stderr when it cannot run.
@@ -151,7 +155,7 @@ fn run_fit(args: FitArgs) -> Result<()> {
     let dir = args.out.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     let setup = fit::prepare(&dir, args.rows, args.bootstrap, args.seed)?;
     let threads = rayon::current_num_threads();
-    println!(
+    outln!(
         "bench-fit: additive law, {} rows ({}), {} starts, {} bootstrap refits, {threads} threads",
         args.rows,
         setup.csv.display(),
@@ -160,11 +164,11 @@ fn run_fit(args: FitArgs) -> Result<()> {
     );
     let core = fit::time_core(&setup.group, &setup.counts, args.repeat.max(1));
     let (full_secs, full) = fit::time_full(&setup.group, args.bootstrap, args.seed, args.repeat.max(1))?;
-    println!("  {:<44} {:>10}", "vislaw", "seconds");
-    println!("  {:<44} {:>10.3}", "grid (4,500 L-BFGS runs)", core.grid_secs);
-    println!("  {:<44} {:>10.3}", "bootstrap (warm-started refits)", core.boot_secs);
-    println!("  {:<44} {:>10.3}", "grid + bootstrap", core.grid_secs + core.boot_secs);
-    println!("  {:<44} {:>10.3}", "full `vislaw fit` (+ holdout refit, VPNLS, stats)", full_secs);
+    outln!("  {:<44} {:>10}", "vislaw", "seconds");
+    outln!("  {:<44} {:>10.3}", "grid (4,500 L-BFGS runs)", core.grid_secs);
+    outln!("  {:<44} {:>10.3}", "bootstrap (warm-started refits)", core.boot_secs);
+    outln!("  {:<44} {:>10.3}", "grid + bootstrap", core.grid_secs + core.boot_secs);
+    outln!("  {:<44} {:>10.3}", "full `vislaw fit` (+ holdout refit, VPNLS, stats)", full_secs);
 
     let scipy = if args.skip_scipy { None } else { Some(run_scipy(&args, &setup, threads)?) };
     if let Some(s) = &scipy {
@@ -176,7 +180,7 @@ fn run_fit(args: FitArgs) -> Result<()> {
 
 fn run_scipy(args: &FitArgs, setup: &fit::Setup, threads: usize) -> Result<fit::Scipy> {
     let processes = args.scipy_processes.unwrap_or(threads);
-    println!(
+    outln!(
         "running SciPy ({} process(es)){} …",
         processes,
         if args.scipy_starts.is_some() { ", on a subset of starts" } else { "" }
@@ -194,28 +198,28 @@ fn print_scipy(s: &fit::Scipy, core: &fit::Core, full_secs: f64) {
     } else {
         "grid (4,500 L-BFGS-B runs)".to_string()
     };
-    println!("  {:<44} {:>10}", format!("SciPy {} ({} processes)", s.scipy_version, s.processes), "seconds");
-    println!("  {:<44} {:>10.3}", label, grid);
-    println!("  {:<44} {:>10.3}", "bootstrap (warm-started refits)", boot);
-    println!("  {:<44} {:>10.3}", "grid + bootstrap", grid + boot);
+    outln!("  {:<44} {:>10}", format!("SciPy {} ({} processes)", s.scipy_version, s.processes), "seconds");
+    outln!("  {:<44} {:>10.3}", label, grid);
+    outln!("  {:<44} {:>10.3}", "bootstrap (warm-started refits)", boot);
+    outln!("  {:<44} {:>10.3}", "grid + bootstrap", grid + boot);
     let ours = core.grid_secs + core.boot_secs;
     let tag = if s.extrapolated { " (EXTRAPOLATED)" } else { "" };
-    println!("speed-up, grid + bootstrap: {:.1}×{tag}", (grid + boot) / ours);
-    println!("speed-up, SciPy grid + bootstrap vs full `vislaw fit`: {:.1}×{tag}", (grid + boot) / full_secs);
+    outln!("speed-up, grid + bootstrap: {:.1}×{tag}", (grid + boot) / ours);
+    outln!("speed-up, SciPy grid + bootstrap vs full `vislaw fit`: {:.1}×{tag}", (grid + boot) / full_secs);
 }
 
 fn print_params(core: &fit::Core, full: &vislaw::fit::Fit, scipy: Option<&fit::Scipy>) {
     let p = fit::PLANTED;
-    println!("parameters (planted E = {}, A = {}, B = {}, α = {}, β = {}):", p[0], p[1], p[2], p[3], p[4]);
-    println!("  {:<6} {:>20} {:>20} {:>34} {:>34}", "param", "vislaw", "SciPy", "vislaw 95% CI", "SciPy 95% CI");
+    outln!("parameters (planted E = {}, A = {}, B = {}, α = {}, β = {}):", p[0], p[1], p[2], p[3], p[4]);
+    outln!("  {:<6} {:>20} {:>20} {:>34} {:>34}", "param", "vislaw", "SciPy", "vislaw 95% CI", "SciPy 95% CI");
     for (j, name) in Law::Additive.param_names().iter().enumerate() {
         let sp = scipy.and_then(|s| s.params.get(*name)).map_or("—".into(), |v| format!("{v:.12}"));
         let [a, b] = core.ci[j];
         let ci = format!("[{a:.6}, {b:.6}]");
         let sci = scipy.and_then(|s| s.ci95.get(*name)).map_or("—".into(), |v| format!("[{:.6}, {:.6}]", v[0], v[1]));
-        println!("  {:<6} {:>20.12} {:>20} {:>34} {:>34}", name, core.params[j], sp, ci, sci);
+        outln!("  {:<6} {:>20.12} {:>20} {:>34} {:>34}", name, core.params[j], sp, ci, sci);
     }
     if let Some(s) = scipy {
-        println!("  objective: vislaw {:.15e}, SciPy {:.15e}", full.objective, s.objective);
+        outln!("  objective: vislaw {:.15e}, SciPy {:.15e}", full.objective, s.objective);
     }
 }

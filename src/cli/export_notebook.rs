@@ -17,6 +17,6 @@ pub fn run(args: Args) -> Result<()> {
     let data = vislaw::run_data::RunData::load(&args.input)?;
     super::report::warn(&data);
     let path = vislaw::export::export_notebook_of(&data, &args.out_dir)?;
-    println!("wrote {}", path.display());
+    outln!("wrote {}", path.display());
     Ok(())
 }

@@ -87,14 +87,14 @@ pub fn run(args: Args) -> Result<()> {
     let report = fit::fit_input(&args.input, &opts).map_err(flag_error)?;
     let saved = if args.no_save { None } else { Some(save(&report, &args)?) };
     if args.json {
-        println!("{}", report.to_json()?);
+        outln!("{}", report.to_json()?);
         if let Some(path) = saved {
             eprintln!("wrote {}", path.display());
         }
     } else {
-        print!("{}", report.render_table());
+        out!("{}", report.render_table());
         if let Some(path) = saved {
-            println!("wrote {}", path.display());
+            outln!("wrote {}", path.display());
         }
     }
     Ok(())

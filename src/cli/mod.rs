@@ -1,6 +1,4 @@
 //! One file per subcommand: its clap arguments and the glue to the library.
-#[macro_use]
-pub mod out;
 pub mod reduce;
 pub mod sweep;
 pub mod tokens;

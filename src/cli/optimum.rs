@@ -74,11 +74,11 @@ pub fn run(args: Args) -> Result<()> {
         if let Some(s) = &settings {
             doc["model_settings"] = serde_json::to_value(s.iter().map(|(o, plan)| serde_json::json!({"group": o.group, "budget": o.budget, "settings": plan.settings, "tokens": plan.count.tokens, "count": plan.count})).collect::<Vec<_>>())?;
         }
-        println!("{doc}");
+        outln!("{doc}");
     } else {
-        print!("{}", optima.render_table());
+        out!("{}", optima.render_table());
         for (o, plan) in settings.iter().flatten() {
-            println!("{} at L = {}: {} settings {} → {} visual tokens", o.group, o.budget, args.model.as_deref().unwrap_or(""), serde_json::to_string(&plan.settings)?, plan.count.tokens);
+            outln!("{} at L = {}: {} settings {} → {} visual tokens", o.group, o.budget, args.model.as_deref().unwrap_or(""), serde_json::to_string(&plan.settings)?, plan.count.tokens);
         }
     }
     Ok(())

@@ -1,5 +1,8 @@
 //! Standard output that ends quietly when the reader goes away: `vislaw fit … | head -1`
-//! exits 0 with nothing on stderr, as ripgrep and coreutils do, instead of panicking.
+//! exits 0 with nothing on stderr, as ripgrep does, instead of panicking. Both binaries
+//! include this file as their `out` module.
+// Each binary uses the macros it needs.
+#![allow(unused_macros, dead_code)]
 use std::io::Write;
 
 /// Writes `text` to stdout; a closed pipe ends the process with exit code 0.
@@ -17,11 +20,11 @@ pub fn write(text: std::fmt::Arguments) {
 
 /// `print!` that exits quietly on a closed pipe.
 macro_rules! out {
-    ($($arg:tt)*) => { $crate::cli::out::write(format_args!($($arg)*)) };
+    ($($arg:tt)*) => { $crate::out::write(format_args!($($arg)*)) };
 }
 
 /// `println!` that exits quietly on a closed pipe.
 macro_rules! outln {
-    () => { $crate::cli::out::write(format_args!("\n")) };
-    ($($arg:tt)*) => { $crate::cli::out::write(format_args!("{}\n", format_args!($($arg)*))) };
+    () => { $crate::out::write(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::out::write(format_args!("{}\n", format_args!($($arg)*))) };
 }

@@ -15,8 +15,8 @@ pub fn run(args: Args) -> Result<()> {
     super::report::warn(&data);
     let written = vislaw::plot::plot_data(&data)?;
     for path in &written {
-        println!("{}", path.display());
+        outln!("{}", path.display());
     }
-    println!("wrote {} files to {}", written.len(), args.input.join(vislaw::plot::PLOTS_DIR).display());
+    outln!("wrote {} files to {}", written.len(), args.input.join(vislaw::plot::PLOTS_DIR).display());
     Ok(())
 }

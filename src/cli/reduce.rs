@@ -50,7 +50,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     let out = spatial.apply(&x, args.tokens_per_frame).contiguous();
     vislaw::io::write_atomic_via_path(&args.output, |tmp| Tensor::write_safetensors(&[(FEATURES_TENSOR, &out)], tmp).map_err(Error::from))?;
-    println!("{} → {}: {:?} → {:?}", args.input.display(), args.output.display(), size, out.size());
+    outln!("{} → {}: {:?} → {:?}", args.input.display(), args.output.display(), size, out.size());
     Ok(())
 }
 

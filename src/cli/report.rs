@@ -14,7 +14,7 @@ pub fn run(args: Args) -> Result<()> {
     let data = vislaw::run_data::RunData::load(&args.input)?;
     warn(&data);
     let path = vislaw::report::write_report_of(&data)?;
-    println!("wrote {} (figures in {})", path.display(), args.input.join(vislaw::plot::PLOTS_DIR).display());
+    outln!("wrote {} (figures in {})", path.display(), args.input.join(vislaw::plot::PLOTS_DIR).display());
     Ok(())
 }
 

@@ -40,7 +40,7 @@ pub struct ValidateArgs {
 pub fn run(args: Args) -> Result<()> {
     let cfg = sweep::load(&args.config)?;
     if args.dry_run {
-        print!("{}", dry_run(&cfg, &args.results));
+        out!("{}", dry_run(&cfg, &args.results));
         return Ok(());
     }
     let device = super::device(&args.device)?;
@@ -52,9 +52,9 @@ pub fn run(args: Args) -> Result<()> {
     let opts = RunOptions { results_root: args.results, device, max_points: args.max_points, jobs };
     let outcome = run_sweep(&cfg, &opts, &super::progress::Progress::new())?;
     if let Some(df) = &outcome.results {
-        println!("\n{}", results::summary_table(df)?);
+        outln!("\n{}", results::summary_table(df)?);
     }
-    println!(
+    outln!(
         "trained {} point(s), {} already finished{}; results in {}",
         outcome.trained,
         outcome.skipped,
@@ -68,11 +68,11 @@ pub fn run(args: Args) -> Result<()> {
         // The sweep's rows are safe on disk; an analysis the data cannot support (too few
         // rows per strategy, say) is reported, not turned into a failed sweep.
         if let Err(e) = analyze(&cfg, df, &outcome.run_dir) {
-            println!("analysis skipped: {e}\n(run `vislaw fit {}` with other options once more points exist)", outcome.run_dir.display());
+            outln!("analysis skipped: {e}\n(run `vislaw fit {}` with other options once more points exist)", outcome.run_dir.display());
             // The needle grid needs no fit: its heat maps are drawn all the same.
             if cfg.niah.is_some() {
                 let written = vislaw::plot::niah::plot(&outcome.run_dir, &outcome.run_dir.join(vislaw::plot::PLOTS_DIR))?;
-                println!("wrote {} needle-grid figure file(s) in {}", written.len(), outcome.run_dir.join(vislaw::plot::PLOTS_DIR).display());
+                outln!("wrote {} needle-grid figure file(s) in {}", written.len(), outcome.run_dir.join(vislaw::plot::PLOTS_DIR).display());
             }
         }
     }
@@ -83,16 +83,16 @@ pub fn run(args: Args) -> Result<()> {
 /// figures and the report (`vislaw::analysis`), printed as they are made.
 fn analyze(cfg: &Config, df: &polars::prelude::DataFrame, run_dir: &std::path::Path) -> Result<()> {
     let analysis = vislaw::analysis::fit_and_solve(cfg, df, run_dir)?;
-    println!("\n== fits (vislaw fit {} --group-by strategy) ==\n{}", run_dir.display(), analysis.fits_table());
+    outln!("\n== fits (vislaw fit {} --group-by strategy) ==\n{}", run_dir.display(), analysis.fits_table());
     match analysis.optimum_table() {
-        Ok(table) => println!("== optimum under T·M ≤ L ==\n{table}"),
-        Err(why) => println!("== optimum ==\nnot solved: {why}"),
+        Ok(table) => outln!("== optimum under T·M ≤ L ==\n{table}"),
+        Err(why) => outln!("== optimum ==\nnot solved: {why}"),
     }
     let (report, warnings) = analysis.write_report()?;
     for w in warnings {
         eprintln!("vislaw: warning: {w}");
     }
-    println!("wrote {}, the figures in {} and {}", analysis.fits_path.display(), run_dir.join(vislaw::plot::PLOTS_DIR).display(), report.display());
+    outln!("wrote {}, the figures in {} and {}", analysis.fits_path.display(), run_dir.join(vislaw::plot::PLOTS_DIR).display(), report.display());
     Ok(())
 }
 
@@ -101,7 +101,7 @@ pub fn validate(args: ValidateArgs) -> Result<()> {
     let cfg = sweep::load(&args.config)?;
     sweep::open_source(&cfg)?;
     let points = sweep::plan(&cfg);
-    println!("{}: valid — {} points", args.config.display(), points.len());
+    outln!("{}: valid — {} points", args.config.display(), points.len());
     Ok(())
 }
 

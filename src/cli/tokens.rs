@@ -67,9 +67,9 @@ pub fn run(args: Args) -> Result<()> {
         tokens::count_image(family, &ImageRequest { size, knobs }).map_err(flag_error)?
     };
     if args.json {
-        println!("{}", serde_json::to_string(&count)?);
+        outln!("{}", serde_json::to_string(&count)?);
     } else {
-        print!("{}", table(&count));
+        out!("{}", table(&count));
     }
     Ok(())
 }

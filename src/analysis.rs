@@ -50,11 +50,6 @@ pub fn budgets(cfg: &Config, rows: usize) -> Vec<f64> {
     }
 }
 
-/// The optimum's options for a run's fits: each strategy group's own reachable T and M
-/// from F source frames on the g×g grid.
-pub fn optimum_options(fits: &FitReport, source_frames: usize, grid: usize, budgets: Vec<f64>) -> OptimumOptions {
-    OptimumOptions::for_groups(fits.fits.iter().map(|f| f.group.as_str()), source_frames, grid, budgets)
-}
 
 /// Fits the sweep's rows grouped by strategy, saves `fits.json`, solves the optimum at the
 /// config's budgets and saves `optimum.json` (an optimum the fits cannot support is
@@ -63,7 +58,7 @@ pub fn fit_and_solve(cfg: &Config, df: &DataFrame, run_dir: &Path) -> Result<Ana
     let opts = FitOptions { group_by: Some("strategy".into()), ..Default::default() };
     let fits = crate::fit::fit_table(df, &opts)?;
     let fits_path = fits.save(run_dir)?;
-    let optimum_opts = optimum_options(&fits, cfg.data.frames, cfg.data.grid, budgets(cfg, df.height()));
+    let optimum_opts = OptimumOptions::for_fits(&fits, cfg.data.frames, cfg.data.grid, budgets(cfg, df.height()));
     let optimum = match crate::optimum::solve(&fits, &optimum_opts) {
         Ok(optima) => {
             let path = optima.save(run_dir)?;

@@ -18,6 +18,8 @@ pub use crate::rundir::LOCK_FILE;
 pub struct RunLock {
     /// Closing the file releases the lock.
     _file: File,
+    /// Why the directory is not locked after all, when its file system has no locks.
+    warning: Option<String>,
 }
 
 impl RunLock {
@@ -34,16 +36,22 @@ impl RunLock {
             .write(true)
             .open(&path)
             .map_err(|e| Error::internal(format!("{}: cannot open the lock file: {e}", path.display())))?;
+        let mut warning = None;
         match file.try_lock() {
             Ok(()) => record_holder(&mut file),
             Err(TryLockError::WouldBlock) => return Err(held_elsewhere(dir, &path)),
             // A file system without locks (some network mounts) must not stop a sweep.
             Err(TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {
-                eprintln!("vislaw: warning: {} cannot be locked ({e}); nothing stops a second sweep from using this directory", path.display());
+                warning = Some(format!("{} cannot be locked ({e}); nothing stops a second sweep from using this directory", path.display()));
             }
             Err(TryLockError::Error(e)) => return Err(Error::internal(format!("{}: cannot lock: {e}", path.display()))),
         }
-        Ok(RunLock { _file: file })
+        Ok(RunLock { _file: file, warning })
+    }
+
+    /// Why the directory is not locked after all (a file system without locks), if so.
+    pub fn warning(&self) -> Option<&str> {
+        self.warning.as_deref()
     }
 }
 

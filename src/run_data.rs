@@ -149,9 +149,9 @@ impl RunData {
     }
 
     /// The optimum's options for this run's fits at `budgets`: the same as the sweep's
-    /// analysis uses (`crate::analysis::optimum_options`).
+    /// analysis uses (`OptimumOptions::for_fits`).
     pub fn optimum_options(&self, budgets: Vec<f64>) -> OptimumOptions {
-        crate::analysis::optimum_options(&self.fits, self.source_frames(), self.grid(), budgets)
+        OptimumOptions::for_fits(&self.fits, self.source_frames(), self.grid(), budgets)
     }
 
     /// The optima of the fits at positions `fits` at each budget: per fit, its optima from
@@ -243,7 +243,7 @@ fn summarise(points: &[&Point]) -> Summary {
 /// Whether a saved optimum was solved from this fit: the fit predicts, to the bit, the
 /// losses recorded at its continuous and discrete settings.
 fn solved_from(fit: &crate::fit::Fit, o: &Optimum) -> bool {
-    let same = |p: &crate::optimum::Point| crate::plot::fits::predict(fit, p.t, p.m).to_bits() == p.loss.to_bits();
+    let same = |p: &crate::optimum::Point| fit.predict_at(p.t, p.m).to_bits() == p.loss.to_bits();
     same(&o.continuous) && o.discrete.as_ref().is_none_or(same)
 }
 

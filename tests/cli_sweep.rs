@@ -275,3 +275,37 @@ fn bench_train_measures_the_quick_model_and_rejects_a_point_beyond_its_context()
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("--frames") && stderr.contains("128 visual tokens"), "{stderr}");
 }
+
+#[test]
+fn an_unknown_device_is_a_one_line_error_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), TINY);
+    let out = vislaw(&["sweep", cfg.to_str().unwrap(), "--device", "tpu", "--results", dir.path().join("r").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--device") && err.contains("'tpu'"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(!dir.path().join("r").exists(), "nothing written");
+}
+
+#[test]
+fn a_closed_pipe_on_stdout_exits_0_with_nothing_on_stderr() {
+    use std::io::Read;
+    // 4,000 points of dry run: ≈ 400 kB, far beyond a pipe's buffer, so the writer is
+    // still writing when the reader goes away.
+    let dir = tempfile::tempdir().unwrap();
+    let seeds: Vec<String> = (0..1000).map(|s| s.to_string()).collect();
+    let cfg = write_config(dir.path(), &TINY.replace("seeds: [0]", &format!("seeds: [{}]", seeds.join(", "))));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vislaw"))
+        .args(["sweep", cfg.to_str().unwrap(), "--dry-run"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 1];
+    child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+}

@@ -45,6 +45,10 @@ impl SweepEvents for Progress {
         eprintln!("vislaw: {} — {} points ({} finished, {} to train) on {}", s.name, s.points, s.finished, s.to_train, s.device);
     }
 
+    fn warning(&self, message: &str) {
+        eprintln!("vislaw: warning: {message}");
+    }
+
     fn data_ready(&self, description: &str, seconds: f64) {
         eprintln!("vislaw: encoded {description} ({seconds:.1} s)");
     }

@@ -217,7 +217,7 @@ impl Config {
     /// (`sweep::plan::check` then checks the fields against each other).
     pub fn load(path: &Path) -> Result<Config> {
         let value = load_merged(path, 0)?;
-        let cfg: Config = serde_yaml::from_value(value).map_err(|e| Error::file(path, one_line(&e.to_string())))?;
+        let cfg: Config = serde_path_to_error::deserialize(value).map_err(|e| Error::file(path, field_error(&e)))?;
         cfg.validate().map_err(|e| match e {
             Error::Input(m) => Error::Input(format!("{}: {m}", path.display())),
             other => other,
@@ -394,6 +394,15 @@ fn nonempty<T>(field: &str, v: &[T]) -> Result<()> {
         return Err(Error::input(field, "empty axis: give at least one value"));
     }
     Ok(())
+}
+
+/// A schema error with the key path it happened at (`train.steps: invalid type …`).
+fn field_error(e: &serde_path_to_error::Error<serde_yaml::Error>) -> String {
+    let inner = one_line(&e.inner().to_string());
+    match e.path().to_string().as_str() {
+        "." | "" => inner,
+        at => format!("{at}: {inner}"),
+    }
 }
 
 /// serde_yaml errors can span lines; the CLI promises one.

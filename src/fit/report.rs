@@ -275,6 +275,29 @@ impl Fit {
         let preds: Vec<f64> = self.bootstrap.samples.iter().map(|p| self.law.predict(p, x, y)).collect();
         super::bootstrap::interval95(&preds)
     }
+
+    /// The law's two factors at T frames and M tokens per frame: (x, y) in the order the
+    /// fit names them (`frames` or `tokens_per_frame`; y = 1 for a one-factor law).
+    fn factors_at(&self, frames: f64, tokens: f64) -> (f64, f64) {
+        let pick = |c: &str| match c {
+            "frames" => frames,
+            "tokens_per_frame" => tokens,
+            _ => f64::NAN,
+        };
+        (pick(&self.x), self.y.as_deref().map(pick).unwrap_or(1.0))
+    }
+
+    /// The fitted loss at T frames and M tokens per frame.
+    pub fn predict_at(&self, frames: f64, tokens: f64) -> f64 {
+        let (x, y) = self.factors_at(frames, tokens);
+        self.predict(x, y)
+    }
+
+    /// [`Fit::band95`] at T frames and M tokens per frame.
+    pub fn band95_at(&self, frames: f64, tokens: f64) -> Option<[f64; 2]> {
+        let (x, y) = self.factors_at(frames, tokens);
+        self.band95(x, y)
+    }
 }
 
 /// A group that could not be fitted, and why.

@@ -46,6 +46,12 @@ impl Default for OptimumOptions {
 }
 
 impl OptimumOptions {
+    /// [`OptimumOptions::for_groups`] for the groups of a run's fits: the options the
+    /// sweep's analysis, the figures, the report and the notebook all solve with.
+    pub fn for_fits(fits: &crate::fit::FitReport, source_frames: usize, grid: usize, budgets: Vec<f64>) -> OptimumOptions {
+        OptimumOptions::for_groups(fits.fits.iter().map(|f| f.group.as_str()), source_frames, grid, budgets)
+    }
+
     /// Options for the fit groups of a run with F source frames on a g×g grid: each group
     /// that names a strategy gets its reducers' own T and M ([`strategy_sets`]); any other
     /// group every T ≤ F and the M of pooling the grid.

@@ -62,24 +62,12 @@ pub fn formula(fit: &Fit) -> String {
 
 /// The fitted loss at T frames and M tokens per frame.
 pub fn predict(fit: &Fit, frames: f64, tokens: f64) -> f64 {
-    let (x, y) = factors(fit, frames, tokens);
-    fit.predict(x, y)
+    fit.predict_at(frames, tokens)
 }
 
 /// The pointwise 95% bootstrap band of the prediction at (T, M), as `Fit::band95` gives it.
 pub fn band(fit: &Fit, frames: f64, tokens: f64) -> Option<(f64, f64)> {
-    let (x, y) = factors(fit, frames, tokens);
-    fit.band95(x, y).map(|[lo, hi]| (lo, hi))
-}
-
-/// The law's (x, y) at a (T, M); the power law ignores y.
-fn factors(fit: &Fit, frames: f64, tokens: f64) -> (f64, f64) {
-    let pick = |c: &str| match c {
-        FRAMES => frames,
-        TOKENS => tokens,
-        _ => f64::NAN,
-    };
-    (pick(&fit.x), fit.y.as_deref().map(pick).unwrap_or(1.0))
+    fit.band95_at(frames, tokens).map(|[lo, hi]| (lo, hi))
 }
 
 /// The symbol of a factor column in formulas and labels.

@@ -37,6 +37,8 @@ pub struct BaselineDone {
 pub trait SweepEvents: Sync {
     /// The sweep has planned its points and locked its directory.
     fn started(&self, _start: &SweepStart) {}
+    /// Something the user should know that does not stop the sweep.
+    fn warning(&self, _message: &str) {}
     /// Both splits are loaded (or rendered and encoded).
     fn data_ready(&self, _description: &str, _seconds: f64) {}
     /// The warm start and the blind baseline are trained.

@@ -80,6 +80,9 @@ pub fn run_sweep(cfg: &Config, opts: &RunOptions, events: &dyn SweepEvents) -> R
     let dir = run_dir(cfg, &opts.results_root);
     // Before anything in the directory is touched: a concurrent sweep's temp files are not torn.
     let lock = crate::lock::RunLock::acquire(&dir)?;
+    if let Some(w) = lock.warning() {
+        events.warning(w);
+    }
     remove_torn_files(&dir);
     let (done, pending): (Vec<&Point>, Vec<&Point>) = points.iter().partition(|p| results::is_done(&dir, &p.key));
     let todo: Vec<&Point> = pending.iter().copied().take(opts.max_points.unwrap_or(usize::MAX)).collect();

@@ -50,7 +50,6 @@ pub fn budgets(cfg: &Config, rows: usize) -> Vec<f64> {
     }
 }
 
-
 /// Fits the sweep's rows grouped by strategy, saves `fits.json`, solves the optimum at the
 /// config's budgets and saves `optimum.json` (an optimum the fits cannot support is
 /// reported in [`Analysis::optimum`], not an error).

@@ -85,7 +85,8 @@ fn sequence_log_likelihood(logits: &Tensor, target: &Tensor) -> (Vec<f64>, Vec<f
     let safe = target.where_self(&mask, &Tensor::zeros_like(target));
     let picked = logp.gather(2, &safe.unsqueeze(-1), false).squeeze_dim(-1) * mask.to_kind(Kind::Double);
     let sums = Vec::<f64>::try_from(picked.sum_dim_intlist(Some([1i64].as_slice()), false, Kind::Double).to(Device::Cpu)).expect("f64 row sums");
-    let counts = Vec::<f64>::try_from(mask.to_kind(Kind::Double).sum_dim_intlist(Some([1i64].as_slice()), false, Kind::Double).to(Device::Cpu)).expect("f64 counts");
+    let counts =
+        Vec::<f64>::try_from(mask.to_kind(Kind::Double).sum_dim_intlist(Some([1i64].as_slice()), false, Kind::Double).to(Device::Cpu)).expect("f64 counts");
     (sums, counts)
 }
 

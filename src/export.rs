@@ -154,7 +154,6 @@ fn code_cells() -> Vec<(&'static str, &'static str)> {
 /// The notebook's Python, one `# %% <name>` line before each cell (`assets/notebook/cells.py`).
 const SCRIPT: &str = include_str!("../assets/notebook/cells.py");
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,17 +18,13 @@ where
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::internal(format!("{}: cannot create directory: {e}", dir.display())))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::internal(format!("{}: cannot create temp file: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::internal(format!("{}: cannot create directory: {e}", dir.display())))?;
+    let mut tmp =
+        tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).map_err(|e| Error::internal(format!("{}: cannot create temp file: {e}", dir.display())))?;
     fill(tmp.as_file_mut())?;
     tmp.as_file_mut().sync_all()?;
     readable_by_all(tmp.path())?;
-    tmp.persist(path)
-        .map_err(|e| Error::internal(format!("{}: cannot write: {}", path.display(), e.error)))?;
+    tmp.persist(path).map_err(|e| Error::internal(format!("{}: cannot write: {}", path.display(), e.error)))?;
     Ok(())
 }
 
@@ -42,16 +38,12 @@ where
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::internal(format!("{}: cannot create directory: {e}", dir.display())))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::internal(format!("{}: cannot create temp file: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::internal(format!("{}: cannot create directory: {e}", dir.display())))?;
+    let tmp =
+        tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).map_err(|e| Error::internal(format!("{}: cannot create temp file: {e}", dir.display())))?;
     fill(tmp.path())?;
     readable_by_all(tmp.path())?;
-    tmp.persist(path)
-        .map_err(|e| Error::internal(format!("{}: cannot write: {}", path.display(), e.error)))?;
+    tmp.persist(path).map_err(|e| Error::internal(format!("{}: cannot write: {}", path.display(), e.error)))?;
     Ok(())
 }
 

@@ -183,7 +183,13 @@ impl VisionLm {
 
     /// Creates the model with a learned reducer (its variables are created last, so the
     /// projector and LM initialise exactly as in [`VisionLm::new`]).
-    pub fn with_reducer(vs: &nn::VarStore, cfg: &ModelConfig, feature_dim: usize, vocab: usize, reducer: Option<&crate::reduction::learned::LearnedSpec>) -> VisionLm {
+    pub fn with_reducer(
+        vs: &nn::VarStore,
+        cfg: &ModelConfig,
+        feature_dim: usize,
+        vocab: usize,
+        reducer: Option<&crate::reduction::learned::LearnedSpec>,
+    ) -> VisionLm {
         let root = vs.root();
         let projector = Projector::new(&(&root.set_group(PROJECTOR_GROUP) / "projector"), feature_dim, cfg.projector.hidden, cfg.lm.width);
         let lm = Lm::new(&(&root / "lm"), &cfg.lm, vocab);

@@ -8,10 +8,10 @@
 //!
 //! Off unless the config has a `niah:` section; the synthetic benchmark only.
 use crate::config::{Config, DataConfig, Generator, NiahConfig, Temporal};
-use crate::reduction::Strategy;
-use crate::rundir::RunDir;
 use crate::error::{Error, Result};
 use crate::features::SplitData;
+use crate::reduction::Strategy;
+use crate::rundir::RunDir;
 use polars::prelude::*;
 use std::path::Path;
 

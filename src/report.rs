@@ -5,9 +5,9 @@
 use crate::config::Config;
 use crate::error::Result;
 use crate::fit::Fit;
-use crate::run_data::{Point, RunData, ALL_QUESTIONS};
 use crate::plot::fits::{formula, main_loss_indices, symbol};
 use crate::plot::style::tick_label;
+use crate::run_data::{Point, RunData, ALL_QUESTIONS};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 

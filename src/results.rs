@@ -33,36 +33,22 @@ pub fn read_table(input: &Path) -> Result<DataFrame> {
             let f = std::fs::File::open(&path).map_err(|e| Error::file(&path, e))?;
             ParquetReader::new(f).finish().map_err(bad)
         }
-        "csv" => CsvReadOptions::default()
-            .with_has_header(true)
-            .try_into_reader_with_file_path(Some(path.clone()))
-            .map_err(bad)?
-            .finish()
-            .map_err(bad),
+        "csv" => CsvReadOptions::default().with_has_header(true).try_into_reader_with_file_path(Some(path.clone())).map_err(bad)?.finish().map_err(bad),
         _ => Err(Error::file(&path, "expected a run directory, a .parquet or a .csv file")),
     }
 }
 
 /// Reads column `name` as f64 values (integers are widened); names the column on error.
 pub fn f64_column(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
-    let col = df
-        .column(name)
-        .map_err(|_| Error::input(format!("column '{name}'"), format!("missing; the table has {:?}", column_names(df))))?;
-    let cast = col
-        .cast(&DataType::Float64)
-        .map_err(|e| Error::input(format!("column '{name}'"), format!("not numeric: {e}")))?;
+    let col = df.column(name).map_err(|_| Error::input(format!("column '{name}'"), format!("missing; the table has {:?}", column_names(df))))?;
+    let cast = col.cast(&DataType::Float64).map_err(|e| Error::input(format!("column '{name}'"), format!("not numeric: {e}")))?;
     let ca = cast.f64().map_err(|e| Error::internal(e))?;
-    ca.iter()
-        .enumerate()
-        .map(|(i, v)| v.ok_or_else(|| Error::input(format!("column '{name}'"), format!("row {i} is null"))))
-        .collect()
+    ca.iter().enumerate().map(|(i, v)| v.ok_or_else(|| Error::input(format!("column '{name}'"), format!("row {i} is null")))).collect()
 }
 
 /// Reads column `name` as strings (other types are formatted); names the column on error.
 pub fn str_column(df: &DataFrame, name: &str) -> Result<Vec<String>> {
-    let col = df
-        .column(name)
-        .map_err(|_| Error::input(format!("column '{name}'"), format!("missing; the table has {:?}", column_names(df))))?;
+    let col = df.column(name).map_err(|_| Error::input(format!("column '{name}'"), format!("missing; the table has {:?}", column_names(df))))?;
     let cast = col.cast(&DataType::String).map_err(|e| Error::internal(e))?;
     let ca = cast.str().map_err(|e| Error::internal(e))?;
     Ok(ca.iter().map(|v| v.unwrap_or("").to_string()).collect())
@@ -72,7 +58,6 @@ pub fn str_column(df: &DataFrame, name: &str) -> Result<Vec<String>> {
 pub fn column_names(df: &DataFrame) -> Vec<String> {
     df.get_column_names().iter().map(|s| s.to_string()).collect()
 }
-
 
 /// Everything measured at one sweep point: one row of `results.parquet`.
 #[derive(Debug, Clone)]

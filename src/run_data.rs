@@ -2,11 +2,11 @@
 //! work from these rather than from polars frames. The fits are the fitter's own report
 //! (`fits.json`) and the optimum the solver's (`optimum.json`, when saved).
 use crate::config::Config;
+use crate::error::{Error, Result};
 use crate::fit::FitReport;
 use crate::optimum::{OptimaReport, Optimum, OptimumOptions};
-use crate::rundir::{BLIND_FILE, CONFIG_FILE, CURVES_FILE, FITS_FILE, OPTIMUM_FILE, RESULTS_FILE};
-use crate::error::{Error, Result};
 use crate::results::{f64_column, read_parquet, read_table, str_column};
+use crate::rundir::{BLIND_FILE, CONFIG_FILE, CURVES_FILE, FITS_FILE, OPTIMUM_FILE, RESULTS_FILE};
 use polars::prelude::DataFrame;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -163,9 +163,8 @@ impl RunData {
         fits.iter()
             .map(|&i| {
                 let fit = &self.fits.fits[i];
-                let saved: Option<Vec<Optimum>> = self.optima.as_ref().and_then(|o| {
-                    budgets.iter().map(|&b| o.of_fit(&fit.group, fit.law).find(|x| x.budget == b).cloned()).collect()
-                });
+                let saved: Option<Vec<Optimum>> =
+                    self.optima.as_ref().and_then(|o| budgets.iter().map(|&b| o.of_fit(&fit.group, fit.law).find(|x| x.budget == b).cloned()).collect());
                 // A refit since the optimum was saved changes the predictions: then solve anew.
                 let saved = saved.filter(|v| v.iter().all(|o| solved_from(fit, o)));
                 if let Some(saved) = saved {

@@ -144,7 +144,15 @@ pub fn train(
 
 /// One training sample per picked video (`picks` index `by_video`): all its questions, in a fresh random order so no
 /// family is tied to a text position, packed while they fit the text budget.
-fn batch_loss(model: &VisionLm, features: Option<&Tensor>, by_video: &[Vec<usize>], questions: &[Question], picks: &[usize], rng: &mut ChaCha8Rng, device: Device) -> Tensor {
+fn batch_loss(
+    model: &VisionLm,
+    features: Option<&Tensor>,
+    by_video: &[Vec<usize>],
+    questions: &[Question],
+    picks: &[usize],
+    rng: &mut ChaCha8Rng,
+    device: Device,
+) -> Tensor {
     let packs: Vec<Vec<(&[i64], &[i64])>> = picks
         .iter()
         .map(|&g| {
@@ -192,7 +200,15 @@ pub fn apply_trainable(vs: &mut nn::VarStore, trainable: &[Trainable]) {
 }
 
 /// Trains the text-only QA prior and saves the LM's weights (only `lm.*`) to `path`.
-pub fn train_prior(model_cfg: &ModelConfig, cfg: &TrainConfig, feature_dim: usize, vocab: usize, questions: &[Question], device: Device, path: &Path) -> Result<TrainOutcome> {
+pub fn train_prior(
+    model_cfg: &ModelConfig,
+    cfg: &TrainConfig,
+    feature_dim: usize,
+    vocab: usize,
+    questions: &[Question],
+    device: Device,
+    path: &Path,
+) -> Result<TrainOutcome> {
     tch::manual_seed(0x9_1A1);
     let vs = nn::VarStore::new(device);
     let model = VisionLm::new(&vs, model_cfg, feature_dim, vocab);

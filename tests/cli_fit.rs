@@ -7,19 +7,11 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn vislaw(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vislaw"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the vislaw binary runs")
+    Command::new(env!("CARGO_BIN_EXE_vislaw")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().expect("the vislaw binary runs")
 }
 
 fn vislaw_bench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vislaw-bench"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the vislaw-bench binary runs")
+    Command::new(env!("CARGO_BIN_EXE_vislaw-bench")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().expect("the vislaw-bench binary runs")
 }
 
 fn json(args: &[&str]) -> Value {
@@ -57,8 +49,7 @@ fn run_dir() -> tempfile::TempDir {
 /// [`run_dir`] with these strategies, each with its scale of the T term.
 fn run_dir_of(strategies: &[(&str, f64)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let (mut frames, mut tokens, mut loss, mut acc, mut strategy, mut seed) =
-        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut frames, mut tokens, mut loss, mut acc, mut strategy, mut seed) = (vec![], vec![], vec![], vec![], vec![], vec![]);
     for &(s, scale) in strategies {
         for t in [1i64, 2, 4, 8, 16, 32] {
             for m in [1i64, 4, 9, 16, 49, 196] {
@@ -125,20 +116,7 @@ fn chinchilla_refit_through_the_cli_matches_epoch() {
     // 2143.4 at the minimum of the objective; Epoch's notebook stopped at 2143.9 (see the
     // library test reproduces_epochs_chinchilla_refit).
     assert!((get("B") - 2143.9).abs() / 2143.9 < 5e-4, "B = {}", get("B"));
-    for key in [
-        "ci95",
-        "vpnls",
-        "holdout",
-        "residuals",
-        "bootstrap",
-        "warnings",
-        "param_names",
-        "r2",
-        "rmse_log",
-        "aic",
-        "grad_norm",
-        "converged",
-    ] {
+    for key in ["ci95", "vpnls", "holdout", "residuals", "bootstrap", "warnings", "param_names", "r2", "rmse_log", "aic", "grad_norm", "converged"] {
         assert!(!f[key].is_null(), "missing {key}");
     }
     assert_eq!(f["bootstrap"]["samples"].as_array().unwrap().len(), 100);
@@ -213,19 +191,7 @@ fn optimum_keeps_each_strategy_to_the_frame_counts_it_reaches() {
 fn same_seed_same_output() {
     let run = run_dir();
     let dir = run.path().to_str().unwrap();
-    let args = [
-        "fit",
-        dir,
-        "--group-by",
-        "strategy",
-        "--bootstrap",
-        "30",
-        "--coarse-grid",
-        "--seed",
-        "7",
-        "--json",
-        "--no-save",
-    ];
+    let args = ["fit", dir, "--group-by", "strategy", "--bootstrap", "30", "--coarse-grid", "--seed", "7", "--json", "--no-save"];
     let a = vislaw(&args);
     let b = vislaw(&args);
     assert!(a.status.success());
@@ -258,10 +224,7 @@ fn bad_input_is_a_one_line_error_with_exit_code_2() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     let header = "frames,tokens_per_frame,loss\n";
-    let grid: String = [1, 2, 4, 8]
-        .iter()
-        .flat_map(|t| [1, 9, 49].map(move |m| format!("{t},{m},{}\n", planted(*t as f64, m as f64, 1.0))))
-        .collect();
+    let grid: String = [1, 2, 4, 8].iter().flat_map(|t| [1, 9, 49].map(move |m| format!("{t},{m},{}\n", planted(*t as f64, m as f64, 1.0)))).collect();
     let ok = csv(d, "ok.csv", &format!("{header}{grid}"));
     fails_with(&["fit", &ok, "--loss", "nope"], "column 'nope'");
     fails_with(&["fit", &ok, "--law", "cubic"], "--law");
@@ -277,8 +240,7 @@ fn bad_input_is_a_one_line_error_with_exit_code_2() {
     let constant: String = [1, 2, 4, 8].iter().flat_map(|t| [1, 9].map(move |m| format!("{t},{m},2.5\n"))).collect();
     let constant = csv(d, "const.csv", &format!("{header}{constant}"));
     fails_with(&["fit", &constant, "--no-save"], "constant");
-    let one_t: String =
-        [1, 4, 9, 16, 49, 196, 729].iter().map(|m| format!("8,{m},{}\n", planted(8.0, *m as f64, 1.0))).collect();
+    let one_t: String = [1, 4, 9, 16, 49, 196, 729].iter().map(|m| format!("8,{m},{}\n", planted(8.0, *m as f64, 1.0))).collect();
     let one_t = csv(d, "one_t.csv", &format!("{header}{one_t}"));
     fails_with(&["fit", &one_t, "--law", "additive", "--no-save"], "'frames' has one distinct value");
 
@@ -289,19 +251,14 @@ fn bad_input_is_a_one_line_error_with_exit_code_2() {
 #[test]
 fn one_factor_group_falls_back_to_a_power_law_and_says_so() {
     let tmp = tempfile::tempdir().unwrap();
-    let rows: String =
-        [1, 4, 9, 16, 49, 196, 729].iter().map(|m| format!("8,{m},{}\n", planted(8.0, *m as f64, 1.0))).collect();
+    let rows: String = [1, 4, 9, 16, 49, 196, 729].iter().map(|m| format!("8,{m},{}\n", planted(8.0, *m as f64, 1.0))).collect();
     let path = csv(tmp.path(), "m_sweep.csv", &format!("frames,tokens_per_frame,loss\n{rows}"));
     let v = json(&["fit", &path, "--bootstrap", "20", "--json", "--no-save"]);
     let f = &v["fits"][0];
     assert_eq!(f["law"], "power");
     assert_eq!(f["x"], "tokens_per_frame");
     assert!(f["y"].is_null() && f["params"]["B"].is_null() && f["params"]["beta"].is_null());
-    assert!(f["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|w| w.as_str().unwrap().contains("only 'tokens_per_frame' varies")));
+    assert!(f["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("only 'tokens_per_frame' varies")));
 }
 
 #[test]

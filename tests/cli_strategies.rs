@@ -76,7 +76,9 @@ fn every_strategy_runs_at_equal_budgets_and_gets_its_rows() {
 #[test]
 fn the_needle_grid_writes_one_row_per_cell() {
     let d = tempfile::tempdir().unwrap();
-    let text = TINY.replace("spatial: [pool, sample, bilinear, visionzip, resampler, summary]", "spatial: [pool, summary]").replace("temporal: [sample, pool, fps]", "temporal: [sample]")
+    let text = TINY
+        .replace("spatial: [pool, sample, bilinear, visionzip, resampler, summary]", "spatial: [pool, summary]")
+        .replace("temporal: [sample, pool, fps]", "temporal: [sample]")
         + "niah: {lengths: [8, 12], depths: [0, 50, 100], videos_per_cell: 3}\n";
     let cfg = write_config(d.path(), &text);
     let results = d.path().join("results");
@@ -112,7 +114,12 @@ fn unknown_or_unsupported_strategies_fail_validation_in_one_line() {
     assert_one_line_exit_2(&vislaw(&["sweep", unknown.to_str().unwrap(), "--device", "cpu", "--results", results.to_str().unwrap()]), "'tome'");
     let unknown_t = write_config(d.path(), &TINY.replace("temporal: [sample, pool, fps]", "temporal: [sample, keyframes]"));
     assert_one_line_exit_2(&vislaw(&["validate", unknown_t.to_str().unwrap()]), "'keyframes'");
-    let unreachable = write_config(d.path(), &TINY.replace("tokens_per_frame: [1, 4]", "tokens_per_frame: [1, 3]").replace("spatial: [pool, sample, bilinear, visionzip, resampler, summary]", "spatial: [summary]"));
+    let unreachable = write_config(
+        d.path(),
+        &TINY
+            .replace("tokens_per_frame: [1, 4]", "tokens_per_frame: [1, 3]")
+            .replace("spatial: [pool, sample, bilinear, visionzip, resampler, summary]", "spatial: [summary]"),
+    );
     assert_one_line_exit_2(&vislaw(&["validate", unreachable.to_str().unwrap()]), "1, 2, 4, 8, 16");
     assert!(!results.exists(), "nothing is written before validation passes");
 }
@@ -126,7 +133,10 @@ fn visionzip_on_features_without_attention_fails_before_training() {
     let mut lines = String::new();
     for v in 0..4 {
         let split = if v < 3 { "train" } else { "eval" };
-        lines += &format!("{{\"video\": \"v{v}\", \"split\": \"{split}\", \"family\": \"probe\", \"prompt\": [3, 1], \"options\": [[4, 2], [5, 2]], \"answer\": {}}}\n", v % 2);
+        lines += &format!(
+            "{{\"video\": \"v{v}\", \"split\": \"{split}\", \"family\": \"probe\", \"prompt\": [3, 1], \"options\": [[4, 2], [5, 2]], \"answer\": {}}}\n",
+            v % 2
+        );
         let t = tch::Tensor::ones([8, 4, 4, 8], (tch::Kind::Float, tch::Device::Cpu));
         tch::Tensor::write_safetensors(&[("features", &t)], data.join(format!("v{v}.safetensors"))).unwrap();
     }

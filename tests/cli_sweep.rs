@@ -172,7 +172,10 @@ fn missing_config_and_missing_feature_files_exit_2() {
     let out = vislaw(&["validate", "/nonexistent/sweep.yaml"]);
     assert_eq!(out.status.code(), Some(2));
     let d = tempfile::tempdir().unwrap();
-    let files_cfg = TINY.replace("{generator: synthetic, seed: 11, train_videos: 24, eval_videos: 8,", &format!("{{generator: files, dir: {},", d.path().join("feats").display()));
+    let files_cfg = TINY.replace(
+        "{generator: synthetic, seed: 11, train_videos: 24, eval_videos: 8,",
+        &format!("{{generator: files, dir: {},", d.path().join("feats").display()),
+    );
     let cfg = write_config(d.path(), &files_cfg);
     let out = vislaw(&["validate", cfg.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -190,7 +193,20 @@ fn reduce_command_pools_a_feature_file() {
     let frames = Tensor::cat(&(1..=4).map(|f| &base * f as f64).collect::<Vec<_>>(), 0);
     Tensor::write_safetensors(&[("features", &frames)], &input).unwrap();
     let output = d.path().join("out.safetensors");
-    let out = vislaw(&["reduce", input.to_str().unwrap(), "--spatial", "pool", "--tokens-per-frame", "4", "--temporal", "pool", "--frames", "2", "-o", output.to_str().unwrap()]);
+    let out = vislaw(&[
+        "reduce",
+        input.to_str().unwrap(),
+        "--spatial",
+        "pool",
+        "--tokens-per-frame",
+        "4",
+        "--temporal",
+        "pool",
+        "--frames",
+        "2",
+        "-o",
+        output.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let t = Tensor::read_safetensors(&output).unwrap().remove(0).1;
     assert_eq!(t.size(), vec![2, 4, 1]);
@@ -235,7 +251,10 @@ fn a_second_sweep_on_a_locked_run_directory_fails_at_once_and_writes_nothing() {
 #[test]
 fn temporal_twins_at_all_frames_are_trained_once_and_recorded_under_both_strategies() {
     let d = tempfile::tempdir().unwrap();
-    let text = TINY.replace("frames: [2, 4]", "frames: [8]").replace("spatial: [pool, sample]", "spatial: [pool]").replace("temporal: [sample]", "temporal: [sample, pool]");
+    let text = TINY
+        .replace("frames: [2, 4]", "frames: [8]")
+        .replace("spatial: [pool, sample]", "spatial: [pool]")
+        .replace("temporal: [sample]", "temporal: [sample, pool]");
     let cfg = write_config(d.path(), &text);
     let out = sweep(&cfg, &d.path().join("r"), &["--no-analysis"]);
     let df = read(&d.path().join("r/tiny/results.parquet"));

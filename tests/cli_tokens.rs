@@ -3,26 +3,14 @@
 use std::process::{Command, Output};
 
 fn vislaw(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vislaw"))
-        .arg("tokens")
-        .args(args)
-        .output()
-        .expect("the vislaw binary runs")
+    Command::new(env!("CARGO_BIN_EXE_vislaw")).arg("tokens").args(args).output().expect("the vislaw binary runs")
 }
 
 fn json(args: &[&str]) -> serde_json::Value {
     let out = vislaw(args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(
-        text.trim().lines().count(),
-        1,
-        "one JSON object on one line: {text}"
-    );
+    assert_eq!(text.trim().lines().count(), 1, "one JSON object on one line: {text}");
     serde_json::from_str(&text).unwrap()
 }
 
@@ -48,45 +36,12 @@ fn qwen2_vl_image_worked_number_via_json() {
 
 #[test]
 fn video_worked_numbers_via_json() {
-    let v = json(&[
-        "--model",
-        "qwen2-vl",
-        "--video",
-        "--size",
-        "1280x720",
-        "--fps",
-        "30",
-        "--duration",
-        "60",
-        "--json",
-    ]);
-    assert_eq!(
-        (v["frames"].as_u64(), v["tokens"].as_u64()),
-        (Some(120), Some(23_400))
-    );
-    let v = json(&[
-        "--model",
-        "llava-onevision",
-        "--video",
-        "--size",
-        "640x480",
-        "--frames",
-        "8",
-        "--pooling",
-        "average",
-        "--json",
-    ]);
+    let v = json(&["--model", "qwen2-vl", "--video", "--size", "1280x720", "--fps", "30", "--duration", "60", "--json"]);
+    assert_eq!((v["frames"].as_u64(), v["tokens"].as_u64()), (Some(120), Some(23_400)));
+    let v = json(&["--model", "llava-onevision", "--video", "--size", "640x480", "--frames", "8", "--pooling", "average", "--json"]);
     assert_eq!(v["tokens_per_frame"], 169.0);
     assert_eq!(v["tokens"], 8 * 169 + 1);
-    let v = json(&[
-        "--model",
-        "internvl-1.5",
-        "--size",
-        "1920x1080",
-        "--max-tiles",
-        "6",
-        "--json",
-    ]);
+    let v = json(&["--model", "internvl-1.5", "--size", "1920x1080", "--max-tiles", "6", "--json"]);
     assert_eq!(v["tokens"], 768);
 }
 
@@ -96,11 +51,7 @@ fn table_output_shows_the_counts() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("1920x1152"), "{text}");
-    assert!(
-        text.lines()
-            .any(|l| l.starts_with("tokens ") && l.trim_end().ends_with("7269")),
-        "{text}"
-    );
+    assert!(text.lines().any(|l| l.starts_with("tokens ") && l.trim_end().ends_with("7269")), "{text}");
 }
 
 #[test]
@@ -110,61 +61,11 @@ fn bad_input_is_one_line_naming_the_flag_with_exit_2() {
     fails_with(&["--model", "qwen2-vl", "--size", "-1280x720"], "--size");
     fails_with(&["--model", "qwen2-vl", "--size", "30000x100"], "--size");
     fails_with(&["--model", "gpt-4v", "--size", "1280x720"], "--model");
-    fails_with(
-        &["--model", "oryx", "--video", "--size", "1280x720"],
-        "--fps",
-    );
-    fails_with(
-        &[
-            "--model", "oryx", "--video", "--size", "1280x720", "--fps", "30",
-        ],
-        "--duration",
-    );
-    fails_with(
-        &[
-            "--model",
-            "oryx",
-            "--video",
-            "--size",
-            "640x480",
-            "--fps",
-            "-3",
-            "--duration",
-            "5",
-        ],
-        "--fps",
-    );
-    fails_with(
-        &["--model", "oryx", "--size", "640x480", "--compression", "8"],
-        "--compression",
-    );
-    fails_with(
-        &[
-            "--model",
-            "qwen2-vl",
-            "--size",
-            "640x480",
-            "--max-tiles",
-            "6",
-        ],
-        "--max-tiles",
-    );
-    fails_with(
-        &["--model", "qwen2-vl", "--size", "640x480", "--frames", "8"],
-        "--frames",
-    );
-    fails_with(
-        &[
-            "--model",
-            "llava-onevision",
-            "--video",
-            "--size",
-            "640x480",
-            "--frames",
-            "4",
-            "--pooling",
-            "max",
-        ],
-        "--pooling",
-    );
+    fails_with(&["--model", "oryx", "--video", "--size", "1280x720"], "--fps");
+    fails_with(&["--model", "oryx", "--video", "--size", "1280x720", "--fps", "30"], "--duration");
+    fails_with(&["--model", "oryx", "--video", "--size", "640x480", "--fps", "-3", "--duration", "5"], "--fps");
+    fails_with(&["--model", "oryx", "--size", "640x480", "--compression", "8"], "--compression");
+    fails_with(&["--model", "qwen2-vl", "--size", "640x480", "--max-tiles", "6"], "--max-tiles");
+    fails_with(&["--model", "qwen2-vl", "--size", "640x480", "--frames", "8"], "--frames");
+    fails_with(&["--model", "llava-onevision", "--video", "--size", "640x480", "--frames", "4", "--pooling", "max"], "--pooling");
 }

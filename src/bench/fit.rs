@@ -77,8 +77,7 @@ fn write_rows(path: &Path, g: &GroupRows) -> Result<()> {
 }
 
 fn write_counts(path: &Path, counts: &[Vec<u32>]) -> Result<()> {
-    let text: String =
-        counts.iter().map(|c| c.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",") + "\n").collect();
+    let text: String = counts.iter().map(|c| c.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",") + "\n").collect();
     crate::io::write_atomic(path, text.as_bytes())
 }
 
@@ -96,8 +95,7 @@ pub struct Core {
 
 /// Times the grid and the bootstrap `repeat` times and keeps the fastest run.
 pub fn time_core(g: &GroupRows, counts: &[Vec<u32>], repeat: usize) -> Core {
-    let objective =
-        Objective { law: Law::Additive, data: Data::new(&g.x, g.y.as_deref().unwrap_or(&[]), &g.loss), delta: 1e-3 };
+    let objective = Objective { law: Law::Additive, data: Data::new(&g.x, g.y.as_deref().unwrap_or(&[]), &g.loss), delta: 1e-3 };
     let search = Search::default();
     let starts = StartGrid::default().starts(Law::Additive);
     let mut best: Option<Core> = None;
@@ -109,9 +107,7 @@ pub fn time_core(g: &GroupRows, counts: &[Vec<u32>], repeat: usize) -> Core {
         let boots = refit(&objective, &ms.best.theta, counts, &search.polish);
         let boot_secs = t1.elapsed().as_secs_f64();
         let samples: Vec<Vec<f64>> = boots.iter().map(|b| Law::Additive.to_natural(&b.theta)).collect();
-        let ci = (0..5)
-            .map(|j| interval95(&samples.iter().map(|s| s[j]).collect::<Vec<_>>()).unwrap_or([f64::NAN; 2]))
-            .collect();
+        let ci = (0..5).map(|j| interval95(&samples.iter().map(|s| s[j]).collect::<Vec<_>>()).unwrap_or([f64::NAN; 2])).collect();
         let run = Core { grid_secs, boot_secs, params: Law::Additive.to_natural(&ms.best.theta), ci };
         if best.as_ref().is_none_or(|b| run.grid_secs + run.boot_secs < b.grid_secs + b.boot_secs) {
             best = Some(run);
@@ -177,31 +173,15 @@ fn nan() -> f64 {
 
 /// Runs the SciPy reference on the setup's rows and resamples, with `processes` workers and,
 /// when `starts` is set, only that many of the starts (evenly spaced).
-pub fn run_scipy(
-    python: &Path,
-    script: &Path,
-    setup: &Setup,
-    processes: usize,
-    starts: Option<usize>,
-) -> Result<Scipy> {
+pub fn run_scipy(python: &Path, script: &Path, setup: &Setup, processes: usize, starts: Option<usize>) -> Result<Scipy> {
     let mut cmd = Command::new(python);
-    cmd.arg(script)
-        .arg("--csv")
-        .arg(&setup.csv)
-        .arg("--counts")
-        .arg(&setup.counts_path)
-        .arg("--processes")
-        .arg(processes.to_string());
+    cmd.arg(script).arg("--csv").arg(&setup.csv).arg("--counts").arg(&setup.counts_path).arg("--processes").arg(processes.to_string());
     if let Some(n) = starts {
         cmd.arg("--starts").arg(n.to_string());
     }
     let out = cmd.output().map_err(|e| Error::input(python.display(), format!("cannot run Python: {e}")))?;
     if !out.status.success() {
-        return Err(Error::internal(format!(
-            "{} failed: {}",
-            script.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        return Err(Error::internal(format!("{} failed: {}", script.display(), String::from_utf8_lossy(&out.stderr).trim())));
     }
     serde_json::from_slice(&out.stdout).map_err(|e| Error::internal(format!("cannot parse SciPy output: {e}")))
 }

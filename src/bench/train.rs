@@ -28,10 +28,7 @@ pub fn visual_tokens(cfg: &Config, config_path: &Path, frames: usize, tokens_per
     if visual > room {
         return Err(Error::input(
             POINT,
-            format!(
-                "{frames} frames × {tokens_per_frame} tokens = {visual} visual tokens exceed the {room} the context of {} leaves",
-                config_path.display()
-            ),
+            format!("{frames} frames × {tokens_per_frame} tokens = {visual} visual tokens exceed the {room} the context of {} leaves", config_path.display()),
         ));
     }
     Ok(visual)
@@ -120,20 +117,23 @@ pub enum ReferenceError {
 }
 
 /// Runs the PyTorch reference with the same shapes and settings.
-pub fn torch_reference(
-    python: &Path,
-    cfg: &Config,
-    visual: usize,
-    steps: usize,
-    threads: i32,
-) -> std::result::Result<TorchReference, ReferenceError> {
+pub fn torch_reference(python: &Path, cfg: &Config, visual: usize, steps: usize, threads: i32) -> std::result::Result<TorchReference, ReferenceError> {
     let m = &cfg.model;
     let out = std::process::Command::new(python)
         .arg(SCRIPT)
         .args(["--batch", &cfg.train.batch.to_string(), "--visual", &visual.to_string(), "--dim", &cfg.data.dim.to_string()])
         .args(["--hidden", &m.projector.hidden.to_string(), "--width", &m.lm.width.to_string(), "--layers", &m.lm.layers.to_string()])
         .args(["--heads", &m.lm.heads.to_string(), "--vocab", &vocab::SIZE.to_string(), "--max-context", &m.lm.max_context.to_string()])
-        .args(["--steps", &steps.to_string(), "--threads", &threads.to_string(), "--lr", &cfg.train.lr.to_string(), "--weight-decay", &cfg.train.weight_decay.to_string()])
+        .args([
+            "--steps",
+            &steps.to_string(),
+            "--threads",
+            &threads.to_string(),
+            "--lr",
+            &cfg.train.lr.to_string(),
+            "--weight-decay",
+            &cfg.train.weight_decay.to_string(),
+        ])
         .output();
     match out {
         Ok(o) if o.status.success() => serde_json::from_slice(&o.stdout).map_err(|e| ReferenceError::BadOutput(e.to_string())),

@@ -106,11 +106,17 @@ fn as_flag(e: Error, label: &str, flag: &str) -> Error {
 fn run_train(args: TrainArgs) -> Result<()> {
     let cfg = vislaw::sweep::load(&args.config)?;
     let threads = tch::get_num_threads();
-    let visual = train::visual_tokens(&cfg, &args.config, args.frames, args.tokens_per_frame)
-        .map_err(|e| as_flag(e, train::POINT, "--frames"))?;
+    let visual = train::visual_tokens(&cfg, &args.config, args.frames, args.tokens_per_frame).map_err(|e| as_flag(e, train::POINT, "--frames"))?;
     let rate = train::train_rate(&cfg, visual, args.steps);
     let tokens = train::tokens_per_sample(visual);
-    outln!("training: {} (B = {}, visual tokens = {visual}, D = {}, width = {}, layers = {}), {threads} threads", args.config.display(), cfg.train.batch, cfg.data.dim, cfg.model.lm.width, cfg.model.lm.layers);
+    outln!(
+        "training: {} (B = {}, visual tokens = {visual}, D = {}, width = {}, layers = {}), {threads} threads",
+        args.config.display(),
+        cfg.train.batch,
+        cfg.data.dim,
+        cfg.model.lm.width,
+        cfg.model.lm.layers
+    );
     outln!("  {:<16} {:>12} {:>14} {:>10}", "implementation", "samples/s", "tokens/s", "ms/step");
     print_rate("vislaw (tch)", rate, tokens, cfg.train.batch);
     let reduce_rates = train::reducer_rates();
@@ -180,11 +186,7 @@ fn run_fit(args: FitArgs) -> Result<()> {
 
 fn run_scipy(args: &FitArgs, setup: &fit::Setup, threads: usize) -> Result<fit::Scipy> {
     let processes = args.scipy_processes.unwrap_or(threads);
-    outln!(
-        "running SciPy ({} process(es)){} …",
-        processes,
-        if args.scipy_starts.is_some() { ", on a subset of starts" } else { "" }
-    );
+    outln!("running SciPy ({} process(es)){} …", processes, if args.scipy_starts.is_some() { ", on a subset of starts" } else { "" });
     fit::run_scipy(&args.python, &args.script, setup, processes, args.scipy_starts).map_err(|e| match e {
         Error::Input(m) => Error::Input(format!("{m} (use --skip-scipy)")),
         e => e,

@@ -4,8 +4,7 @@ use vislaw::fit::{self, names, Derivation, FitOptions, FitReport, Law, StartGrid
 use vislaw::{Error, Result};
 
 /// The library's names of options in its input errors, and the flags that set them here.
-const FLAGS: [(&str, &str); 4] =
-    [(names::LAW, "--law"), (names::DERIVE, "--derive"), (names::FILTER, "--where"), (names::HUBER_DELTA, "--huber-delta")];
+const FLAGS: [(&str, &str); 4] = [(names::LAW, "--law"), (names::DERIVE, "--derive"), (names::FILTER, "--where"), (names::HUBER_DELTA, "--huber-delta")];
 
 /// Fit scaling laws (Huber on log loss, multi-start L-BFGS, bootstrap, holdout, VPNLS).
 #[derive(clap::Args)]

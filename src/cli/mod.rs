@@ -1,13 +1,13 @@
 //! One file per subcommand: its clap arguments and the glue to the library.
-pub mod reduce;
-pub mod sweep;
-pub mod tokens;
 pub mod export_notebook;
-pub mod plot;
-pub mod report;
 pub mod fit;
 pub mod optimum;
+pub mod plot;
 pub mod progress;
+pub mod reduce;
+pub mod report;
+pub mod sweep;
+pub mod tokens;
 
 /// The device a `--device` value names.
 pub fn device(choice: &str) -> vislaw::Result<tch::Device> {

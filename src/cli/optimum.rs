@@ -78,7 +78,14 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         out!("{}", optima.render_table());
         for (o, plan) in settings.iter().flatten() {
-            outln!("{} at L = {}: {} settings {} → {} visual tokens", o.group, o.budget, args.model.as_deref().unwrap_or(""), serde_json::to_string(&plan.settings)?, plan.count.tokens);
+            outln!(
+                "{} at L = {}: {} settings {} → {} visual tokens",
+                o.group,
+                o.budget,
+                args.model.as_deref().unwrap_or(""),
+                serde_json::to_string(&plan.settings)?,
+                plan.count.tokens
+            );
         }
     }
     Ok(())

@@ -31,7 +31,10 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let spatial = Spatial::parse(&args.spatial).map_err(|m| Error::input("--spatial", m))?;
     if spatial.is_learned() || !spatial.needs_tensors().is_empty() {
-        return Err(Error::input("--spatial", format!("{} is not available offline (learned, or needs encoder attention/keys): use it in a sweep", spatial.name())));
+        return Err(Error::input(
+            "--spatial",
+            format!("{} is not available offline (learned, or needs encoder attention/keys): use it in a sweep", spatial.name()),
+        ));
     }
     let x = read_features(&args.input)?;
     let size = x.size();

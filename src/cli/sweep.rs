@@ -129,6 +129,12 @@ fn dry_run(cfg: &Config, results_root: &std::path::Path) -> String {
             cost.flops / NOMINAL_FLOPS_PER_S
         );
     }
-    out += &format!("{} points, {:.1} GFLOP in all, ≈ {:.0} s on a CPU at {:.0} GFLOP/s (plus the text-only warm start)\n", points.len(), total / 1e9, total / NOMINAL_FLOPS_PER_S, NOMINAL_FLOPS_PER_S / 1e9);
+    out += &format!(
+        "{} points, {:.1} GFLOP in all, ≈ {:.0} s on a CPU at {:.0} GFLOP/s (plus the text-only warm start)\n",
+        points.len(),
+        total / 1e9,
+        total / NOMINAL_FLOPS_PER_S,
+        NOMINAL_FLOPS_PER_S / 1e9
+    );
     out
 }

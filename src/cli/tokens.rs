@@ -5,10 +5,7 @@
 //! fields (`size`, `fps`, ...); [`flag_error`] writes them as this command's flags.
 use clap::Args as ClapArgs;
 use std::str::FromStr;
-use vislaw::tokens::{
-    self, Compression, Family, Field, ImageRequest, Knobs, Pooling, Size, TokenCount,
-    VideoRequest,
-};
+use vislaw::tokens::{self, Compression, Family, Field, ImageRequest, Knobs, Pooling, Size, TokenCount, VideoRequest};
 use vislaw::{Error, Result};
 
 /// Arguments of `vislaw tokens`.
@@ -80,18 +77,8 @@ fn parse_knobs(args: &Args) -> Result<Knobs> {
         max_pixels: parse_opt("--max-pixels", &args.max_pixels)?,
         max_tiles: parse_opt("--max-tiles", &args.max_tiles)?,
         no_thumbnail: args.no_thumbnail,
-        pooling: args
-            .pooling
-            .as_deref()
-            .map(Pooling::from_str)
-            .transpose()
-            .map_err(flag_error)?,
-        compression: args
-            .compression
-            .as_deref()
-            .map(Compression::from_str)
-            .transpose()
-            .map_err(flag_error)?,
+        pooling: args.pooling.as_deref().map(Pooling::from_str).transpose().map_err(flag_error)?,
+        compression: args.compression.as_deref().map(Compression::from_str).transpose().map_err(flag_error)?,
     })
 }
 
@@ -106,11 +93,7 @@ fn video_request(args: &Args, size: Size, knobs: Knobs) -> Result<VideoRequest> 
 }
 
 fn reject_video_flags(args: &Args) -> Result<()> {
-    let given = [
-        ("--fps", &args.fps),
-        ("--duration", &args.duration),
-        ("--frames", &args.frames),
-    ];
+    let given = [("--fps", &args.fps), ("--duration", &args.duration), ("--frames", &args.frames)];
     match given.iter().find(|(_, value)| value.is_some()) {
         Some((flag, _)) => Err(Error::input(flag, "only applies with --video")),
         None => Ok(()),
@@ -146,17 +129,7 @@ fn flag(field: Field) -> &'static str {
 
 /// Parses a whole number, naming the flag on failure.
 fn parse_opt<T: FromStr>(flag: &str, value: &Option<String>) -> Result<Option<T>> {
-    value
-        .as_deref()
-        .map(|text| {
-            text.trim().parse::<T>().map_err(|_| {
-                Error::input(
-                    flag,
-                    format!("expected a positive whole number, got '{text}'"),
-                )
-            })
-        })
-        .transpose()
+    value.as_deref().map(|text| text.trim().parse::<T>().map_err(|_| Error::input(flag, format!("expected a positive whole number, got '{text}'")))).transpose()
 }
 
 /// Parses a positive finite number, naming the flag on failure.
@@ -165,10 +138,7 @@ fn parse_positive(flag: &str, value: &Option<String>) -> Result<Option<f64>> {
         .as_deref()
         .map(|text| match text.trim().parse::<f64>() {
             Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-            _ => Err(Error::input(
-                flag,
-                format!("expected a positive number, got '{text}'"),
-            )),
+            _ => Err(Error::input(flag, format!("expected a positive number, got '{text}'"))),
         })
         .transpose()
 }
@@ -177,18 +147,9 @@ fn parse_positive(flag: &str, value: &Option<String>) -> Result<Option<f64>> {
 fn table(count: &TokenCount) -> String {
     let mut rows: Vec<(&str, String)> = vec![
         ("model", count.family.to_string()),
-        (
-            "input",
-            format!("{:?} {}x{}", count.media, count.width, count.height).to_lowercase(),
-        ),
-        (
-            "resized (WxH)",
-            format!("{}x{}", count.resized_width, count.resized_height),
-        ),
-        (
-            "grid (cols x rows)",
-            format!("{}x{}", count.grid_cols, count.grid_rows),
-        ),
+        ("input", format!("{:?} {}x{}", count.media, count.width, count.height).to_lowercase()),
+        ("resized (WxH)", format!("{}x{}", count.resized_width, count.resized_height)),
+        ("grid (cols x rows)", format!("{}x{}", count.grid_cols, count.grid_rows)),
     ];
     let mut push = |label, value: Option<String>| {
         if let Some(v) = value {
@@ -196,57 +157,23 @@ fn table(count: &TokenCount) -> String {
         }
     };
     push("tiles", count.tiles.map(|t| t.to_string()));
-    push(
-        "thumbnail",
-        count
-            .thumbnail
-            .map(|t| if t { "yes" } else { "no" }.to_string()),
-    );
-    push(
-        "low-res view (WxH)",
-        pair(count.lowres_width, count.lowres_height),
-    );
-    push(
-        "unpadded map (cols x rows)",
-        pair(count.unpadded_cols, count.unpadded_rows),
-    );
-    push(
-        "feature map (cols x rows)",
-        pair(count.feature_cols, count.feature_rows),
-    );
+    push("thumbnail", count.thumbnail.map(|t| if t { "yes" } else { "no" }.to_string()));
+    push("low-res view (WxH)", pair(count.lowres_width, count.lowres_height));
+    push("unpadded map (cols x rows)", pair(count.unpadded_cols, count.unpadded_rows));
+    push("feature map (cols x rows)", pair(count.feature_cols, count.feature_rows));
     push("pooling", count.pooling.map(|p| p.name().to_string()));
-    push(
-        "compression",
-        count.compression.map(|c| format!("{}x", c.ratio())),
-    );
+    push("compression", count.compression.map(|c| format!("{}x", c.ratio())));
     push("frames", count.frames.map(|f| f.to_string()));
-    push(
-        "tokens per image",
-        count.tokens_per_image.map(|t| t.to_string()),
-    );
-    push(
-        "tokens per 2-frame group",
-        count.tokens_per_group.map(|t| t.to_string()),
-    );
-    push(
-        "tokens per frame",
-        count.tokens_per_frame.map(format_per_frame),
-    );
-    push(
-        "tokens per video",
-        count.tokens_per_video.map(|t| t.to_string()),
-    );
+    push("tokens per image", count.tokens_per_image.map(|t| t.to_string()));
+    push("tokens per 2-frame group", count.tokens_per_group.map(|t| t.to_string()));
+    push("tokens per frame", count.tokens_per_frame.map(format_per_frame));
+    push("tokens per video", count.tokens_per_video.map(|t| t.to_string()));
     if count.special_tokens > 0 {
-        rows.push((
-            "template tokens (not counted)",
-            count.special_tokens.to_string(),
-        ));
+        rows.push(("template tokens (not counted)", count.special_tokens.to_string()));
     }
     rows.push(("tokens", count.tokens.to_string()));
     let width = rows.iter().map(|(label, _)| label.len()).max().unwrap_or(0);
-    rows.iter()
-        .map(|(label, value)| format!("{label:<width$}  {value}\n"))
-        .collect()
+    rows.iter().map(|(label, value)| format!("{label:<width$}  {value}\n")).collect()
 }
 
 fn pair(a: Option<u32>, b: Option<u32>) -> Option<String> {

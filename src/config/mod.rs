@@ -6,9 +6,9 @@
 use crate::error::{Error, Result};
 
 pub mod strategies;
-pub use strategies::*;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+pub use strategies::*;
 
 /// A whole sweep file, resolved (its `base:` chain merged in).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -137,7 +137,6 @@ impl Temporal {
             Temporal::Fps => "fps",
         }
     }
-
 }
 
 impl std::fmt::Display for Spatial {
@@ -288,4 +287,3 @@ impl Default for FpsConfig {
         FpsConfig { source_fps: default_source_fps(), rate: default_rate() }
     }
 }
-

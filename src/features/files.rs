@@ -84,9 +84,7 @@ impl Files {
         let path = self.video_path(video);
         let header = read_safetensors_header(&path)?;
         let tensors = header.tensors();
-        let info = tensors
-            .get(FEATURES_TENSOR)
-            .ok_or_else(|| Error::file(&path, format!("no tensor named '{FEATURES_TENSOR}'")))?;
+        let info = tensors.get(FEATURES_TENSOR).ok_or_else(|| Error::file(&path, format!("no tensor named '{FEATURES_TENSOR}'")))?;
         let want: Vec<usize> = self.shape.iter().map(|&x| x as usize).collect();
         if info.shape.len() != 4 || info.shape[1..] != want[1..] || info.shape[0] == 0 {
             return Err(Error::file(&path, format!("tensor '{FEATURES_TENSOR}' has shape {:?}, expected [frames, grid, grid, dim] = {want:?}", info.shape)));
@@ -155,7 +153,13 @@ impl FeatureSource for Files {
             .questions
             .iter()
             .filter(|q| q.split == split.name())
-            .map(|q| Question { video: index[q.video.as_str()], family: q.family.clone(), prompt: q.prompt.clone(), options: q.options.clone(), answer: q.answer })
+            .map(|q| Question {
+                video: index[q.video.as_str()],
+                family: q.family.clone(),
+                prompt: q.prompt.clone(),
+                options: q.options.clone(),
+                answer: q.answer,
+            })
             .collect();
         let stack_all = |v: Vec<Tensor>| (v.len() == names.len()).then(|| Tensor::stack(&v, 0));
         Ok(SplitData { features: Tensor::stack(&features, 0), attention: stack_all(attention), keys: stack_all(keys), lengths, questions })
@@ -231,7 +235,8 @@ pub(crate) mod tests {
         for v in 0..videos + 2 {
             let split = if v < videos { "train" } else { "eval" };
             let answer = v % 2;
-            lines += &format!(r#"{{"video": "v{v}", "split": "{split}", "family": "probe", "prompt": [3, 1], "options": [[4, 2], [5, 2]], "answer": {answer}}}"#);
+            lines +=
+                &format!(r#"{{"video": "v{v}", "split": "{split}", "family": "probe", "prompt": [3, 1], "options": [[4, 2], [5, 2]], "answer": {answer}}}"#);
             lines += "\n";
             let t = Tensor::full([frames, grid, grid, dim], v as f64, (Kind::Float, tch::Device::Cpu));
             Tensor::write_safetensors(&[(FEATURES_TENSOR, &t)], dir.join(format!("v{v}.safetensors"))).unwrap();
@@ -240,7 +245,17 @@ pub(crate) mod tests {
     }
 
     fn cfg(dir: &Path) -> DataConfig {
-        DataConfig { generator: crate::config::Generator::Files, seed: 0, train_videos: 0, eval_videos: 0, frames: 4, min_frames: None, grid: 3, dim: 2, dir: Some(dir.to_path_buf()) }
+        DataConfig {
+            generator: crate::config::Generator::Files,
+            seed: 0,
+            train_videos: 0,
+            eval_videos: 0,
+            frames: 4,
+            min_frames: None,
+            grid: 3,
+            dim: 2,
+            dir: Some(dir.to_path_buf()),
+        }
     }
 
     #[test]

@@ -32,10 +32,7 @@ pub fn fit_link(loss: &[f64], acc: &[f64], chance: f64) -> Option<Link> {
     sorted.sort_by(f64::total_cmp);
     let mid = sorted[n / 2];
     let range = lmax - lmin;
-    let best = [1.0, 4.0, 16.0]
-        .iter()
-        .filter_map(|&s| levenberg_marquardt(loss, acc, chance, [s / range, mid]))
-        .min_by(|a, b| a.1.total_cmp(&b.1))?;
+    let best = [1.0, 4.0, 16.0].iter().filter_map(|&s| levenberg_marquardt(loss, acc, chance, [s / range, mid])).min_by(|a, b| a.1.total_cmp(&b.1))?;
     let ([k, l0], sse) = best;
     Some(Link { k, l0, rmse: (sse / n as f64).sqrt(), r2: 1.0 - sse / tss })
 }

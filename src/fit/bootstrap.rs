@@ -23,12 +23,7 @@ pub fn resample_counts(n: usize, replicates: usize, seed: u64, stream: u64) -> V
 }
 
 /// Refits every resample in parallel from `theta_hat`; results keep the resample order.
-pub fn refit(
-    objective: &Objective,
-    theta_hat: &[f64],
-    counts: &[Vec<u32>],
-    settings: &SolverSettings,
-) -> Vec<LocalFit> {
+pub fn refit(objective: &Objective, theta_hat: &[f64], counts: &[Vec<u32>], settings: &SolverSettings) -> Vec<LocalFit> {
     counts
         .par_iter()
         .map(|c| {

@@ -1,7 +1,7 @@
 //! The checks of a fit beyond its own data: the refit without the largest budgets that must
 //! predict them (holdout), and the VPNLS solver as an independent cross-check.
-use super::lbfgs::{multi_start, Search, StartGrid};
 use super::law::Law;
+use super::lbfgs::{multi_start, Search, StartGrid};
 use super::objective::Objective;
 use super::plan::distinct;
 use super::report::{Holdout, Params, VpnlsReport};
@@ -27,10 +27,7 @@ pub(super) fn holdout_fit(
     let levels = |v: &[f64]| distinct(&train.iter().map(|&i| v[i]).collect::<Vec<_>>()).len();
     let enough_levels = levels(xs) >= 2 && (ys.is_empty() || levels(ys) >= 2);
     if train.len() < law.n_params() + 1 || !enough_levels {
-        warnings.push(format!(
-            "holdout skipped: without the {} largest-budget rows too few rows or levels remain to fit",
-            test.len()
-        ));
+        warnings.push(format!("holdout skipped: without the {} largest-budget rows too few rows or levels remain to fit", test.len()));
         return None;
     }
     let sub = Objective { data: objective.data.subset(&train), ..objective.clone() };
@@ -57,17 +54,9 @@ pub(super) fn holdout_fit(
 }
 
 /// Refits with VPNLS and compares its parameters and predictions with the L-BFGS fit's.
-pub(super) fn cross_check(
-    law: Law,
-    natural: &[f64],
-    xs: &[f64],
-    ys: &[f64],
-    loss: &[f64],
-    predicted: &[f64],
-) -> Option<VpnlsReport> {
+pub(super) fn cross_check(law: Law, natural: &[f64], xs: &[f64], ys: &[f64], loss: &[f64], predicted: &[f64]) -> Option<VpnlsReport> {
     let v = vpnls::fit(law, xs, if ys.is_empty() { xs } else { ys }, loss)?;
-    let max_rel_diff =
-        v.natural.iter().zip(natural).map(|(a, b)| (a - b).abs() / b.abs().max(1e-300)).fold(0.0, f64::max);
+    let max_rel_diff = v.natural.iter().zip(natural).map(|(a, b)| (a - b).abs() / b.abs().max(1e-300)).fold(0.0, f64::max);
     let max_rel_pred_diff = (0..xs.len())
         .map(|i| {
             let p = law.predict(&v.natural, xs[i], ys.get(i).copied().unwrap_or(1.0));

@@ -115,9 +115,7 @@ fn eval_val(e: &Expr, column: &dyn Fn(&str) -> Result<Vec<f64>>) -> Result<Val> 
                 (Val::Scalar(x), Val::Scalar(y)) => Val::Scalar(apply(x, y)),
                 (Val::Column(x), Val::Scalar(y)) => Val::Column(x.into_iter().map(|x| apply(x, y)).collect()),
                 (Val::Scalar(x), Val::Column(y)) => Val::Column(y.into_iter().map(|y| apply(x, y)).collect()),
-                (Val::Column(x), Val::Column(y)) => {
-                    Val::Column(x.into_iter().zip(y).map(|(x, y)| apply(x, y)).collect())
-                }
+                (Val::Column(x), Val::Column(y)) => Val::Column(x.into_iter().zip(y).map(|(x, y)| apply(x, y)).collect()),
             }
         }
     })

@@ -21,16 +21,10 @@ pub(super) struct Diagnosis<'a> {
 pub(super) fn diagnose(d: &Diagnosis, opts: &FitOptions, warnings: &mut Vec<String>) {
     let b = d.ms_best;
     if !b.converged {
-        warnings.push(format!(
-            "L-BFGS did not converge (|grad| = {:.3e} after {} iterations); the parameters are not trustworthy",
-            b.grad_norm, b.iterations
-        ));
+        warnings.push(format!("L-BFGS did not converge (|grad| = {:.3e} after {} iterations); the parameters are not trustworthy", b.grad_norm, b.iterations));
     }
     if d.total > 1 && d.agreeing < 2 {
-        warnings.push(format!(
-            "only {} of {} starts reached the best objective: the optimum may be fragile",
-            d.agreeing, d.total
-        ));
+        warnings.push(format!("only {} of {} starts reached the best objective: the optimum may be fragile", d.agreeing, d.total));
     }
     let max_exp = opts.grid.exponents.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let mut exponents = vec![("alpha", d.natural[d.law.alpha_index()])];
@@ -39,9 +33,7 @@ pub(super) fn diagnose(d: &Diagnosis, opts: &FitOptions, warnings: &mut Vec<Stri
     }
     for (name, v) in exponents {
         if v <= 1e-3 {
-            warnings.push(format!(
-                "{name} = {v:.4} is at or below 0: its factor has no detectable effect (loss does not fall with it)"
-            ));
+            warnings.push(format!("{name} = {v:.4} is at or below 0: its factor has no detectable effect (loss does not fall with it)"));
         } else if v > max_exp {
             warnings.push(format!("{name} = {v:.4} lies beyond the start grid's largest exponent ({max_exp})"));
         }
@@ -53,17 +45,11 @@ pub(super) fn diagnose(d: &Diagnosis, opts: &FitOptions, warnings: &mut Vec<Stri
     }
     for (name, v) in coefs {
         if v > max_coef * 1e3 {
-            warnings.push(format!(
-                "{name} = {v:.4e} is far beyond the start grid (e^{:.0}): the term is barely identified",
-                max_coef.ln()
-            ));
+            warnings.push(format!("{name} = {v:.4e} is far beyond the start grid (e^{:.0}): the term is barely identified", max_coef.ln()));
         }
     }
     if d.natural[0] < 1e-3 * d.min_loss {
-        warnings.push(format!(
-            "E = {:.3e} is about 0: no irreducible loss is identified within the data's range",
-            d.natural[0]
-        ));
+        warnings.push(format!("E = {:.3e} is about 0: no irreducible loss is identified within the data's range", d.natural[0]));
     }
 }
 
@@ -76,10 +62,7 @@ pub(super) fn diagnose_validation(vpnls: Option<&VpnlsReport>, holdout: Option<&
         ));
     }
     if let Some(h) = holdout.filter(|h| h.max_rel_error > 0.05) {
-        warnings.push(format!(
-            "held-out largest-budget rows are predicted with up to {:.1}% error: extrapolation is unreliable",
-            100.0 * h.max_rel_error
-        ));
+        warnings.push(format!("held-out largest-budget rows are predicted with up to {:.1}% error: extrapolation is unreliable", 100.0 * h.max_rel_error));
     }
 }
 
@@ -88,9 +71,7 @@ pub(super) fn diagnose_axes(xs: &[f64], ys: &[f64], x_col: &str, y_col: Option<&
     let mut check = |v: &[f64], col: &str| {
         let n = distinct(v).len();
         if n == 2 {
-            warnings.push(format!(
-                "'{col}' has only 2 distinct values: its coefficient, exponent and E are not separately identifiable"
-            ));
+            warnings.push(format!("'{col}' has only 2 distinct values: its coefficient, exponent and E are not separately identifiable"));
         }
     };
     check(xs, x_col);
@@ -100,12 +81,7 @@ pub(super) fn diagnose_axes(xs: &[f64], ys: &[f64], x_col: &str, y_col: Option<&
 }
 
 /// Warnings about failed bootstrap refits, correlated exponents and intervals that include 0.
-pub(super) fn diagnose_bootstrap(
-    boots: &[LocalFit],
-    derived: &BTreeMap<String, f64>,
-    ci: &BTreeMap<String, [f64; 2]>,
-    warnings: &mut Vec<String>,
-) {
+pub(super) fn diagnose_bootstrap(boots: &[LocalFit], derived: &BTreeMap<String, f64>, ci: &BTreeMap<String, [f64; 2]>, warnings: &mut Vec<String>) {
     let failed = boots.iter().filter(|b| !b.converged).count();
     if !boots.is_empty() && failed * 20 > boots.len() {
         warnings.push(format!("{failed} of {} bootstrap refits did not converge; intervals may be off", boots.len()));

@@ -144,11 +144,8 @@ mod tests {
 
     #[test]
     fn log_prediction_matches_natural_prediction() {
-        let cases: [(Law, Vec<f64>); 3] = [
-            (Law::Power, vec![1.7, 400.0, 0.3]),
-            (Law::Additive, vec![1.7, 400.0, 2000.0, 0.34, 0.37]),
-            (Law::Multiplicative, vec![1.7, 40.0, 0.3, 0.2]),
-        ];
+        let cases: [(Law, Vec<f64>); 3] =
+            [(Law::Power, vec![1.7, 400.0, 0.3]), (Law::Additive, vec![1.7, 400.0, 2000.0, 0.34, 0.37]), (Law::Multiplicative, vec![1.7, 40.0, 0.3, 0.2])];
         for (law, p) in cases {
             let theta = law.to_theta(&p);
             for (x, y) in [(1.0, 1.0), (8.0, 49.0), (1e9, 2e10)] {
@@ -161,11 +158,8 @@ mod tests {
 
     #[test]
     fn elasticities_match_finite_differences() {
-        let cases: [(Law, Vec<f64>); 3] = [
-            (Law::Power, vec![1.7, 400.0, 0.3]),
-            (Law::Additive, vec![1.7, 400.0, 2000.0, 0.34, 0.37]),
-            (Law::Multiplicative, vec![1.7, 40.0, 0.3, 0.2]),
-        ];
+        let cases: [(Law, Vec<f64>); 3] =
+            [(Law::Power, vec![1.7, 400.0, 0.3]), (Law::Additive, vec![1.7, 400.0, 2000.0, 0.34, 0.37]), (Law::Multiplicative, vec![1.7, 40.0, 0.3, 0.2])];
         for (law, p) in cases {
             let (x, y) = (12.0, 49.0);
             let (ex, ey) = law.elasticities(&p, x, y);

@@ -137,10 +137,7 @@ pub fn minimize(objective: &Objective, start: &[f64], settings: &SolverSettings)
         .with_tolerance_grad(tol_grad)
         .and_then(|s| s.with_tolerance_cost(tol_cost))
         .expect("tolerances are non-negative");
-    let run = Executor::new(problem, solver)
-        .configure(|s| s.param(start.to_vec()).max_iters(settings.max_iters))
-        .ctrlc(false)
-        .run();
+    let run = Executor::new(problem, solver).configure(|s| s.param(start.to_vec()).max_iters(settings.max_iters)).ctrlc(false).run();
     match run {
         Ok(res) => summarize(objective, res.state(), settings),
         Err(e) => failed_start(objective, start, e.to_string()),

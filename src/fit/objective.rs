@@ -20,12 +20,7 @@ impl Data {
     /// Log-space rows from positive x, y, loss; `y` may be empty for the power law.
     pub fn new(x: &[f64], y: &[f64], loss: &[f64]) -> Data {
         let ly = if y.is_empty() { vec![0.0; x.len()] } else { y.iter().map(|v| v.ln()).collect() };
-        Data {
-            lx: x.iter().map(|v| v.ln()).collect(),
-            ly,
-            ll: loss.iter().map(|v| v.ln()).collect(),
-            w: vec![1.0; x.len()],
-        }
+        Data { lx: x.iter().map(|v| v.ln()).collect(), ly, ll: loss.iter().map(|v| v.ln()).collect(), w: vec![1.0; x.len()] }
     }
 
     /// The rows with a non-zero count, weighted by that count (a bootstrap resample).
@@ -249,10 +244,8 @@ fn over_rows<const K: usize>(d: &Data, rows: impl RowTerms<K>) -> ([f64; K], f64
     let full = n / LANES * LANES;
     let mut acc = [[0.0; LANES]; K];
     let mut zmax = [0.0f64; LANES];
-    let chunks = d.lx[..full]
-        .chunks_exact(LANES)
-        .zip(d.ly[..full].chunks_exact(LANES))
-        .zip(d.ll[..full].chunks_exact(LANES).zip(d.w[..full].chunks_exact(LANES)));
+    let chunks =
+        d.lx[..full].chunks_exact(LANES).zip(d.ly[..full].chunks_exact(LANES)).zip(d.ll[..full].chunks_exact(LANES).zip(d.w[..full].chunks_exact(LANES)));
     for ((lx, ly), (ll, w)) in chunks {
         for lane in 0..LANES {
             let (v, z) = rows.terms(lx[lane], ly[lane], ll[lane], w[lane]);
@@ -495,8 +488,7 @@ mod tests {
         let obj = sample_objective(Law::Additive);
         let counts: Vec<u32> = (0..12).map(|i| (i % 3) as u32).collect();
         let weighted = Objective { data: obj.data.reweighted(&counts), ..obj.clone() };
-        let rows: Vec<usize> =
-            counts.iter().enumerate().flat_map(|(i, &c)| std::iter::repeat_n(i, c as usize)).collect();
+        let rows: Vec<usize> = counts.iter().enumerate().flat_map(|(i, &c)| std::iter::repeat_n(i, c as usize)).collect();
         let repeated = Objective { data: obj.data.subset(&rows), ..obj.clone() };
         let theta = theta_for(Law::Additive);
         assert!((weighted.value(&theta) - repeated.value(&theta)).abs() < 1e-12);

@@ -55,27 +55,19 @@ fn fit_plan(g: &GroupRows, rows: &Rows, plan: Plan, stream: u64, opts: &FitOptio
     if let Some(name) = non_finite_param(law, &natural) {
         return Err(Error::input(
             format!("group '{}'", g.name),
-            format!(
-                "the best {} fit has {name} out of floating-point range: the data do not determine this law",
-                law.name()
-            ),
+            format!("the best {} fit has {name} out of floating-point range: the data do not determine this law", law.name()),
         ));
     }
 
     let counts = resample_counts(rows.loss.len(), opts.bootstrap, opts.seed, stream);
     let boots = refit(&objective, &theta, &counts, &opts.search.polish);
     // A refit that ran off to e.g. A = exp(800) cannot be stored in JSON; it is counted, not kept.
-    let samples: Vec<Vec<f64>> =
-        boots.iter().map(|b| law.to_natural(&b.theta)).filter(|s| s.iter().all(|v| v.is_finite())).collect();
+    let samples: Vec<Vec<f64>> = boots.iter().map(|b| law.to_natural(&b.theta)).filter(|s| s.iter().all(|v| v.is_finite())).collect();
 
     let budgets: Vec<f64> = (0..xs.len()).map(|i| xs[i] * ys.get(i).copied().unwrap_or(1.0)).collect();
     let mask = holdout_mask(&budgets, opts.holdout_fraction);
     let mut warnings = plan.notes.clone();
-    let holdout = if opts.holdout_fraction > 0.0 {
-        holdout_fit(&objective, &theta, xs, ys, &rows.loss, &mask, &opts.search, &mut warnings)
-    } else {
-        None
-    };
+    let holdout = if opts.holdout_fraction > 0.0 { holdout_fit(&objective, &theta, xs, ys, &rows.loss, &mask, &opts.search, &mut warnings) } else { None };
 
     let residuals_log = objective.log_residuals(&theta);
     let stats = log_fit_stats(&residuals_log, objective.data.ll(), law.n_params());
@@ -85,8 +77,7 @@ fn fit_plan(g: &GroupRows, rows: &Rows, plan: Plan, stream: u64, opts: &FitOptio
     let (derived, ci95) = intervals(law, &natural, &samples);
     let accuracy_link = link(g, rows, &predicted, opts, &mut warnings);
     let min_loss = rows.loss.iter().copied().fold(f64::INFINITY, f64::min);
-    let diagnosis =
-        Diagnosis { law, natural: &natural, ms_best: &ms.best, agreeing: ms.agreeing, total: ms.total, min_loss };
+    let diagnosis = Diagnosis { law, natural: &natural, ms_best: &ms.best, agreeing: ms.agreeing, total: ms.total, min_loss };
     diagnose(&diagnosis, opts, &mut warnings);
     diagnose_axes(xs, ys, &x_col, y_col.as_deref(), &mut warnings);
     diagnose_bootstrap(&boots, &derived, &ci95, &mut warnings);
@@ -116,12 +107,7 @@ fn fit_plan(g: &GroupRows, rows: &Rows, plan: Plan, stream: u64, opts: &FitOptio
         converged: ms.best.converged,
         stopping: ms.best.stopping.clone(),
         iterations: ms.best.iterations,
-        starts: StartsSummary {
-            total: ms.total,
-            converged: ms.converged,
-            agreeing: ms.agreeing,
-            best_index: ms.best_index,
-        },
+        starts: StartsSummary { total: ms.total, converged: ms.converged, agreeing: ms.agreeing, best_index: ms.best_index },
         n_points: rows.loss.len(),
         r2: stats.r2,
         rmse_log: stats.rmse,
@@ -137,19 +123,10 @@ fn fit_plan(g: &GroupRows, rows: &Rows, plan: Plan, stream: u64, opts: &FitOptio
 }
 
 /// Predictions of the full-data fit per row, and the rows as fits.json records them.
-fn row_records(
-    law: Law,
-    natural: &[f64],
-    xs: &[f64],
-    ys: &[f64],
-    loss: &[f64],
-    held_out: impl Fn(usize) -> bool,
-) -> (Vec<f64>, Vec<Residual>) {
+fn row_records(law: Law, natural: &[f64], xs: &[f64], ys: &[f64], loss: &[f64], held_out: impl Fn(usize) -> bool) -> (Vec<f64>, Vec<Residual>) {
     let y_at = |i: usize| ys.get(i).copied();
     let predicted: Vec<f64> = (0..xs.len()).map(|i| law.predict(natural, xs[i], y_at(i).unwrap_or(1.0))).collect();
-    let residuals = (0..xs.len())
-        .map(|i| Residual { x: xs[i], y: y_at(i), observed: loss[i], predicted: predicted[i], held_out: held_out(i) })
-        .collect();
+    let residuals = (0..xs.len()).map(|i| Residual { x: xs[i], y: y_at(i), observed: loss[i], predicted: predicted[i], held_out: held_out(i) }).collect();
     (predicted, residuals)
 }
 
@@ -177,13 +154,7 @@ fn method_record(opts: &FitOptions, objective: &Objective, rows: &Rows) -> Metho
 }
 
 /// The logistic link of accuracy on the fitted loss, when the group has an accuracy column.
-fn link(
-    g: &GroupRows,
-    rows: &Rows,
-    predicted: &[f64],
-    opts: &FitOptions,
-    warnings: &mut Vec<String>,
-) -> Option<AccuracyLink> {
+fn link(g: &GroupRows, rows: &Rows, predicted: &[f64], opts: &FitOptions, warnings: &mut Vec<String>) -> Option<AccuracyLink> {
     let acc = rows.accuracy.as_ref()?;
     let column = g.accuracy_column.clone()?;
     if acc.iter().any(|a| !a.is_finite() || !(0.0..=1.0).contains(a)) {
@@ -264,10 +235,7 @@ mod tests {
         let mut widths = [0.0f64; 5];
         let seeds = 40;
         for seed in 0..seeds {
-            let f = fit_groups(&[planted(0.02, 2, 1000 + seed)], &FitOptions { seed, ..opts.clone() })
-                .unwrap()
-                .fits
-                .remove(0);
+            let f = fit_groups(&[planted(0.02, 2, 1000 + seed)], &FitOptions { seed, ..opts.clone() }).unwrap().fits.remove(0);
             for (j, name) in names.iter().enumerate() {
                 let [lo, hi] = f.ci95[*name];
                 hits[j] += usize::from(lo <= PLANTED[j] && PLANTED[j] <= hi);
@@ -307,8 +275,7 @@ mod tests {
             g.y.as_mut().unwrap().push(flop / (6.0 * n));
             g.loss.push(loss);
         }
-        let opts =
-            FitOptions { exclude_top_loss: 5, bootstrap: 50, x: "N".into(), y: "D".into(), ..FitOptions::default() };
+        let opts = FitOptions { exclude_top_loss: 5, bootstrap: 50, x: "N".into(), y: "D".into(), ..FitOptions::default() };
         let f = fit_groups(&[g], &opts).unwrap().fits.remove(0);
         assert_eq!(f.starts.total, 4500);
         assert_eq!(f.n_points, 240);
@@ -364,13 +331,7 @@ mod tests {
 
     #[test]
     fn neither_factor_varies() {
-        let g = GroupRows {
-            name: "all".into(),
-            x: vec![8.0; 6],
-            y: Some(vec![49.0; 6]),
-            loss: vec![2.0, 2.1, 2.2, 2.3, 2.4, 2.5],
-            ..GroupRows::default()
-        };
+        let g = GroupRows { name: "all".into(), x: vec![8.0; 6], y: Some(vec![49.0; 6]), loss: vec![2.0, 2.1, 2.2, 2.3, 2.4, 2.5], ..GroupRows::default() };
         assert!(input_error(g, &quick()).contains("neither"));
     }
 
@@ -401,13 +362,7 @@ mod tests {
     #[test]
     fn a_bad_group_is_skipped_when_others_fit() {
         let good = GroupRows { name: "a".into(), ..planted(0.0, 1, 0) };
-        let bad = GroupRows {
-            name: "b".into(),
-            x: vec![1.0, 2.0],
-            y: Some(vec![1.0, 4.0]),
-            loss: vec![2.0, 1.9],
-            ..GroupRows::default()
-        };
+        let bad = GroupRows { name: "b".into(), x: vec![1.0, 2.0], y: Some(vec![1.0, 4.0]), loss: vec![2.0, 1.9], ..GroupRows::default() };
         let report = fit_groups(&[good, bad], &quick()).unwrap();
         assert_eq!(report.fits.len(), 1);
         assert_eq!(report.skipped[0].group, "b");
@@ -469,13 +424,7 @@ mod tests {
             name: "pool/pool".into(),
             x: vec![1.0, 2.0, 4.0, 8.0, 16.0],
             y: Some(vec![4.0; 5]),
-            loss: vec![
-                0.6630361492283493,
-                0.6858424834004534,
-                0.6718028718444568,
-                0.6730128943899678,
-                0.6853292587844149,
-            ],
+            loss: vec![0.6630361492283493, 0.6858424834004534, 0.6718028718444568, 0.6730128943899678, 0.6853292587844149],
             ..GroupRows::default()
         };
         let report = fit_groups(&[g], &FitOptions { bootstrap: 300, ..FitOptions::default() }).unwrap();

@@ -51,20 +51,13 @@ pub(super) fn prepare_rows(g: &GroupRows, opts: &FitOptions) -> std::result::Res
         y: g.y.as_deref().map(pick),
         loss: kept.iter().map(|&i| response(i)).collect(),
         accuracy: g.accuracy.as_deref().map(pick),
-        excluded: dropped
-            .iter()
-            .map(|&i| ExcludedRow { x: g.x[i], y: g.y.as_ref().map(|y| y[i]), observed: response(i) })
-            .collect(),
+        excluded: dropped.iter().map(|&i| ExcludedRow { x: g.x[i], y: g.y.as_ref().map(|y| y[i]), observed: response(i) }).collect(),
     };
     if rows.loss.is_empty() {
         return Err("no rows".into());
     }
     if rows.loss.iter().all(|&l| l == rows.loss[0]) {
-        return Err(format!(
-            "{what} is constant ({}) over all {} rows: there is no trend to fit",
-            rows.loss[0],
-            rows.loss.len()
-        ));
+        return Err(format!("{what} is constant ({}) over all {} rows: there is no trend to fit", rows.loss[0], rows.loss.len()));
     }
     Ok(rows)
 }
@@ -91,8 +84,7 @@ pub(super) fn plan_laws(rows: &Rows, opts: &FitOptions) -> std::result::Result<V
     let dy = rows.y.as_deref().map(distinct);
     let x_varies = dx.len() > 1;
     let y_varies = dy.as_ref().is_some_and(|d| d.len() > 1);
-    let one_value =
-        |col: &str, d: &[f64]| format!("'{col}' has one distinct value ({}), so the law cannot be fitted in it", d[0]);
+    let one_value = |col: &str, d: &[f64]| format!("'{col}' has one distinct value ({}), so the law cannot be fitted in it", d[0]);
     let mut plans = Vec::new();
     let laws: Vec<Law> = match (opts.law, opts.compare_laws) {
         (Some(law), false) => vec![law],
@@ -134,21 +126,13 @@ pub(super) fn plan_laws(rows: &Rows, opts: &FitOptions) -> std::result::Result<V
         } else if y_varies {
             plan.swap = true;
             plan.fixed = Some(FixedAxis { column: opts.x.clone(), value: dx[0] });
-            plan.notes.push(format!(
-                "only '{}' varies in this group ('{}' = {}), so the power law in '{}' was fitted",
-                opts.y, opts.x, dx[0], opts.y
-            ));
+            plan.notes.push(format!("only '{}' varies in this group ('{}' = {}), so the power law in '{}' was fitted", opts.y, opts.x, dx[0], opts.y));
         } else {
             return Err(format!("neither '{}' nor '{}' varies: nothing to fit a law in", opts.x, opts.y));
         }
         let need = law.n_params() + 1;
         if rows.loss.len() < need {
-            return Err(format!(
-                "{} rows, but the {} law has {} parameters and needs at least {need}",
-                rows.loss.len(),
-                law.name(),
-                law.n_params()
-            ));
+            return Err(format!("{} rows, but the {} law has {} parameters and needs at least {need}", rows.loss.len(), law.name(), law.n_params()));
         }
         plans.push(plan);
     }

@@ -33,13 +33,7 @@ pub struct Params {
 impl Params {
     /// Parameters from a natural vector in the law's `param_names` order.
     pub fn from_vec(law: Law, v: &[f64]) -> Params {
-        Params {
-            e: v[0],
-            a: v[1],
-            b: law.b_index().map(|i| v[i]),
-            alpha: v[law.alpha_index()],
-            beta: law.beta_index().map(|i| v[i]),
-        }
+        Params { e: v[0], a: v[1], b: law.b_index().map(|i| v[i]), alpha: v[law.alpha_index()], beta: law.beta_index().map(|i| v[i]) }
     }
 
     /// The natural vector in the law's `param_names` order.
@@ -335,8 +329,7 @@ impl FitReport {
     /// Reads a fits.json, or the one inside a run directory.
     pub fn load(path: &Path) -> Result<FitReport> {
         let file = if path.is_dir() { path.join(FITS_FILE) } else { path.to_path_buf() };
-        let text =
-            std::fs::read_to_string(&file).map_err(|e| Error::file(&file, format!("cannot read fit report: {e}")))?;
+        let text = std::fs::read_to_string(&file).map_err(|e| Error::file(&file, format!("cannot read fit report: {e}")))?;
         serde_json::from_str(&text).map_err(|e| Error::file(&file, format!("not a vislaw fit report: {e}")))
     }
 

@@ -38,7 +38,8 @@ impl RowFilter {
     fn mask(&self, df: &DataFrame) -> Result<Vec<bool>> {
         let column = df.column(&self.column).map_err(|_| Error::input(names::FILTER, format!("no column '{}' in the table", self.column)))?;
         if column.dtype().is_primitive_numeric() {
-            let want: f64 = self.value.parse().map_err(|_| Error::input(names::FILTER, format!("'{}' is numeric, and '{}' is not a number", self.column, self.value)))?;
+            let want: f64 =
+                self.value.parse().map_err(|_| Error::input(names::FILTER, format!("'{}' is numeric, and '{}' is not a number", self.column, self.value)))?;
             Ok(f64_column(df, &self.column)?.into_iter().map(|v| v == want).collect())
         } else {
             Ok(str_column(df, &self.column)?.into_iter().map(|v| v == self.value).collect())
@@ -182,7 +183,12 @@ mod tests {
     #[test]
     fn a_filtered_axis_fits_its_own_power_law() {
         // M axis at T = 4 only: loss = E + A·M^(−α) with this group's constants.
-        let opts = FitOptions { law: Some(Law::Power), x: "tokens_per_frame".into(), filters: vec![RowFilter::parse("frames=4").unwrap(), RowFilter::parse("strategy=pool/uniform").unwrap()], ..quick() };
+        let opts = FitOptions {
+            law: Some(Law::Power),
+            x: "tokens_per_frame".into(),
+            filters: vec![RowFilter::parse("frames=4").unwrap(), RowFilter::parse("strategy=pool/uniform").unwrap()],
+            ..quick()
+        };
         let report = fit_table(&frame(), &opts).unwrap();
         assert_eq!(report.fits.len(), 1);
         let fit = &report.fits[0];
@@ -208,11 +214,7 @@ mod tests {
 
     #[test]
     fn derived_columns_are_fittable() {
-        let opts = FitOptions {
-            derive: vec![Derivation::parse("budget = frames * tokens_per_frame").unwrap()],
-            y: "budget".into(),
-            ..quick()
-        };
+        let opts = FitOptions { derive: vec![Derivation::parse("budget = frames * tokens_per_frame").unwrap()], y: "budget".into(), ..quick() };
         let report = fit_table(&frame(), &opts).unwrap();
         assert_eq!(report.fits[0].y.as_deref(), Some("budget"));
     }

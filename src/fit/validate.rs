@@ -19,11 +19,7 @@ pub fn log_fit_stats(residuals: &[f64], log_loss: &[f64], n_params: usize) -> Lo
     let tss: f64 = log_loss.iter().map(|l| (l - mean).powi(2)).sum();
     // An exact fit has RSS 0; floor it so AIC stays finite and still ranks that fit first.
     let rss_floor = rss.max(f64::MIN_POSITIVE * n);
-    LogFitStats {
-        r2: if tss > 0.0 { 1.0 - rss / tss } else { 0.0 },
-        rmse: (rss / n).sqrt(),
-        aic: n * (rss_floor / n).ln() + 2.0 * n_params as f64,
-    }
+    LogFitStats { r2: if tss > 0.0 { 1.0 - rss / tss } else { 0.0 }, rmse: (rss / n).sqrt(), aic: n * (rss_floor / n).ln() + 2.0 * n_params as f64 }
 }
 
 /// Rows to hold out: whole budget levels from the largest down, until at least

@@ -64,8 +64,7 @@ impl Profile<'_> {
         let rows: Vec<([f64; 3], usize)> = (0..n).map(|i| self.basis(e, i)).collect();
         let k = rows.first()?.1;
         // Relative residuals: scale each row by 1/L.
-        let scaled: Vec<[f64; 3]> =
-            rows.iter().zip(self.loss).map(|((b, _), l)| [b[0] / l, b[1] / l, b[2] / l]).collect();
+        let scaled: Vec<[f64; 3]> = rows.iter().zip(self.loss).map(|((b, _), l)| [b[0] / l, b[1] / l, b[2] / l]).collect();
         let coef = nnls(&scaled, k)?;
         let rss = scaled.iter().map(|b| (dot(b, &coef) - 1.0).powi(2)).sum();
         Some((coef, rss))

@@ -16,12 +16,7 @@ pub(super) fn discrete(s: &Surface, budget: f64, choices: &Choices) -> Option<Po
     let candidates: Vec<(f64, f64)> = match s.axes {
         Axes::Both { .. } => choices.tokens.iter().filter_map(|&m| ends(m as f64)).flatten().collect(),
         Axes::OnlyT { m } => ends(m).into_iter().flatten().collect(),
-        Axes::OnlyM { t } => choices
-            .tokens
-            .iter()
-            .map(|&m| (t, m as f64))
-            .filter(|(t, m)| t * m <= budget && *t <= frames.largest())
-            .collect(),
+        Axes::OnlyM { t } => choices.tokens.iter().map(|&m| (t, m as f64)).filter(|(t, m)| t * m <= budget && *t <= frames.largest()).collect(),
     };
     candidates
         .into_iter()
@@ -36,12 +31,7 @@ pub(super) fn target_budget(fit: &Fit, axes: Axes, target: f64, choices: &Choice
     let bx = choices.bounds();
     let continuous = smallest_budget(&s, target, bx);
     let discrete = smallest_discrete_budget(&s, target, choices);
-    let reached: Vec<f64> = fit
-        .bootstrap
-        .samples
-        .iter()
-        .filter_map(|q| smallest_budget(&Surface { p: q, ..s }, target, bx).map(|b| b.budget))
-        .collect();
+    let reached: Vec<f64> = fit.bootstrap.samples.iter().filter_map(|q| smallest_budget(&Surface { p: q, ..s }, target, bx).map(|b| b.budget)).collect();
     let n = fit.bootstrap.samples.len();
     TargetBudget {
         group: fit.group.clone(),

@@ -185,8 +185,7 @@ fn optimum_at(fit: &Fit, axes: Axes, budget: f64, choices: &Choices) -> std::res
     }
     let discrete = discrete::discrete(&s, budget, choices);
     let mut ci95 = BTreeMap::new();
-    let samples: Vec<Continuous> =
-        fit.bootstrap.samples.iter().filter_map(|q| continuous(&Surface { p: q, ..s }, budget, bx).ok()).collect();
+    let samples: Vec<Continuous> = fit.bootstrap.samples.iter().filter_map(|q| continuous(&Surface { p: q, ..s }, budget, bx).ok()).collect();
     let mut put = |name: &str, v: Vec<f64>| {
         if let Some(iv) = interval95(&v) {
             ci95.insert(name.to_string(), iv);

@@ -2,8 +2,8 @@
 //! reachable T and M (from its own reducers, `crate::reduction`), and the check of both.
 use super::surface::Box2;
 use crate::reduction::{Spatial, Strategy};
-use std::collections::BTreeMap;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// What to solve: budgets, the feasible grid, and the column names that say which factor is T.

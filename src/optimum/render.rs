@@ -39,13 +39,7 @@ fn render_optimum(out: &mut String, o: &Optimum) {
         ci(&o.ci95, "loss")
     );
     if let Some(u) = &o.unconstrained {
-        let _ = writeln!(
-            out,
-            "  (stationary point outside the box: T = {}, M = {}, loss {})",
-            num(u.t),
-            num(u.m),
-            num(u.loss)
-        );
+        let _ = writeln!(out, "  (stationary point outside the box: T = {}, M = {}, loss {})", num(u.t), num(u.m), num(u.loss));
     }
     match (&o.discrete, o.discreteness_cost) {
         (Some(d), Some(cost)) => {

@@ -69,10 +69,7 @@ pub(super) fn axes_of(fit: &Fit, opts: &OptimumOptions) -> std::result::Result<A
         return Ok(Axes::Both { t_is_x });
     }
     let Some(fixed) = &fit.fixed else {
-        return Err(format!(
-            "a power law in '{}' alone says nothing about how to split a budget between T and M",
-            fit.x
-        ));
+        return Err(format!("a power law in '{}' alone says nothing about how to split a budget between T and M", fit.x));
     };
     if fit.x == opts.tokens_column {
         Ok(Axes::OnlyM { t: fixed.value })

@@ -2,8 +2,8 @@
 use super::continuous::{additive_closed_form, argmin_interval};
 use super::surface::{Axes, Surface};
 use super::*;
-use crate::reduction::{Spatial, Temporal};
 use crate::fit::{fit_groups, FitOptions, GroupRows, StartGrid};
+use crate::reduction::{Spatial, Temporal};
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 
@@ -29,14 +29,7 @@ fn planted(law: Law, p: &[f64], sd: f64, swap: bool) -> FitReport {
         }
     }
     let (x, y) = if swap { ("tokens_per_frame", "frames") } else { ("frames", "tokens_per_frame") };
-    let opts = FitOptions {
-        law: Some(law),
-        x: x.into(),
-        y: y.into(),
-        grid: StartGrid::coarse(),
-        bootstrap: 60,
-        ..FitOptions::default()
-    };
+    let opts = FitOptions { law: Some(law), x: x.into(), y: y.into(), grid: StartGrid::coarse(), bootstrap: 60, ..FitOptions::default() };
     fit_groups(&[g], &opts).unwrap()
 }
 
@@ -60,9 +53,7 @@ fn continuous_additive_optimum_is_the_closed_form() {
         let t = g * f64::powf(budget, be / (al + be));
         let m = budget / t;
         let loss = e + a * t.powf(-al) + b * m.powf(-be);
-        assert!(
-            rel(o.continuous.t, t) < 1e-9 && rel(o.continuous.m, m) < 1e-9 && rel(o.continuous.loss, loss) < 1e-9
-        );
+        assert!(rel(o.continuous.t, t) < 1e-9 && rel(o.continuous.m, m) < 1e-9 && rel(o.continuous.loss, loss) < 1e-9);
         assert!(o.boundary.is_none());
     }
 }

@@ -1,9 +1,9 @@
 //! Accuracy against visual tokens per sample (T·M), one panel for all questions and one
 //! per question family, lines split by which factor varies: spending tokens on frames
 //! (dashed) or on tokens per frame (solid) shows which family needs which.
-use crate::run_data::{RunData, Summary, ALL_QUESTIONS};
 use super::series::{along, Axis, AxisSeries};
 use super::style::*;
+use crate::run_data::{RunData, Summary, ALL_QUESTIONS};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;

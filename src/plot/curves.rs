@@ -1,7 +1,7 @@
 //! Training-loss curves of every point: one row of small multiples per strategy, lines
 //! coloured by the point's visual tokens T·M (dark = few, light = many).
-use crate::run_data::{Curve, RunData};
 use super::style::*;
+use crate::run_data::{Curve, RunData};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;

@@ -1,11 +1,11 @@
 //! The budget trade-off: the fitted L(T, M) as a heat map with iso-loss contours, the
 //! iso-budget lines T·M = L, the continuous optimum path and the discrete optimum at each
 //! requested budget; one panel per joint law of the held-out loss.
-use crate::run_data::{RunData, Summary};
 use super::fits::{self, predict};
+use super::style::*;
 use crate::fit::Fit;
 use crate::optimum::Point;
-use super::style::*;
+use crate::run_data::{RunData, Summary};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};

@@ -1,10 +1,10 @@
 //! Loss against one factor (M at fixed T, or T at fixed M): seed means with 95% error
 //! bars, the fitted law with its 95% bootstrap band, and the blind baseline.
-use crate::run_data::{RunData, Summary};
 use super::fits::{band, best_for, predict};
-use crate::fit::Fit;
 use super::series::{along, Axis, AxisSeries};
 use super::style::*;
+use crate::fit::Fit;
+use crate::run_data::{RunData, Summary};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 

@@ -1,8 +1,8 @@
 //! Fit residuals in log space, log(observed) − log(predicted), against the predicted
 //! loss: one panel per fit, held-out points marked apart from the points fitted.
-use crate::run_data::RunData;
-use crate::fit::Fit;
 use super::style::*;
+use crate::fit::Fit;
+use crate::run_data::RunData;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;

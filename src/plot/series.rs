@@ -1,8 +1,8 @@
 //! Splitting the measured points into lines along one factor: the points of a strategy
 //! that share T and vary M form a line in M, and likewise in T. A cross design gives one
 //! line per strategy and axis; a grid gives one per strategy and level of the other factor.
-use crate::run_data::Summary;
 use super::fits::{FRAMES, TOKENS};
+use crate::run_data::Summary;
 
 /// A factor of the budget: frames T or tokens per frame M.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

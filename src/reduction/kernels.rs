@@ -9,8 +9,8 @@
 //! Videos of different lengths (`SplitData::lengths`) are reduced from their own frames:
 //! [`reduce_with`] groups the videos by length, reduces each group as one tensor with its
 //! padding cut off, and puts the results back in video order.
-use crate::reduction::{Spatial, Temporal};
 use crate::reduction::params::{FpsConfig, StrategiesConfig};
+use crate::reduction::{Spatial, Temporal};
 use std::collections::BTreeMap;
 use tch::{Kind, Tensor};
 
@@ -64,7 +64,15 @@ fn length_groups(inputs: &ReduceInputs) -> Option<Vec<(usize, Vec<i64>)>> {
 }
 
 /// Reduces each length group as one tensor of its real frames, then restores video order.
-fn reduce_by_length(inputs: &ReduceInputs, groups: &[(usize, Vec<i64>)], temporal: Temporal, frames: usize, spatial: Spatial, tokens: usize, params: &StrategiesConfig) -> Tensor {
+fn reduce_by_length(
+    inputs: &ReduceInputs,
+    groups: &[(usize, Vec<i64>)],
+    temporal: Temporal,
+    frames: usize,
+    spatial: Spatial,
+    tokens: usize,
+    params: &StrategiesConfig,
+) -> Tensor {
     let device = inputs.features.device();
     let mut parts = Vec::with_capacity(groups.len());
     let mut order = Vec::new();
@@ -400,7 +408,10 @@ mod tests {
     fn sample_and_pool_read_each_videos_own_frames() {
         let fps = FpsConfig::default();
         // sample: linspace(0, ℓ−1, T); a 3-frame video under T = 4 repeats frame 0.
-        assert_eq!(kept_frames(&[16, 9, 3], Temporal::Sample, 4, fps.clone()), vec![vec![1.0, 6.0, 11.0, 16.0], vec![1.0, 3.0, 6.0, 9.0], vec![1.0, 1.0, 2.0, 3.0]]);
+        assert_eq!(
+            kept_frames(&[16, 9, 3], Temporal::Sample, 4, fps.clone()),
+            vec![vec![1.0, 6.0, 11.0, 16.0], vec![1.0, 3.0, 6.0, 9.0], vec![1.0, 1.0, 2.0, 3.0]]
+        );
         // pool: groups of ceil(ℓ/T); 9 frames → groups of 3, the last all padding;
         // 3 frames under T = 4 → its 3 frames, then a zero frame.
         assert_eq!(kept_frames(&[16, 9, 3], Temporal::Pool, 4, fps), vec![vec![2.5, 6.5, 10.5, 14.5], vec![2.0, 5.0, 8.0, 0.0], vec![1.0, 2.0, 3.0, 0.0]]);

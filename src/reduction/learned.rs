@@ -68,7 +68,11 @@ impl LearnedReducer {
 }
 
 fn feed_forward(path: &nn::Path, dim: i64) -> (nn::LayerNorm, nn::Linear, nn::Linear) {
-    (nn::layer_norm(path / "ln_ff", vec![dim], Default::default()), nn::linear(path / "ff1", dim, 2 * dim, Default::default()), nn::linear(path / "ff2", 2 * dim, dim, Default::default()))
+    (
+        nn::layer_norm(path / "ln_ff", vec![dim], Default::default()),
+        nn::linear(path / "ff1", dim, 2 * dim, Default::default()),
+        nn::linear(path / "ff2", 2 * dim, dim, Default::default()),
+    )
 }
 
 /// Apollo / Q-Former-style resampler: per frame, M queries attend to the g² tokens.

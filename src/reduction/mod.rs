@@ -32,7 +32,8 @@ pub fn reduce(x: &Tensor, temporal: Temporal, frames: usize, spatial: Spatial, t
 /// config's strategy parameters; each video is reduced from its own length.
 pub fn reduce_split(split: &SplitData, strategy: Strategy, frames: usize, tokens: usize, params: &StrategiesConfig) -> Tensor {
     let _guard = tch::no_grad_guard();
-    let inputs = kernels::ReduceInputs { features: &split.features, attention: split.attention.as_ref(), keys: split.keys.as_ref(), lengths: Some(&split.lengths) };
+    let inputs =
+        kernels::ReduceInputs { features: &split.features, attention: split.attention.as_ref(), keys: split.keys.as_ref(), lengths: Some(&split.lengths) };
     let r = kernels::reduce_with(&inputs, strategy.temporal, frames, strategy.spatial, tokens, params);
     let size = r.size();
     r.reshape([size[0], -1, size[size.len() - 1]])

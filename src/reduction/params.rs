@@ -5,8 +5,8 @@
 //!
 //! A point's key includes the parameters of the strategies it uses (and only those), so
 //! `pool`/`sample` points keep their keys while e.g. a changed VisionZip split retrains.
-use crate::error::{Error, Result};
 pub use crate::config::{FpsConfig, ResamplerConfig, StrategiesConfig, SummaryConfig, VisionZipConfig};
+use crate::error::{Error, Result};
 use crate::reduction::{Spatial, Temporal};
 
 impl VisionZipConfig {
@@ -21,7 +21,6 @@ impl VisionZipConfig {
         (tokens - contextual, contextual)
     }
 }
-
 
 impl StrategiesConfig {
     /// Checks the parameters of the strategies a sweep uses; names the field on error.
@@ -71,9 +70,6 @@ impl StrategiesConfig {
     }
 }
 
-
-
-
 /// Fails (exit 2, one line naming the strategy) when a spatial strategy of the sweep needs
 /// encoder tensors the feature source does not provide. Runs before anything is written.
 pub fn check_source(spatial: &[Spatial], source: &dyn crate::features::FeatureSource) -> Result<()> {
@@ -83,7 +79,11 @@ pub fn check_source(spatial: &[Spatial], source: &dyn crate::features::FeatureSo
         if !missing.is_empty() {
             return Err(Error::input(
                 "sweep.spatial",
-                format!("strategy '{name}' needs the encoder tensors {} per video, which {} lacks", missing.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(" and "), source.describe()),
+                format!(
+                    "strategy '{name}' needs the encoder tensors {} per video, which {} lacks",
+                    missing.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(" and "),
+                    source.describe()
+                ),
             ));
         }
     }

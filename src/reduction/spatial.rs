@@ -5,7 +5,6 @@ use crate::features::{ATTENTION_TENSOR, KEYS_TENSOR};
 use tch::{Kind, Tensor};
 
 impl Spatial {
-
     /// Whether the strategy has parameters trained with the projector (reduced in the model).
     pub fn is_learned(self) -> bool {
         matches!(self, Spatial::Resampler | Spatial::Summary)
@@ -123,7 +122,7 @@ mod tests {
         Vec::<f32>::try_from(t.flatten(0, -1)).unwrap()
     }
 
-#[test]
+    #[test]
     fn opt_visor_pooling_table_for_27() {
         let want = [(27, 1), (14, 4), (9, 9), (7, 16), (6, 25), (5, 36), (4, 49), (3, 81), (2, 196), (1, 729)];
         for (k, m) in want {

@@ -30,11 +30,7 @@ impl Temporal {
         if self.produces(source, frames) {
             return Ok(());
         }
-        Err(format!(
-            "{frames} frames are unreachable by temporal {} from {source} source frames; reachable: {}",
-            self.name(),
-            join(&self.reachable(source))
-        ))
+        Err(format!("{frames} frames are unreachable by temporal {} from {source} source frames; reachable: {}", self.name(), join(&self.reachable(source))))
     }
 
     /// The source-frame indices temporal sampling keeps.
@@ -66,10 +62,7 @@ fn linspace_floor(n: usize, t: usize) -> Vec<i64> {
     }
     let stop = (n - 1) as f64;
     let step = stop / (t - 1) as f64;
-    (0..t)
-        .map(|i| if i == t - 1 { stop } else { i as f64 * step })
-        .map(|v| v.floor() as i64)
-        .collect()
+    (0..t).map(|i| if i == t - 1 { stop } else { i as f64 * step }).map(|v| v.floor() as i64).collect()
 }
 
 /// Mean of consecutive groups of ceil(F/T) frames, zero-padding the last group.

@@ -59,22 +59,14 @@ impl Point {
 pub fn plan_shapes(s: &SweepConfig) -> Vec<Shape> {
     let mut shapes = match (s.design, &s.center) {
         (Design::Cross, Some(c)) => {
-            let along_m = s.spatial.iter().flat_map(|sp| {
-                s.tokens_per_frame.iter().map(move |&m| Shape {
-                    frames: c.frames,
-                    tokens_per_frame: m,
-                    spatial: *sp,
-                    temporal: c.temporal,
-                })
-            });
-            let along_t = s.temporal.iter().flat_map(|tp| {
-                s.frames.iter().map(move |&t| Shape {
-                    frames: t,
-                    tokens_per_frame: c.tokens_per_frame,
-                    spatial: c.spatial,
-                    temporal: *tp,
-                })
-            });
+            let along_m = s
+                .spatial
+                .iter()
+                .flat_map(|sp| s.tokens_per_frame.iter().map(move |&m| Shape { frames: c.frames, tokens_per_frame: m, spatial: *sp, temporal: c.temporal }));
+            let along_t = s
+                .temporal
+                .iter()
+                .flat_map(|tp| s.frames.iter().map(move |&t| Shape { frames: t, tokens_per_frame: c.tokens_per_frame, spatial: c.spatial, temporal: *tp }));
             along_m.chain(along_t).collect::<Vec<_>>()
         }
         _ => grid_shapes(s),
@@ -231,7 +223,10 @@ pub fn check(cfg: &Config) -> Result<()> {
     for s in &shapes {
         let (t, m) = (s.frames, s.tokens_per_frame);
         if t * m > max_visual {
-            return Err(Error::input("model.lm.max_context", format!("{t} frames × {m} tokens = {} visual tokens do not fit (at most {max_visual} after {text} text tokens)", t * m)));
+            return Err(Error::input(
+                "model.lm.max_context",
+                format!("{t} frames × {m} tokens = {} visual tokens do not fit (at most {max_visual} after {text} text tokens)", t * m),
+            ));
         }
     }
     let spatial: Vec<Spatial> = shapes.iter().map(|s| s.spatial).collect();
@@ -330,7 +325,10 @@ mod tests {
 
     #[test]
     fn spatial_pool_sample_and_bilinear_share_a_computation_only_at_the_full_grid() {
-        let yaml = YAML_FOR_COMPUTE_KEY.replace("tokens_per_frame: [4]", "tokens_per_frame: [4, 16]").replace("spatial: [pool]", "spatial: [pool, sample, bilinear, visionzip]").replace("temporal: [sample, pool]", "temporal: [sample]");
+        let yaml = YAML_FOR_COMPUTE_KEY
+            .replace("tokens_per_frame: [4]", "tokens_per_frame: [4, 16]")
+            .replace("spatial: [pool]", "spatial: [pool, sample, bilinear, visionzip]")
+            .replace("temporal: [sample, pool]", "temporal: [sample]");
         let cfg: Config = serde_yaml::from_str(&yaml).unwrap();
         let points = plan(&cfg);
         let key = |m: usize, spatial: Spatial| {

@@ -161,7 +161,12 @@ impl Context {
         train::apply_trainable(&mut vs, &cfg.train.trainable);
         let outcome = train::train(&model, &vs, &cfg.train, None, &self.train.questions, 0, cfg.train.steps, &mut |_| {})?;
         let blind = crate::eval::evaluate(&model, None, &self.eval.questions, cfg.train.eval_batch, self.device);
-        events.baseline_done(&BaselineDone { prior_steps: cfg.train.prior_steps, steps: cfg.train.steps, seconds: started.elapsed().as_secs_f64(), eval: blind.clone() });
+        events.baseline_done(&BaselineDone {
+            prior_steps: cfg.train.prior_steps,
+            steps: cfg.train.steps,
+            seconds: started.elapsed().as_secs_f64(),
+            eval: blind.clone(),
+        });
         let row = blind_row(cfg, blind, &outcome, device_name(self.device));
         results::write_parquet(&dir.join(BLIND_FILE), &mut row.to_frame()?)
     }
@@ -309,10 +314,17 @@ fn train_point(cfg: &Config, ctx: &Context, point: &Point, events: &dyn SweepEve
     let reduce = |split: &SplitData| reduce_split(split, point.strategy(), point.shape.frames, point.shape.tokens_per_frame, &cfg.strategies);
     let train_feats = reduce(&ctx.train);
     let eval_feats = reduce(&ctx.eval);
-    let spec = crate::reduction::learned::LearnedSpec::for_point(point.shape.spatial, point.shape.frames, point.shape.tokens_per_frame, cfg.data.grid, &cfg.strategies);
+    let spec = crate::reduction::learned::LearnedSpec::for_point(
+        point.shape.spatial,
+        point.shape.frames,
+        point.shape.tokens_per_frame,
+        cfg.data.grid,
+        &cfg.strategies,
+    );
     let (model, mut vs) = ctx.model_for(cfg, point.seed, spec.as_ref())?;
     train::apply_trainable(&mut vs, &cfg.train.trainable);
-    let outcome = train::train(&model, &vs, &cfg.train, Some(&train_feats), &ctx.train.questions, point.seed, cfg.train.steps, &mut |s| events.step(worker, s))?;
+    let outcome =
+        train::train(&model, &vs, &cfg.train, Some(&train_feats), &ctx.train.questions, point.seed, cfg.train.steps, &mut |s| events.step(worker, s))?;
     let eval = crate::eval::evaluate(&model, Some(&eval_feats), &ctx.eval.questions, cfg.train.eval_batch, ctx.device);
     if let Some(h) = &ctx.haystacks {
         let scores: Vec<crate::niah::CellScore> = h
@@ -324,7 +336,13 @@ fn train_point(cfg: &Config, ctx: &Context, point: &Point, events: &dyn SweepEve
                 crate::niah::CellScore { length: *length, depth: *depth, accuracy: e.accuracy, accuracy_se: e.accuracy_se, n: e.questions }
             })
             .collect();
-        let id = crate::niah::PointId { key: &point.key, strategy: point.strategy(), frames: point.shape.frames, tokens_per_frame: point.shape.tokens_per_frame, seed: point.seed };
+        let id = crate::niah::PointId {
+            key: &point.key,
+            strategy: point.strategy(),
+            frames: point.shape.frames,
+            tokens_per_frame: point.shape.tokens_per_frame,
+            seed: point.seed,
+        };
         crate::niah::save_point(dir, &id, &scores)?;
     }
     let text_tokens = ctx.train.questions.iter().map(|q| (q.prompt.len() + q.target().len() - 1) as f64).sum::<f64>() / ctx.train.questions.len() as f64;

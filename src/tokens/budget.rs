@@ -59,13 +59,7 @@ pub struct Settings {
 impl Settings {
     /// Settings with every knob at its default and no frames yet.
     pub(crate) fn knobs_only() -> Settings {
-        Settings {
-            frames: 0,
-            max_pixels: None,
-            max_tiles: None,
-            pooling: None,
-            compression: None,
-        }
+        Settings { frames: 0, max_pixels: None, max_tiles: None, pooling: None, compression: None }
     }
 }
 
@@ -95,46 +89,23 @@ pub struct BudgetPlan {
 /// * otherwise: the most tokens, then the most frames.
 ///
 /// Fails with an input error when nothing fits (for example L below one frame's cost).
-pub fn settings_for_budget(
-    family: Family,
-    clip: &Clip,
-    target: &BudgetTarget,
-    knobs: &Knobs,
-) -> Result<BudgetPlan> {
+pub fn settings_for_budget(family: Family, clip: &Clip, target: &BudgetTarget, knobs: &Knobs) -> Result<BudgetPlan> {
     validate_clip(clip)?;
     validate_knobs(family, Media::Video, knobs)?;
     let total_frames = clip.total_frames();
     validate_target(target, total_frames)?;
     let options = frame_options(family, clip.size, total_frames, knobs)?;
-    let best = best_candidate(&options, target).ok_or_else(|| {
-        Error::input(
-            Field::Budget,
-            format!(
-                "no {family} setting for a {} clip fits {} tokens under this target",
-                clip.size, target.budget
-            ),
-        )
-    })?;
-    let settings = Settings {
-        frames: best.frames,
-        ..best.option.settings.clone()
-    };
+    let best = best_candidate(&options, target)
+        .ok_or_else(|| Error::input(Field::Budget, format!("no {family} setting for a {} clip fits {} tokens under this target", clip.size, target.budget)))?;
+    let settings = Settings { frames: best.frames, ..best.option.settings.clone() };
     let count = count_video(family, &request_for(clip, &settings, knobs))?;
     if count.tokens != best.tokens || count.tokens > target.budget {
-        return Err(Error::internal(format!(
-            "{family} budget search predicted {} tokens but the rule counts {}",
-            best.tokens, count.tokens
-        )));
+        return Err(Error::internal(format!("{family} budget search predicted {} tokens but the rule counts {}", best.tokens, count.tokens)));
     }
     Ok(BudgetPlan { settings, count })
 }
 
-fn frame_options(
-    family: Family,
-    size: Size,
-    total_frames: u64,
-    knobs: &Knobs,
-) -> Result<Vec<FrameOption>> {
+fn frame_options(family: Family, size: Size, total_frames: u64, knobs: &Knobs) -> Result<Vec<FrameOption>> {
     let total = u32::try_from(total_frames).unwrap_or(u32::MAX);
     match family {
         Family::Qwen2Vl => qwen2_vl::frame_options(qwen2_vl::Utils::Qwen2Vl, size, total, knobs),
@@ -201,10 +172,7 @@ impl FrameOption {
         if self.tokens_per_unit == 0 || self.min_frames > self.max_frames {
             return None;
         }
-        if target
-            .tokens_per_frame
-            .is_some_and(|m| self.tokens_per_frame() > m)
-        {
+        if target.tokens_per_frame.is_some_and(|m| self.tokens_per_frame() > m) {
             return None;
         }
         let frames = match target.frames {
@@ -237,11 +205,7 @@ fn best_candidate<'a>(options: &'a [FrameOption], target: &BudgetTarget) -> Opti
         let Some(frames) = option.frames_for(target) else {
             continue;
         };
-        let candidate = Candidate {
-            option,
-            frames,
-            tokens: option.tokens(frames),
-        };
+        let candidate = Candidate { option, frames, tokens: option.tokens(frames) };
         // Keep the first of equals so the choice does not depend on float noise or luck.
         if best.is_none_or(|b| beats(&candidate, &b, pin_per_frame)) {
             best = Some(candidate);
@@ -272,16 +236,12 @@ mod tests {
         let c = clip(1280, 720, 30.0, 60.0);
         for family in Family::ALL {
             for budget in [500, 2_000, 6_000, 20_000, 100_000] {
-                let target = BudgetTarget {
-                    budget,
-                    ..BudgetTarget::default()
-                };
+                let target = BudgetTarget { budget, ..BudgetTarget::default() };
                 let plan = settings_for_budget(family, &c, &target, &Knobs::default()).unwrap();
                 assert!(plan.count.tokens <= budget, "{family} {budget}: {plan:?}");
                 assert_eq!(plan.count.frames, Some(plan.settings.frames));
                 // Re-counting the returned settings through the public dispatcher agrees.
-                let again =
-                    count_video(family, &request_for(&c, &plan.settings, &Knobs::default()));
+                let again = count_video(family, &request_for(&c, &plan.settings, &Knobs::default()));
                 assert_eq!(again.unwrap().tokens, plan.count.tokens);
             }
         }
@@ -290,28 +250,16 @@ mod tests {
     #[test]
     fn budget_too_small_for_one_frame_is_an_input_error() {
         let c = clip(1280, 720, 30.0, 10.0);
-        let target = BudgetTarget {
-            budget: 100,
-            ..BudgetTarget::default()
-        };
+        let target = BudgetTarget { budget: 100, ..BudgetTarget::default() };
         // LLaVA-OneVision's cheapest frame costs 169 + 1 newline.
-        let message = input_message(settings_for_budget(
-            Family::LlavaOneVision,
-            &c,
-            &target,
-            &Knobs::default(),
-        ));
+        let message = input_message(settings_for_budget(Family::LlavaOneVision, &c, &target, &Knobs::default()));
         assert!(message.starts_with("budget:"), "{message}");
     }
 
     #[test]
     fn pinned_frames_and_per_frame_targets_are_honoured() {
         let c = clip(1280, 720, 30.0, 60.0);
-        let pinned = BudgetTarget {
-            budget: 10_000,
-            frames: Some(32),
-            tokens_per_frame: None,
-        };
+        let pinned = BudgetTarget { budget: 10_000, frames: Some(32), tokens_per_frame: None };
         let plan = settings_for_budget(Family::LlavaOneVision, &c, &pinned, &Knobs::default());
         let plan = plan.unwrap();
         // 32 frames x 196 + 1 = 6273 fits; bilinear beats average's 5409.
@@ -319,11 +267,7 @@ mod tests {
         assert_eq!(plan.settings.pooling, Some(Pooling::Bilinear));
         assert_eq!(plan.count.tokens, 6273);
 
-        let per_frame = BudgetTarget {
-            budget: 10_000,
-            frames: None,
-            tokens_per_frame: Some(180.0),
-        };
+        let per_frame = BudgetTarget { budget: 10_000, frames: None, tokens_per_frame: Some(180.0) };
         let plan = settings_for_budget(Family::LlavaOneVision, &c, &per_frame, &Knobs::default());
         let plan = plan.unwrap();
         // Only 169 fits under M = 180; then as many frames as L allows: (10000 - 1) / 169 = 59.
@@ -331,11 +275,7 @@ mod tests {
         assert_eq!(plan.settings.frames, 59);
         assert_eq!(plan.count.tokens, 59 * 169 + 1);
 
-        let odd = BudgetTarget {
-            budget: 1_000_000,
-            frames: Some(15),
-            tokens_per_frame: None,
-        };
+        let odd = BudgetTarget { budget: 1_000_000, frames: Some(15), tokens_per_frame: None };
         let plan = settings_for_budget(Family::Qwen2Vl, &c, &odd, &Knobs::default()).unwrap();
         // Qwen realizes nframes=15 as round(7.5) * 2 = 16.
         assert_eq!(plan.settings.frames, 16);
@@ -344,17 +284,8 @@ mod tests {
     #[test]
     fn pinned_frames_beyond_the_clip_are_rejected() {
         let c = clip(640, 480, 10.0, 2.0);
-        let target = BudgetTarget {
-            budget: 100_000,
-            frames: Some(21),
-            tokens_per_frame: None,
-        };
-        let message = input_message(settings_for_budget(
-            Family::Oryx,
-            &c,
-            &target,
-            &Knobs::default(),
-        ));
+        let target = BudgetTarget { budget: 100_000, frames: Some(21), tokens_per_frame: None };
+        let message = input_message(settings_for_budget(Family::Oryx, &c, &target, &Knobs::default()));
         assert!(message.starts_with("frames:"), "{message}");
     }
 
@@ -373,55 +304,34 @@ mod tests {
                         Family::Qwen2Vl => qwen2_vl::Utils::Qwen2Vl,
                         _ => qwen2_vl::Utils::Qwen25Vl,
                     };
-                    let (h, w) = qwen2_vl::smart_resize(
-                        utils,
-                        u64::from(c.size.height),
-                        u64::from(c.size.width),
-                        qwen2_vl::VIDEO_MIN_PIXELS as f64,
-                        mp as f64,
-                    )
-                    .unwrap();
+                    let (h, w) =
+                        qwen2_vl::smart_resize(utils, u64::from(c.size.height), u64::from(c.size.width), qwen2_vl::VIDEO_MIN_PIXELS as f64, mp as f64).unwrap();
                     if last != Some((h, w)) {
                         last = Some((h, w));
-                        settings.push(Settings {
-                            max_pixels: Some(mp),
-                            ..Settings::knobs_only()
-                        });
+                        settings.push(Settings { max_pixels: Some(mp), ..Settings::knobs_only() });
                     }
                 }
             }
             Family::InternVl15 => {
                 for k in 1..=40 {
-                    settings.push(Settings {
-                        max_tiles: Some(k),
-                        ..Settings::knobs_only()
-                    });
+                    settings.push(Settings { max_tiles: Some(k), ..Settings::knobs_only() });
                 }
             }
             Family::LlavaOneVision => {
                 for p in Pooling::ALL {
-                    settings.push(Settings {
-                        pooling: Some(p),
-                        ..Settings::knobs_only()
-                    });
+                    settings.push(Settings { pooling: Some(p), ..Settings::knobs_only() });
                 }
             }
             Family::Oryx => {
                 for comp in [Compression::X4, Compression::X16] {
-                    settings.push(Settings {
-                        compression: Some(comp),
-                        ..Settings::knobs_only()
-                    });
+                    settings.push(Settings { compression: Some(comp), ..Settings::knobs_only() });
                 }
             }
         }
         let mut out = Vec::new();
         for s in settings {
             for frames in 1..=total {
-                let s = Settings {
-                    frames,
-                    ..s.clone()
-                };
+                let s = Settings { frames, ..s.clone() };
                 let request = request_for(c, &s, knobs);
                 if let Ok(count) = count_video(family, &request) {
                     // Qwen rounds odd frame requests; only count what was really sampled.
@@ -440,24 +350,12 @@ mod tests {
         for round in 0..12 {
             let family = Family::ALL[round % Family::ALL.len()];
             // Small clips keep the brute force (every max_pixels, every frame count) affordable.
-            let c = clip(
-                gen.range(60, 420),
-                gen.range(60, 420),
-                10.0,
-                f64::from(gen.range(1, 4)),
-            );
+            let c = clip(gen.range(60, 420), gen.range(60, 420), 10.0, f64::from(gen.range(1, 4)));
             let options = brute_force(family, &c, &Knobs::default());
             for _ in 0..6 {
                 let budget = u64::from(gen.range(50, 40_000));
-                let target = BudgetTarget {
-                    budget,
-                    ..BudgetTarget::default()
-                };
-                let best_brute = options
-                    .iter()
-                    .filter(|(_, count)| count.tokens <= budget)
-                    .map(|(frames, count)| (count.tokens, *frames))
-                    .max();
+                let target = BudgetTarget { budget, ..BudgetTarget::default() };
+                let best_brute = options.iter().filter(|(_, count)| count.tokens <= budget).map(|(frames, count)| (count.tokens, *frames)).max();
                 match settings_for_budget(family, &c, &target, &Knobs::default()) {
                     Ok(plan) => {
                         assert!(plan.count.tokens <= budget);
@@ -479,27 +377,17 @@ mod tests {
             let options = brute_force(family, &c, &Knobs::default());
             let m = f64::from(gen.range(40, 900));
             let budget = u64::from(gen.range(2_000, 30_000));
-            let target = BudgetTarget {
-                budget,
-                frames: None,
-                tokens_per_frame: Some(m),
-            };
+            let target = BudgetTarget { budget, frames: None, tokens_per_frame: Some(m) };
             let per_frame = |count: &TokenCount| count.tokens_per_frame.unwrap();
             let best_per_frame = options
                 .iter()
                 .filter(|(_, count)| count.tokens <= budget && per_frame(count) <= m)
                 .map(|(_, count)| per_frame(count))
-                .fold(None, |acc: Option<f64>, x| {
-                    Some(acc.map_or(x, |a| a.max(x)))
-                });
+                .fold(None, |acc: Option<f64>, x| Some(acc.map_or(x, |a| a.max(x))));
             match settings_for_budget(family, &c, &target, &Knobs::default()) {
                 Ok(plan) => {
                     assert!(plan.count.tokens <= budget);
-                    assert_eq!(
-                        Some(per_frame(&plan.count)),
-                        best_per_frame,
-                        "{family} {c:?}"
-                    );
+                    assert_eq!(Some(per_frame(&plan.count)), best_per_frame, "{family} {c:?}");
                     let most_tokens_at_that_cost = options
                         .iter()
                         .filter(|(_, count)| count.tokens <= budget)
@@ -519,20 +407,10 @@ mod tests {
         for round in 0..200 {
             let family = Family::ALL[round % Family::ALL.len()];
             let (w, h) = (gen.range(64, 3840), gen.range(64, 2160));
-            let c = clip(
-                w,
-                h,
-                f64::from(gen.range(10, 60)),
-                f64::from(gen.range(1, 900)),
-            );
+            let c = clip(w, h, f64::from(gen.range(10, 60)), f64::from(gen.range(1, 900)));
             let budget = u64::from(gen.range(100, 200_000));
-            let frames =
-                (gen.range(0, 2) == 0).then(|| gen.range(1, 64).min(c.total_frames() as u32));
-            let target = BudgetTarget {
-                budget,
-                frames,
-                tokens_per_frame: None,
-            };
+            let frames = (gen.range(0, 2) == 0).then(|| gen.range(1, 64).min(c.total_frames() as u32));
+            let target = BudgetTarget { budget, frames, tokens_per_frame: None };
             if let Ok(plan) = settings_for_budget(family, &c, &target, &Knobs::default()) {
                 assert!(plan.count.tokens <= budget, "{family} {c:?} {target:?}");
                 assert!(u64::from(plan.settings.frames) <= c.total_frames());

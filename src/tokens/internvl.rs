@@ -82,10 +82,7 @@ pub fn closest_grid(width: u32, height: u32, min_num: u32, max_num: u32) -> (u32
 }
 
 fn candidate_grids(min_num: u32, max_num: u32) -> Vec<(u32, u32)> {
-    let mut grids: Vec<(u32, u32)> = (1..=max_num)
-        .flat_map(|i| (1..=max_num / i).map(move |j| (i, j)))
-        .filter(|&(i, j)| i * j >= min_num)
-        .collect();
+    let mut grids: Vec<(u32, u32)> = (1..=max_num).flat_map(|i| (1..=max_num / i).map(move |j| (i, j))).filter(|&(i, j)| i * j >= min_num).collect();
     grids.sort_by_key(|&(i, j)| i * j); // stable, like Python's sorted
     grids
 }
@@ -93,11 +90,7 @@ fn candidate_grids(min_num: u32, max_num: u32) -> Vec<(u32, u32)> {
 /// The full `dynamic_preprocess` decision for one image with `min_num = 1`.
 pub fn tile(width: u32, height: u32, max_num: u32, use_thumbnail: bool) -> Tiling {
     let (cols, rows) = closest_grid(width, height, 1, max_num);
-    Tiling {
-        cols,
-        rows,
-        thumbnail: use_thumbnail && cols * rows != 1,
-    }
+    Tiling { cols, rows, thumbnail: use_thumbnail && cols * rows != 1 }
 }
 
 /// Counts one image.
@@ -147,10 +140,7 @@ fn fill_tiling(count: &mut TokenCount, tiling: Tiling) {
 /// Budget-search options: one per distinct per-frame tile count over `max_num` in
 /// `1..=min(40, max_tiles)`, each realized by its smallest `max_num`.
 pub(crate) fn frame_options(size: Size, total_frames: u32, knobs: &Knobs) -> Vec<FrameOption> {
-    let ceiling = knobs
-        .max_tiles
-        .unwrap_or(SEARCH_MAX_TILES)
-        .min(SEARCH_MAX_TILES);
+    let ceiling = knobs.max_tiles.unwrap_or(SEARCH_MAX_TILES).min(SEARCH_MAX_TILES);
     let mut options: Vec<FrameOption> = Vec::new();
     for max_num in 1..=ceiling {
         let tokens = tiling_for(size, max_num, knobs).tokens();
@@ -158,10 +148,7 @@ pub(crate) fn frame_options(size: Size, total_frames: u32, knobs: &Knobs) -> Vec
             continue;
         }
         options.push(FrameOption {
-            settings: Settings {
-                max_tiles: Some(max_num),
-                ..Settings::knobs_only()
-            },
+            settings: Settings { max_tiles: Some(max_num), ..Settings::knobs_only() },
             tokens_per_unit: tokens,
             frames_per_unit: 1,
             fixed_tokens: 0,
@@ -179,13 +166,7 @@ mod tests {
     use super::*;
 
     fn count(w: u32, h: u32, max_num: u32) -> TokenCount {
-        let request = ImageRequest {
-            size: Size::new(w, h).unwrap(),
-            knobs: Knobs {
-                max_tiles: Some(max_num),
-                ..Knobs::default()
-            },
-        };
+        let request = ImageRequest { size: Size::new(w, h).unwrap(), knobs: Knobs { max_tiles: Some(max_num), ..Knobs::default() } };
         count_image(Family::InternVl15, &request).unwrap()
     }
 
@@ -217,14 +198,8 @@ mod tests {
 
     #[test]
     fn default_max_tiles_is_12_for_images() {
-        let request = ImageRequest {
-            size: Size::new(1920, 1080).unwrap(),
-            knobs: Knobs::default(),
-        };
-        assert_eq!(
-            count_image(Family::InternVl15, &request).unwrap().tokens,
-            2304
-        );
+        let request = ImageRequest { size: Size::new(1920, 1080).unwrap(), knobs: Knobs::default() };
+        assert_eq!(count_image(Family::InternVl15, &request).unwrap().tokens, 2304);
     }
 
     #[test]
@@ -243,40 +218,18 @@ mod tests {
 
     #[test]
     fn no_thumbnail_drops_one_tile_and_single_tiles_never_get_one() {
-        let request = ImageRequest {
-            size: Size::new(800, 1300).unwrap(),
-            knobs: Knobs {
-                no_thumbnail: true,
-                ..Knobs::default()
-            },
-        };
+        let request = ImageRequest { size: Size::new(800, 1300).unwrap(), knobs: Knobs { no_thumbnail: true, ..Knobs::default() } };
         let c = count_image(Family::InternVl15, &request).unwrap();
-        assert_eq!(
-            (c.tiles, c.thumbnail, c.tokens),
-            (Some(6), Some(false), 1536)
-        );
+        assert_eq!((c.tiles, c.thumbnail, c.tokens), (Some(6), Some(false), 1536));
         assert_eq!(count(448, 448, 12).thumbnail, Some(false));
     }
 
     #[test]
     fn video_defaults_to_32_frames_of_one_tile() {
-        let request = VideoRequest {
-            size: Size::new(1920, 1080).unwrap(),
-            fps: Some(30.0),
-            duration_s: Some(60.0),
-            frames: None,
-            knobs: Knobs::default(),
-        };
+        let request = VideoRequest { size: Size::new(1920, 1080).unwrap(), fps: Some(30.0), duration_s: Some(60.0), frames: None, knobs: Knobs::default() };
         let c = count_video(Family::InternVl15, &request).unwrap();
         assert_eq!((c.frames, c.tiles, c.tokens), (Some(32), Some(1), 32 * 256));
-        let with_tiles = VideoRequest {
-            frames: Some(8),
-            knobs: Knobs {
-                max_tiles: Some(6),
-                ..Knobs::default()
-            },
-            ..request
-        };
+        let with_tiles = VideoRequest { frames: Some(8), knobs: Knobs { max_tiles: Some(6), ..Knobs::default() }, ..request };
         let c = count_video(Family::InternVl15, &with_tiles).unwrap();
         // (2,1) + thumbnail = 3 tiles = 768 tokens per frame.
         assert_eq!((c.tokens_per_frame, c.tokens), (Some(768.0), 8 * 768));

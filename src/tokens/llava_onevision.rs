@@ -40,8 +40,7 @@ pub const VIDEO_NEWLINE_TOKENS: u64 = 1;
 /// The 36 candidate canvases `(width, height)` in the order LLaVA-NeXT expands the pinpoint
 /// range: width multiplier outer, height multiplier inner.
 pub fn canvases() -> impl Iterator<Item = (u32, u32)> {
-    (1..=MAX_CROPS_PER_SIDE)
-        .flat_map(|i| (1..=MAX_CROPS_PER_SIDE).map(move |j| (CROP * i, CROP * j)))
+    (1..=MAX_CROPS_PER_SIDE).flat_map(|i| (1..=MAX_CROPS_PER_SIDE).map(move |j| (CROP * i, CROP * j)))
 }
 
 /// `select_best_resolution`: the canvas that keeps the most of the image's pixels after an
@@ -91,8 +90,7 @@ pub fn unpad(width: u32, height: u32, rows: u32, cols: u32) -> (u32, u32) {
 pub fn anyres_max_shrink(rows: u32, cols: u32) -> (u32, u32) {
     let unit = f64::from(CROP_TOKENS_SIDE);
     // math.sqrt(h * w / (max_num_patches * unit**2)), all ints until the true division
-    let times =
-        (f64::from(rows) * f64::from(cols) / (f64::from(MAX_NUM_PATCHES) * unit * unit)).sqrt();
+    let times = (f64::from(rows) * f64::from(cols) / (f64::from(MAX_NUM_PATCHES) * unit * unit)).sqrt();
     if times > SHRINK_THRESHOLD {
         let new_rows = py_floor_div(f64::from(rows), times) as u32;
         let new_cols = py_floor_div(f64::from(cols), times) as u32;
@@ -105,12 +103,8 @@ pub fn anyres_max_shrink(rows: u32, cols: u32) -> (u32, u32) {
 /// Counts one image: `729 + h·(w + 1)`.
 pub fn image(request: &ImageRequest) -> Result<TokenCount> {
     let size = request.size;
-    let (canvas_w, canvas_h) = select_best_resolution(size.width, size.height).ok_or_else(|| {
-        Error::input(
-            Field::Size,
-            format!("aspect ratio of {size} is too extreme for llava-onevision (every canvas shrinks a side to 0 px)"),
-        )
-    })?;
+    let (canvas_w, canvas_h) = select_best_resolution(size.width, size.height)
+        .ok_or_else(|| Error::input(Field::Size, format!("aspect ratio of {size} is too extreme for llava-onevision (every canvas shrinks a side to 0 px)")))?;
     let (crops_x, crops_y) = (canvas_w / CROP, canvas_h / CROP);
     let rows = crops_y * CROP_TOKENS_SIDE;
     let cols = crops_x * CROP_TOKENS_SIDE;
@@ -170,18 +164,11 @@ pub fn video(request: &VideoRequest) -> Result<TokenCount> {
 /// Frames the training loader (`process_video_with_decord`) keeps: every
 /// `round(fps / video_fps)`-th frame, then `frames_upbound` evenly spaced ones if that is more.
 fn sampled_frames(request: &VideoRequest) -> Result<u32> {
-    let fps = request
-        .fps
-        .expect("validated: fps present without frames");
-    let total = request
-        .total_frames()
-        .expect("validated: fps and duration present");
+    let fps = request.fps.expect("validated: fps present without frames");
+    let total = request.total_frames().expect("validated: fps and duration present");
     let step = py_round(fps / SAMPLE_FPS) as u64;
     if step == 0 {
-        return Err(Error::input(
-            Field::Fps,
-            format!("llava-onevision keeps every round(fps)-th frame, and round({fps}) is 0"),
-        ));
+        return Err(Error::input(Field::Fps, format!("llava-onevision keeps every round(fps)-th frame, and round({fps}) is 0")));
     }
     // len(range(0, total_frame_num, avg_fps))
     let kept = total.div_ceil(step);
@@ -198,10 +185,7 @@ pub(crate) fn frame_options(total_frames: u32, knobs: &Knobs) -> Vec<FrameOption
     modes
         .into_iter()
         .map(|pooling| FrameOption {
-            settings: Settings {
-                pooling: Some(pooling),
-                ..Settings::knobs_only()
-            },
+            settings: Settings { pooling: Some(pooling), ..Settings::knobs_only() },
             tokens_per_unit: tokens_per_frame(pooling),
             frames_per_unit: 1,
             fixed_tokens: VIDEO_NEWLINE_TOKENS,
@@ -218,10 +202,7 @@ mod tests {
     use super::*;
 
     fn image_count(w: u32, h: u32) -> TokenCount {
-        let request = ImageRequest {
-            size: Size::new(w, h).unwrap(),
-            knobs: Knobs::default(),
-        };
+        let request = ImageRequest { size: Size::new(w, h).unwrap(), knobs: Knobs::default() };
         count_image(Family::LlavaOneVision, &request).unwrap()
     }
 
@@ -246,10 +227,7 @@ mod tests {
         assert_eq!((c.resized_width, c.resized_height), (2304, 1536));
         assert_eq!((c.feature_rows, c.feature_cols), (Some(61), Some(107)));
         assert_eq!(c.tokens, 7317);
-        assert!(
-            c.tokens > BASE_TOKENS * 10,
-            "the newline column lets it pass 7290"
-        );
+        assert!(c.tokens > BASE_TOKENS * 10, "the newline column lets it pass 7290");
 
         let c = image_count(384, 384);
         assert_eq!((c.grid_cols, c.grid_rows), (1, 1));
@@ -283,25 +261,10 @@ mod tests {
     fn video_is_196_bilinear_or_169_average_plus_one_newline() {
         assert_eq!(tokens_per_frame(Pooling::Bilinear), 196);
         assert_eq!(tokens_per_frame(Pooling::Average), 169);
-        let request = VideoRequest {
-            size: Size::new(1280, 720).unwrap(),
-            fps: None,
-            duration_s: None,
-            frames: Some(32),
-            knobs: Knobs::default(),
-        };
+        let request = VideoRequest { size: Size::new(1280, 720).unwrap(), fps: None, duration_s: None, frames: Some(32), knobs: Knobs::default() };
         let c = count_video(Family::LlavaOneVision, &request).unwrap();
-        assert_eq!(
-            (c.grid_cols, c.tokens_per_frame, c.tokens),
-            (14, Some(196.0), 32 * 196 + 1)
-        );
-        let average = VideoRequest {
-            knobs: Knobs {
-                pooling: Some(Pooling::Average),
-                ..Knobs::default()
-            },
-            ..request
-        };
+        assert_eq!((c.grid_cols, c.tokens_per_frame, c.tokens), (14, Some(196.0), 32 * 196 + 1));
+        let average = VideoRequest { knobs: Knobs { pooling: Some(Pooling::Average), ..Knobs::default() }, ..request };
         let c = count_video(Family::LlavaOneVision, &average).unwrap();
         assert_eq!((c.grid_cols, c.tokens), (13, 32 * 169 + 1));
     }
@@ -315,12 +278,7 @@ mod tests {
             frames: None,
             knobs: Knobs::default(),
         };
-        let frames = |fps, secs| {
-            count_video(Family::LlavaOneVision, &request(fps, secs))
-                .unwrap()
-                .frames
-                .unwrap()
-        };
+        let frames = |fps, secs| count_video(Family::LlavaOneVision, &request(fps, secs)).unwrap().frames.unwrap();
         assert_eq!(frames(30.0, 10.0), 10); // range(0, 300, 30)
         assert_eq!(frames(30.0, 10.1), 11); // 303 frames: 0, 30, ..., 300
         assert_eq!(frames(30.0, 600.0), 32); // capped at frames_upbound
@@ -336,15 +294,9 @@ mod tests {
         let mut gen = Gen::new(4);
         for _ in 0..5_000 {
             let (w, h) = (gen.side(), gen.side());
-            let request = ImageRequest {
-                size: Size::new(w, h).unwrap(),
-                knobs: Knobs::default(),
-            };
+            let request = ImageRequest { size: Size::new(w, h).unwrap(), knobs: Knobs::default() };
             let Ok(c) = count_image(Family::LlavaOneVision, &request) else {
-                assert!(
-                    f64::from(w.max(h)) / f64::from(w.min(h)) > 2000.0,
-                    "{w}x{h}"
-                );
+                assert!(f64::from(w.max(h)) / f64::from(w.min(h)) > 2000.0, "{w}x{h}");
                 continue;
             };
             assert_eq!(c.resized_width % CROP, 0);
@@ -355,14 +307,8 @@ mod tests {
             // Unshrunk maps have times <= 1.1, so h*w <= 1.21 * 6561 = 7938.8; shrunk ones
             // floor both sides by times, so h*w <= 6561.
             assert!(rows * cols <= 7938, "{w}x{h}: {c:?}");
-            assert!(
-                c.tokens <= BASE_TOKENS + 7938 + u64::from(rows),
-                "{w}x{h}: {c:?}"
-            );
-            assert_eq!(
-                c.tokens,
-                BASE_TOKENS + u64::from(rows) * u64::from(cols + 1)
-            );
+            assert!(c.tokens <= BASE_TOKENS + 7938 + u64::from(rows), "{w}x{h}: {c:?}");
+            assert_eq!(c.tokens, BASE_TOKENS + u64::from(rows) * u64::from(cols + 1));
         }
     }
 }

@@ -22,14 +22,11 @@ mod validate;
 
 pub use budget::{settings_for_budget, BudgetPlan, BudgetTarget, Clip, Settings};
 pub use error::{Error, Field, InputError, Part, Result};
-pub use types::{
-    Compression, ImageRequest, Knobs, Media, Pooling, Request, Size, TokenCount, VideoRequest,
-    MAX_CLIP_FRAMES, MAX_SIDE,
-};
+pub use types::{Compression, ImageRequest, Knobs, Media, Pooling, Request, Size, TokenCount, VideoRequest, MAX_CLIP_FRAMES, MAX_SIDE};
 
+use serde::{Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
-use serde::{Serialize, Serializer};
 use validate::{validate_knobs, validate_video};
 
 /// A model family whose visual-token rule is implemented here.
@@ -49,13 +46,7 @@ pub enum Family {
 
 impl Family {
     /// Every family, in the order the CLI lists them.
-    pub const ALL: [Family; 5] = [
-        Family::Qwen2Vl,
-        Family::Qwen25Vl,
-        Family::InternVl15,
-        Family::LlavaOneVision,
-        Family::Oryx,
-    ];
+    pub const ALL: [Family; 5] = [Family::Qwen2Vl, Family::Qwen25Vl, Family::InternVl15, Family::LlavaOneVision, Family::Oryx];
 
     /// The family's CLI name, e.g. `qwen2.5-vl`.
     pub fn name(self) -> &'static str {
@@ -84,19 +75,10 @@ impl FromStr for Family {
 
     fn from_str(s: &str) -> Result<Self> {
         let wanted = s.trim().to_ascii_lowercase();
-        Family::ALL
-            .into_iter()
-            .find(|f| f.name() == wanted)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Family::ALL.iter().map(|f| f.name()).collect();
-                Error::input(
-                    Field::Family,
-                    format!(
-                        "unknown family '{s}' (expected one of {})",
-                        names.join(", ")
-                    ),
-                )
-            })
+        Family::ALL.into_iter().find(|f| f.name() == wanted).ok_or_else(|| {
+            let names: Vec<&str> = Family::ALL.iter().map(|f| f.name()).collect();
+            Error::input(Field::Family, format!("unknown family '{s}' (expected one of {})", names.join(", ")))
+        })
     }
 }
 

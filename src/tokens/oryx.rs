@@ -83,10 +83,7 @@ pub fn clamp_area(size: Size, min_res: u32, max_res: u32, step: u32) -> (u32, u3
     } else {
         1.0
     };
-    (
-        snap(size.width, scale, step),
-        snap(size.height, scale, step),
-    )
+    (snap(size.width, scale, step), snap(size.height, scale, step))
 }
 
 /// `resize_images` with `base_size > 0`: scale to area `base²`, then truncate sides to `step`.
@@ -120,12 +117,7 @@ fn view_tokens(cols: u32, rows: u32) -> u64 {
 
 fn nonzero(size: Size, view: &str, (w, h): (u32, u32)) -> Result<(u32, u32)> {
     if w == 0 || h == 0 {
-        return Err(Error::input(
-            Field::Size,
-            format!(
-                "aspect ratio of {size} is too extreme for oryx (its {view} rounds a side to 0 px)"
-            ),
-        ));
+        return Err(Error::input(Field::Size, format!("aspect ratio of {size} is too extreme for oryx (its {view} rounds a side to 0 px)")));
     }
     Ok((w, h))
 }
@@ -134,21 +126,10 @@ fn nonzero(size: Size, view: &str, (w, h): (u32, u32)) -> Result<(u32, u32)> {
 pub fn image(request: &ImageRequest) -> Result<TokenCount> {
     let size = request.size;
     let (w0, h0) = upscale_tiny(size);
-    let start = Size {
-        width: w0,
-        height: h0,
-    };
-    let high = nonzero(
-        size,
-        "high-resolution view",
-        clamp_area(start, IMAGE_MINRES, IMAGE_MAXRES, IMAGE_STEP),
-    )?;
+    let start = Size { width: w0, height: h0 };
+    let high = nonzero(size, "high-resolution view", clamp_area(start, IMAGE_MINRES, IMAGE_MAXRES, IMAGE_STEP))?;
     // The low-resolution view is made from the already resized high-resolution image.
-    let low = nonzero(
-        size,
-        "low-resolution view",
-        fix_area(high.0, high.1, LOWRES_BASE, IMAGE_STEP),
-    )?;
+    let low = nonzero(size, "low-resolution view", fix_area(high.0, high.1, LOWRES_BASE, IMAGE_STEP))?;
     let (cols, rows) = token_grid(high.0, high.1, 1);
     let (low_cols, low_rows) = token_grid(low.0, low.1, 1);
     let tokens = view_tokens(low_cols, low_rows) + view_tokens(cols, rows) + IMAGE_MARKER_TOKENS;
@@ -179,28 +160,16 @@ pub struct Frame {
 /// Resizes and pools one frame of `size` at `compression`.
 pub fn frame(size: Size, compression: Compression) -> Result<Frame> {
     let step = video_step(compression);
-    let resized = nonzero(
-        size,
-        "frame",
-        clamp_area(size, VIDEO_MINRES, VIDEO_MAXRES, step),
-    )?;
+    let resized = nonzero(size, "frame", clamp_area(size, VIDEO_MINRES, VIDEO_MAXRES, step))?;
     let (cols, rows) = token_grid(resized.0, resized.1, compression.pool());
-    Ok(Frame {
-        resized,
-        grid: (cols, rows),
-        tokens: view_tokens(cols, rows) + FRAME_SEPARATOR_TOKENS,
-    })
+    Ok(Frame { resized, grid: (cols, rows), tokens: view_tokens(cols, rows) + FRAME_SEPARATOR_TOKENS })
 }
 
 /// Counts one video: `frames · (rows·(cols+1) + 1) + 2`.
 pub fn video(request: &VideoRequest) -> Result<TokenCount> {
     let compression = request.knobs.compression.unwrap_or(Compression::X4);
     let frames = request.frames.unwrap_or(DEFAULT_VIDEO_FRAMES);
-    let Frame {
-        resized: (w, h),
-        grid: (cols, rows),
-        tokens: per_frame,
-    } = frame(request.size, compression)?;
+    let Frame { resized: (w, h), grid: (cols, rows), tokens: per_frame } = frame(request.size, compression)?;
     let tokens = u64::from(frames) * per_frame + VIDEO_MARKER_TOKENS;
     let mut count = TokenCount::new(super::Family::Oryx, Media::Video, request.size);
     count.resized_width = w;
@@ -217,11 +186,7 @@ pub fn video(request: &VideoRequest) -> Result<TokenCount> {
 
 /// Budget-search options: the released video compressions 4x and 16x (or the one fixed by
 /// `compression` knob, 1x included), any frame count up to the clip's.
-pub(crate) fn frame_options(
-    size: Size,
-    total_frames: u32,
-    knobs: &Knobs,
-) -> Result<Vec<FrameOption>> {
+pub(crate) fn frame_options(size: Size, total_frames: u32, knobs: &Knobs) -> Result<Vec<FrameOption>> {
     let ratios = match knobs.compression {
         Some(c) => vec![c],
         None => vec![Compression::X4, Compression::X16],
@@ -230,13 +195,8 @@ pub(crate) fn frame_options(
     let mut first_error = None;
     for compression in ratios {
         match frame(size, compression) {
-            Ok(Frame {
-                tokens: per_frame, ..
-            }) => options.push(FrameOption {
-                settings: Settings {
-                    compression: Some(compression),
-                    ..Settings::knobs_only()
-                },
+            Ok(Frame { tokens: per_frame, .. }) => options.push(FrameOption {
+                settings: Settings { compression: Some(compression), ..Settings::knobs_only() },
                 tokens_per_unit: per_frame,
                 frames_per_unit: 1,
                 fixed_tokens: VIDEO_MARKER_TOKENS,
@@ -258,37 +218,18 @@ mod tests {
     use super::super::{count_image, count_video, Family};
     use super::*;
 
-    fn video_request(
-        w: u32,
-        h: u32,
-        frames: u32,
-        compression: Option<Compression>,
-    ) -> VideoRequest {
-        VideoRequest {
-            size: Size::new(w, h).unwrap(),
-            fps: None,
-            duration_s: None,
-            frames: Some(frames),
-            knobs: Knobs {
-                compression,
-                ..Knobs::default()
-            },
-        }
+    fn video_request(w: u32, h: u32, frames: u32, compression: Option<Compression>) -> VideoRequest {
+        VideoRequest { size: Size::new(w, h).unwrap(), fps: None, duration_s: None, frames: Some(frames), knobs: Knobs { compression, ..Knobs::default() } }
     }
 
     #[test]
     fn compression_ratios_are_1_4_16() {
         // methods.md §6: 1x images, 4x video, 16x video_long; pooling windows 1, 2, 4.
-        assert_eq!(
-            [Compression::X1, Compression::X4, Compression::X16].map(Compression::ratio),
-            [1, 4, 16]
-        );
+        assert_eq!([Compression::X1, Compression::X4, Compression::X16].map(Compression::ratio), [1, 4, 16]);
         // A 512x256 frame (131,072 px, inside [288², 480²]) keeps its size at every step, so the
         // token grids differ only by the pooling window.
-        let grids: Vec<(u32, u32)> = [Compression::X1, Compression::X4, Compression::X16]
-            .into_iter()
-            .map(|c| frame(Size::new(512, 256).unwrap(), c).unwrap().grid)
-            .collect();
+        let grids: Vec<(u32, u32)> =
+            [Compression::X1, Compression::X4, Compression::X16].into_iter().map(|c| frame(Size::new(512, 256).unwrap(), c).unwrap().grid).collect();
         assert_eq!(grids, vec![(32, 16), (16, 8), (8, 4)]);
         let area = |(c, r): (u32, u32)| c * r;
         assert_eq!(area(grids[0]) / area(grids[1]), 4);
@@ -299,10 +240,7 @@ mod tests {
     fn image_keeps_native_size_below_1536_squared_and_adds_a_low_res_view() {
         // 1280x720: 921,600 <= 1536², so sides truncate to 32: 1280x704 (80x44 tokens).
         // Low-res view from 1280x704: scale sqrt(384² / 901,120) -> 512x256 (32x16 tokens).
-        let request = ImageRequest {
-            size: Size::new(1280, 720).unwrap(),
-            knobs: Knobs::default(),
-        };
+        let request = ImageRequest { size: Size::new(1280, 720).unwrap(), knobs: Knobs::default() };
         let c = count_image(Family::Oryx, &request).unwrap();
         assert_eq!((c.resized_width, c.resized_height), (1280, 704));
         assert_eq!((c.lowres_width, c.lowres_height), (Some(512), Some(256)));
@@ -314,14 +252,8 @@ mod tests {
     #[test]
     fn large_images_scale_to_1536_squared_area() {
         // 3840x2160: scale sqrt(1536² / 8,294,400) = 0.5333 -> 2048x1152, both already /32.
-        assert_eq!(
-            clamp_area(Size::new(3840, 2160).unwrap(), 0, 1536, 32),
-            (2048, 1152)
-        );
-        let request = ImageRequest {
-            size: Size::new(3840, 2160).unwrap(),
-            knobs: Knobs::default(),
-        };
+        assert_eq!(clamp_area(Size::new(3840, 2160).unwrap(), 0, 1536, 32), (2048, 1152));
+        let request = ImageRequest { size: Size::new(3840, 2160).unwrap(), knobs: Knobs::default() };
         let c = count_image(Family::Oryx, &request).unwrap();
         assert_eq!((c.grid_cols, c.grid_rows), (128, 72));
     }
@@ -342,15 +274,9 @@ mod tests {
         assert_eq!(c.tokens_per_frame, Some(10.0 * 21.0 + 1.0));
         assert_eq!(c.tokens, 64 * 211 + 2);
         // 16x: /128 -> 640x256 -> 40x16 patches -> 4x4 pool 10x4 -> 4 * 11 + 1 = 45 per frame.
-        let c = count_video(
-            Family::Oryx,
-            &video_request(1280, 720, 10, Some(Compression::X16)),
-        );
+        let c = count_video(Family::Oryx, &video_request(1280, 720, 10, Some(Compression::X16)));
         let c = c.unwrap();
-        assert_eq!(
-            (c.resized_width, c.resized_height, c.grid_cols, c.grid_rows),
-            (640, 256, 10, 4)
-        );
+        assert_eq!((c.resized_width, c.resized_height, c.grid_cols, c.grid_rows), (640, 256, 10, 4));
         assert_eq!(c.tokens, 10 * 45 + 2);
         // A small frame is scaled up to 288² area: 200x150 -> scale 1.663 -> 332x249 -> 320x192.
         let c = count_video(Family::Oryx, &video_request(200, 150, 1, None)).unwrap();
@@ -359,27 +285,15 @@ mod tests {
 
     #[test]
     fn default_video_samples_64_frames() {
-        let request = VideoRequest {
-            size: Size::new(640, 480).unwrap(),
-            fps: Some(30.0),
-            duration_s: Some(1.0),
-            frames: None,
-            knobs: Knobs::default(),
-        };
-        assert_eq!(
-            count_video(Family::Oryx, &request).unwrap().frames,
-            Some(64)
-        );
+        let request = VideoRequest { size: Size::new(640, 480).unwrap(), fps: Some(30.0), duration_s: Some(1.0), frames: None, knobs: Knobs::default() };
+        assert_eq!(count_video(Family::Oryx, &request).unwrap().frames, Some(64));
     }
 
     #[test]
     fn extreme_aspect_is_an_input_error_naming_size() {
         let err = count_video(Family::Oryx, &video_request(4000, 20, 4, None)).unwrap_err();
         assert!(err.to_string().starts_with("size:"), "{err}");
-        let request = ImageRequest {
-            size: Size::new(200_000, 40).unwrap(),
-            knobs: Knobs::default(),
-        };
+        let request = ImageRequest { size: Size::new(200_000, 40).unwrap(), knobs: Knobs::default() };
         let err = count_image(Family::Oryx, &request).unwrap_err();
         assert!(err.to_string().starts_with("size:"), "{err}");
     }
@@ -389,10 +303,7 @@ mod tests {
         let mut gen = Gen::new(6);
         for _ in 0..5_000 {
             let size = Size::new(gen.side(), gen.side()).unwrap();
-            let request = ImageRequest {
-                size,
-                knobs: Knobs::default(),
-            };
+            let request = ImageRequest { size, knobs: Knobs::default() };
             if let Ok(c) = count_image(Family::Oryx, &request) {
                 assert_eq!(c.resized_width % 32, 0);
                 assert_eq!(c.resized_height % 32, 0);
@@ -406,12 +317,7 @@ mod tests {
                 assert!(c.tokens <= bound, "{size}: {c:?}");
             }
             for compression in [Compression::X1, Compression::X4, Compression::X16] {
-                let Ok(Frame {
-                    resized: (w, h),
-                    grid: (cols, rows),
-                    tokens: per_frame,
-                }) = frame(size, compression)
-                else {
+                let Ok(Frame { resized: (w, h), grid: (cols, rows), tokens: per_frame }) = frame(size, compression) else {
                     continue;
                 };
                 let step = video_step(compression);

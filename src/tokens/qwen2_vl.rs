@@ -95,20 +95,11 @@ fn ceil_by_factor(number: f64, factor: u64) -> u64 {
 ///
 /// `max_pixels` is a float because the video cap (`total_pixels / nframes * 2`) is one. A side
 /// may come back as 0 with the Qwen2-VL utils (no clamp in the max branch); callers reject it.
-pub fn smart_resize(
-    utils: Utils,
-    height: u64,
-    width: u64,
-    min_pixels: f64,
-    max_pixels: f64,
-) -> Result<(u64, u64)> {
+pub fn smart_resize(utils: Utils, height: u64, width: u64, min_pixels: f64, max_pixels: f64) -> Result<(u64, u64)> {
     // max(height, width) / min(height, width) > MAX_RATIO, in true division.
     let ratio = height.max(width) as f64 / height.min(width) as f64;
     if ratio > MAX_RATIO {
-        return Err(Error::input(
-            Field::Size,
-            format!("aspect ratio {ratio:.1} exceeds {utils}'s limit of {MAX_RATIO}"),
-        ));
+        return Err(Error::input(Field::Size, format!("aspect ratio {ratio:.1} exceeds {utils}'s limit of {MAX_RATIO}")));
     }
     let mut h_bar = FACTOR.max(round_by_factor(height as f64, FACTOR));
     let mut w_bar = FACTOR.max(round_by_factor(width as f64, FACTOR));
@@ -184,25 +175,12 @@ fn fill_grid(count: &mut TokenCount, h_bar: u64, w_bar: u64) {
 }
 
 /// `smart_resize` plus the check torchvision would fail on: a side resized to 0 px.
-fn resize_checked(
-    utils: Utils,
-    size: Size,
-    min_pixels: f64,
-    max_pixels: f64,
-    knobs: &Knobs,
-) -> Result<(u64, u64)> {
+fn resize_checked(utils: Utils, size: Size, min_pixels: f64, max_pixels: f64, knobs: &Knobs) -> Result<(u64, u64)> {
     let (h, w) = (u64::from(size.height), u64::from(size.width));
     let (h_bar, w_bar) = smart_resize(utils, h, w, min_pixels, max_pixels)?;
     if h_bar == 0 || w_bar == 0 {
-        let field = if knobs.max_pixels.is_some() {
-            Field::MaxPixels
-        } else {
-            Field::Size
-        };
-        return Err(Error::input(
-            field,
-            format!("{size} resizes to a 0-px side under max_pixels {max_pixels} ({utils} utils do not clamp it)"),
-        ));
+        let field = if knobs.max_pixels.is_some() { Field::MaxPixels } else { Field::Size };
+        return Err(Error::input(field, format!("{size} resizes to a 0-px side under max_pixels {max_pixels} ({utils} utils do not clamp it)")));
     }
     Ok((h_bar, w_bar))
 }
@@ -230,10 +208,7 @@ fn choose_nframes(utils: Utils, request: &VideoRequest) -> Result<u64> {
     let upper = total.unwrap_or(u64::MAX);
     if nframes < FRAME_FACTOR || nframes > upper {
         let clip = total.map_or(String::new(), |t| format!(" of a {t}-frame clip"));
-        return Err(Error::input(
-            field,
-            format!("{utils} samples {nframes} frames{clip}; it needs between 2 and the clip's frame count"),
-        ));
+        return Err(Error::input(field, format!("{utils} samples {nframes} frames{clip}; it needs between 2 and the clip's frame count")));
     }
     Ok(nframes)
 }
@@ -259,8 +234,7 @@ pub fn nframes_from_fps(utils: Utils, total: u64, video_fps: f64) -> u64 {
 /// float noise) therefore visits every outcome.
 pub fn resize_outcomes(utils: Utils, size: Size, min_pixels: f64) -> Result<Vec<(u64, u64, u64)>> {
     let (h, w) = (u64::from(size.height), u64::from(size.width));
-    let rounded_area = FACTOR.max(round_by_factor(h as f64, FACTOR))
-        * FACTOR.max(round_by_factor(w as f64, FACTOR));
+    let rounded_area = FACTOR.max(round_by_factor(h as f64, FACTOR)) * FACTOR.max(round_by_factor(w as f64, FACTOR));
     let mut probes = vec![1, rounded_area];
     for (num, den) in [(w, h), (h, w)] {
         for k in 1.. {
@@ -278,10 +252,7 @@ pub fn resize_outcomes(utils: Utils, size: Size, min_pixels: f64) -> Result<Vec<
         let entry = first_mp.entry(outcome).or_insert(mp);
         *entry = (*entry).min(mp);
     }
-    let mut outcomes: Vec<(u64, u64, u64)> = first_mp
-        .into_iter()
-        .map(|((hb, wb), mp)| (mp, hb, wb))
-        .collect();
+    let mut outcomes: Vec<(u64, u64, u64)> = first_mp.into_iter().map(|((hb, wb), mp)| (mp, hb, wb)).collect();
     outcomes.sort_unstable();
     Ok(outcomes)
 }
@@ -291,12 +262,7 @@ pub fn resize_outcomes(utils: Utils, size: Size, min_pixels: f64) -> Result<Vec<
 ///
 /// With the Qwen2.5-VL utils a given `max_pixels` only holds while the computed cap for
 /// `nframes` is at least as large, which bounds the frames an outcome can use.
-pub(crate) fn frame_options(
-    utils: Utils,
-    size: Size,
-    total_frames: u32,
-    knobs: &Knobs,
-) -> Result<Vec<FrameOption>> {
+pub(crate) fn frame_options(utils: Utils, size: Size, total_frames: u32, knobs: &Knobs) -> Result<Vec<FrameOption>> {
     let min_pixels = knobs.min_pixels.unwrap_or(VIDEO_MIN_PIXELS) as f64;
     let ceiling = knobs.max_pixels.unwrap_or(u64::MAX);
     let most_frames = total_frames - total_frames % FRAME_FACTOR as u32;
@@ -316,10 +282,7 @@ pub(crate) fn frame_options(
             continue;
         }
         options.push(FrameOption {
-            settings: Settings {
-                max_pixels: Some(mp),
-                ..Settings::knobs_only()
-            },
+            settings: Settings { max_pixels: Some(mp), ..Settings::knobs_only() },
             tokens_per_unit: tokens,
             frames_per_unit: FRAME_FACTOR as u32,
             fixed_tokens: 0,
@@ -333,13 +296,7 @@ pub(crate) fn frame_options(
 /// The largest even `nframes <= most` whose Qwen2.5 cap is still `>= max_pixels` (0 if none);
 /// the cap only shrinks as frames grow, so a binary search over groups finds it.
 fn most_frames_with_cap_at_least(max_pixels: f64, most: u32, min_pixels: f64) -> u32 {
-    let fits = |groups: u32| {
-        per_frame_cap(
-            Utils::Qwen25Vl,
-            u64::from(groups) * FRAME_FACTOR,
-            min_pixels,
-        ) >= max_pixels
-    };
+    let fits = |groups: u32| per_frame_cap(Utils::Qwen25Vl, u64::from(groups) * FRAME_FACTOR, min_pixels) >= max_pixels;
     let (mut lo, mut hi) = (0, most / FRAME_FACTOR as u32);
     while lo < hi {
         let mid = lo + (hi - lo).div_ceil(2);
@@ -359,20 +316,11 @@ mod tests {
     use super::*;
 
     fn img(w: u32, h: u32, knobs: Knobs) -> ImageRequest {
-        ImageRequest {
-            size: Size::new(w, h).unwrap(),
-            knobs,
-        }
+        ImageRequest { size: Size::new(w, h).unwrap(), knobs }
     }
 
     fn vid(w: u32, h: u32, fps: f64, secs: f64) -> VideoRequest {
-        VideoRequest {
-            size: Size::new(w, h).unwrap(),
-            fps: Some(fps),
-            duration_s: Some(secs),
-            frames: None,
-            knobs: Knobs::default(),
-        }
+        VideoRequest { size: Size::new(w, h).unwrap(), fps: Some(fps), duration_s: Some(secs), frames: None, knobs: Knobs::default() }
     }
 
     fn image_count(family: Family, w: u32, h: u32) -> TokenCount {
@@ -395,11 +343,7 @@ mod tests {
         for family in [Family::Qwen2Vl, Family::Qwen25Vl] {
             for (w, h, rh, rw, tokens) in rows {
                 let count = image_count(family, w, h);
-                assert_eq!(
-                    (count.resized_height, count.resized_width, count.tokens),
-                    (rh, rw, tokens),
-                    "{family} {w}x{h}"
-                );
+                assert_eq!((count.resized_height, count.resized_width, count.tokens), (rh, rw, tokens), "{family} {w}x{h}");
                 assert_eq!(count.special_tokens, 2);
             }
         }
@@ -407,10 +351,7 @@ mod tests {
 
     #[test]
     fn worked_image_numbers_with_the_bare_hf_default_max_pixels() {
-        let hf = Knobs {
-            max_pixels: Some(1_003_520),
-            ..Knobs::default()
-        };
+        let hf = Knobs { max_pixels: Some(1_003_520), ..Knobs::default() };
         let count = count_image(Family::Qwen2Vl, &img(1920, 1080, hf.clone())).unwrap();
         assert_eq!((count.resized_height, count.resized_width), (728, 1316));
         assert_eq!(count.tokens, 1222);
@@ -421,17 +362,11 @@ mod tests {
     #[test]
     fn rounding_ties_go_to_even_before_min_pixel_upscaling() {
         // No min_pixels pressure: a 70-px side rounds to 56 (2.5 -> 2), a 42-px side to 56 (1.5 -> 2).
-        let tiny_min = Knobs {
-            min_pixels: Some(1),
-            ..Knobs::default()
-        };
+        let tiny_min = Knobs { min_pixels: Some(1), ..Knobs::default() };
         let count = count_image(Family::Qwen2Vl, &img(42, 70, tiny_min)).unwrap();
         assert_eq!((count.resized_height, count.resized_width), (56, 56));
         // 98 / 28 = 3.5 rounds up to 4 (even): 112, not 84.
-        assert_eq!(
-            smart_resize(Utils::Qwen2Vl, 98, 98, 1.0, 1e12).unwrap(),
-            (112, 112)
-        );
+        assert_eq!(smart_resize(Utils::Qwen2Vl, 98, 98, 1.0, 1e12).unwrap(), (112, 112));
         // With the default min_pixels the 56x56 result (3136 px) is exactly at the minimum.
         assert_eq!(image_count(Family::Qwen2Vl, 70, 42).tokens, 4);
     }
@@ -461,14 +396,8 @@ mod tests {
         let cap = per_frame_cap(Utils::Qwen2Vl, 120, VIDEO_MIN_PIXELS as f64);
         assert!((cap - 321_126.4).abs() < 1e-6);
         // 768 frames: the floor int(100352 * 1.05) = 105,369 wins over the 50,176 share.
-        assert_eq!(
-            per_frame_cap(Utils::Qwen2Vl, 768, VIDEO_MIN_PIXELS as f64),
-            105_369.0
-        );
-        assert_eq!(
-            per_frame_cap(Utils::Qwen25Vl, 120, VIDEO_MIN_PIXELS as f64),
-            602_112.0
-        );
+        assert_eq!(per_frame_cap(Utils::Qwen2Vl, 768, VIDEO_MIN_PIXELS as f64), 105_369.0);
+        assert_eq!(per_frame_cap(Utils::Qwen25Vl, 120, VIDEO_MIN_PIXELS as f64), 602_112.0);
         assert_eq!(Utils::Qwen25Vl.video_total_pixels(), 90_316_800.0);
     }
 
@@ -485,29 +414,19 @@ mod tests {
         // Explicit nframes: round_by_factor(5, 2) = round(2.5) * 2 = 4; 7 -> 8.
         let mut request = vid(640, 480, 30.0, 10.0);
         request.frames = Some(5);
-        assert_eq!(
-            count_video(Family::Qwen2Vl, &request).unwrap().frames,
-            Some(4)
-        );
+        assert_eq!(count_video(Family::Qwen2Vl, &request).unwrap().frames, Some(4));
         request.frames = Some(7);
-        assert_eq!(
-            count_video(Family::Qwen25Vl, &request).unwrap().frames,
-            Some(8)
-        );
+        assert_eq!(count_video(Family::Qwen25Vl, &request).unwrap().frames, Some(8));
     }
 
     #[test]
     fn explicit_frames_outside_the_clip_name_the_field() {
         let mut request = vid(640, 480, 30.0, 1.0);
         request.frames = Some(40);
-        let err = count_video(Family::Qwen2Vl, &request)
-            .unwrap_err()
-            .to_string();
+        let err = count_video(Family::Qwen2Vl, &request).unwrap_err().to_string();
         assert!(err.starts_with("frames:"), "{err}");
         request.frames = Some(1); // round(0.5) * 2 = 0 frames
-        let err = count_video(Family::Qwen2Vl, &request)
-            .unwrap_err()
-            .to_string();
+        let err = count_video(Family::Qwen2Vl, &request).unwrap_err().to_string();
         assert!(err.starts_with("frames:"), "{err}");
         // A 1-frame clip cannot give the 2 frames Qwen needs.
         let err = count_video(Family::Qwen25Vl, &vid(640, 480, 1.0, 1.0)).unwrap_err();
@@ -541,10 +460,7 @@ mod tests {
 
     #[test]
     fn qwen2_zero_sides_are_rejected_but_qwen25_clamps_to_28() {
-        let small_cap = Knobs {
-            max_pixels: Some(5_000),
-            ..Knobs::default()
-        };
+        let small_cap = Knobs { max_pixels: Some(5_000), ..Knobs::default() };
         // 4000x100: beta = sqrt(400000 / 5000) = 8.94; 100 / 8.94 = 11 px -> floors to 0.
         let err = count_image(Family::Qwen2Vl, &img(4000, 100, small_cap.clone())).unwrap_err();
         assert!(err.to_string().starts_with("max_pixels:"), "{err}");
@@ -558,12 +474,8 @@ mod tests {
         for _ in 0..5_000 {
             let (w, h) = (gen.side(), gen.side());
             let ratio = f64::from(w.max(h)) / f64::from(w.min(h));
-            let max_pixels = [MAX_PIXELS, 1_003_520, u64::from(gen.range(3136, 2_000_000))]
-                [gen.range(0, 2) as usize];
-            let knobs = Knobs {
-                max_pixels: Some(max_pixels),
-                ..Knobs::default()
-            };
+            let max_pixels = [MAX_PIXELS, 1_003_520, u64::from(gen.range(3136, 2_000_000))][gen.range(0, 2) as usize];
+            let knobs = Knobs { max_pixels: Some(max_pixels), ..Knobs::default() };
             let rounded = |side: u32| FACTOR.max(round_by_factor(f64::from(side), FACTOR));
             let min_branch = rounded(w) * rounded(h) < MIN_PIXELS;
             for family in [Family::Qwen2Vl, Family::Qwen25Vl] {
@@ -581,16 +493,9 @@ mod tests {
                         }
                         // The max branch only shrinks; Qwen2.5's 28-px clamp can add one 28-px
                         // strip along the long side.
-                        let slack = if family == Family::Qwen25Vl {
-                            28 * u64::from(c.resized_width.max(c.resized_height))
-                        } else {
-                            0
-                        };
+                        let slack = if family == Family::Qwen25Vl { 28 * u64::from(c.resized_width.max(c.resized_height)) } else { 0 };
                         assert!(area <= max_pixels + slack, "{family} {w}x{h}");
-                        assert!(
-                            c.tokens <= max_pixels / 784 + slack / 784,
-                            "{family} {w}x{h}"
-                        );
+                        assert!(c.tokens <= max_pixels / 784 + slack / 784, "{family} {w}x{h}");
                     }
                     Err(e) => {
                         let zero_side = family == Family::Qwen2Vl && e.to_string().contains("0-px");
@@ -614,10 +519,7 @@ mod tests {
             let (w, h) = (gen.range(64, 3840), gen.range(64, 2160));
             let fps = f64::from(gen.range(10, 60));
             let secs = f64::from(gen.range(1, 3600));
-            for (family, utils) in [
-                (Family::Qwen2Vl, Utils::Qwen2Vl),
-                (Family::Qwen25Vl, Utils::Qwen25Vl),
-            ] {
+            for (family, utils) in [(Family::Qwen2Vl, Utils::Qwen2Vl), (Family::Qwen25Vl, Utils::Qwen25Vl)] {
                 let Ok(c) = count_video(family, &vid(w, h, fps, secs)) else {
                     continue;
                 };
@@ -657,8 +559,7 @@ mod tests {
                 let top = outcomes.last().unwrap().0;
                 let mut expected = Vec::new();
                 for mp in 1..=top {
-                    let got =
-                        smart_resize(utils, h, w, VIDEO_MIN_PIXELS as f64, mp as f64).unwrap();
+                    let got = smart_resize(utils, h, w, VIDEO_MIN_PIXELS as f64, mp as f64).unwrap();
                     if expected.last().map(|&(_, hb, wb)| (hb, wb)) != Some(got) {
                         expected.push((mp, got.0, got.1));
                     }
@@ -673,21 +574,9 @@ mod tests {
         // Cap at 602,112 holds up to 300 frames; a 700,000-px outcome is never reachable and a
         // 500,000-px one only while 90,316,800 / n * 2 >= 500,000, i.e. n <= 361 -> 360.
         assert_eq!(most_frames_with_cap_at_least(700_000.0, 1000, 100_352.0), 0);
-        assert_eq!(
-            most_frames_with_cap_at_least(500_000.0, 1000, 100_352.0),
-            360
-        );
-        assert_eq!(
-            most_frames_with_cap_at_least(100_000.0, 1000, 100_352.0),
-            1000
-        );
-        let options = frame_options(
-            Utils::Qwen25Vl,
-            Size::new(1280, 720).unwrap(),
-            2000,
-            &Knobs::default(),
-        )
-        .unwrap();
+        assert_eq!(most_frames_with_cap_at_least(500_000.0, 1000, 100_352.0), 360);
+        assert_eq!(most_frames_with_cap_at_least(100_000.0, 1000, 100_352.0), 1000);
+        let options = frame_options(Utils::Qwen25Vl, Size::new(1280, 720).unwrap(), 2000, &Knobs::default()).unwrap();
         assert!(!options.is_empty());
         for option in options {
             // Outcomes needing more than the 602,112-px ceiling are unreachable and left out;

@@ -38,11 +38,7 @@ impl Gen {
 
 /// A `w`x`h` clip of `secs` seconds at `fps`.
 pub fn clip(w: u32, h: u32, fps: f64, secs: f64) -> Clip {
-    Clip {
-        size: Size::new(w, h).unwrap(),
-        fps,
-        duration_s: secs,
-    }
+    Clip { size: Size::new(w, h).unwrap(), fps, duration_s: secs }
 }
 
 /// The message of an input error (field names as the library writes them); panics otherwise.

@@ -35,40 +35,24 @@ impl Size {
     /// A size, rejecting zero and absurdly large sides (errors name the `size` field).
     pub fn new(width: u32, height: u32) -> Result<Size> {
         if width == 0 || height == 0 {
-            return Err(Error::input(
-                Field::Size,
-                format!("width and height must be positive, got {width}x{height}"),
-            ));
+            return Err(Error::input(Field::Size, format!("width and height must be positive, got {width}x{height}")));
         }
         if width > MAX_SIDE || height > MAX_SIDE {
-            return Err(Error::input(
-                Field::Size,
-                format!("sides must be at most {MAX_SIDE} px, got {width}x{height}"),
-            ));
+            return Err(Error::input(Field::Size, format!("sides must be at most {MAX_SIDE} px, got {width}x{height}")));
         }
         Ok(Size { width, height })
     }
 
     /// Parses `WxH`, e.g. `1280x720` (errors name the `size` field).
     pub fn parse(text: &str) -> Result<Size> {
-        let bad = || {
-            Error::input(
-                Field::Size,
-                format!("expected WxH, e.g. 1280x720, got '{text}'"),
-            )
-        };
+        let bad = || Error::input(Field::Size, format!("expected WxH, e.g. 1280x720, got '{text}'"));
         let (w, h) = text.trim().split_once(['x', 'X']).ok_or_else(bad)?;
         let side = |s: &str| -> Result<u32> {
             let s = s.trim();
             if s.starts_with('-') {
-                return Err(Error::input(
-                    Field::Size,
-                    format!("width and height must be positive, got '{text}'"),
-                ));
+                return Err(Error::input(Field::Size, format!("width and height must be positive, got '{text}'")));
             }
-            s.parse::<u64>()
-                .map_err(|_| bad())
-                .map(|v| v.min(u64::from(MAX_SIDE) + 1) as u32)
+            s.parse::<u64>().map_err(|_| bad()).map(|v| v.min(u64::from(MAX_SIDE) + 1) as u32)
         };
         Size::new(side(w)?, side(h)?)
     }
@@ -114,10 +98,7 @@ impl FromStr for Pooling {
         match s.trim().to_ascii_lowercase().as_str() {
             "bilinear" => Ok(Pooling::Bilinear),
             "average" | "avg" => Ok(Pooling::Average),
-            _ => Err(Error::input(
-                Field::Pooling,
-                format!("expected bilinear or average, got '{s}'"),
-            )),
+            _ => Err(Error::input(Field::Pooling, format!("expected bilinear or average, got '{s}'"))),
         }
     }
 }
@@ -161,10 +142,7 @@ impl FromStr for Compression {
             "1" => Ok(Compression::X1),
             "4" => Ok(Compression::X4),
             "16" => Ok(Compression::X16),
-            _ => Err(Error::input(
-                Field::Compression,
-                format!("expected 1, 4 or 16, got '{s}'"),
-            )),
+            _ => Err(Error::input(Field::Compression, format!("expected 1, 4 or 16, got '{s}'"))),
         }
     }
 }
@@ -363,17 +341,9 @@ mod tests {
 
     #[test]
     fn size_parsing_accepts_wxh_and_rejects_junk_naming_the_field() {
-        assert_eq!(
-            Size::parse("1280x720").unwrap(),
-            Size::new(1280, 720).unwrap()
-        );
-        assert_eq!(
-            Size::parse(" 640X480 ").unwrap(),
-            Size::new(640, 480).unwrap()
-        );
-        for bad in [
-            "1280", "x720", "1280x", "axb", "0x720", "1280x0", "-5x10", "1.5x2", "",
-        ] {
+        assert_eq!(Size::parse("1280x720").unwrap(), Size::new(1280, 720).unwrap());
+        assert_eq!(Size::parse(" 640X480 ").unwrap(), Size::new(640, 480).unwrap());
+        for bad in ["1280", "x720", "1280x", "axb", "0x720", "1280x0", "-5x10", "1.5x2", ""] {
             let message = input_message(Size::parse(bad));
             assert!(message.starts_with("size:"), "{bad}: {message}");
             assert!(!message.contains('\n'));

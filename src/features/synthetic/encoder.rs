@@ -58,10 +58,11 @@ impl Encoder {
         let _guard = tch::no_grad_guard();
         let (g, d, p) = (self.grid as i64, self.dim as i64, PATCH as i64);
         let images = (videos * frames) as i64;
-        let patches = Tensor::from_slice(pixels)
-            .reshape([images, g, p, g, p, CHANNELS as i64])
-            .permute([0, 1, 3, 2, 4, 5])
-            .reshape([images, g * g, p * p * CHANNELS as i64]);
+        let patches = Tensor::from_slice(pixels).reshape([images, g, p, g, p, CHANNELS as i64]).permute([0, 1, 3, 2, 4, 5]).reshape([
+            images,
+            g * g,
+            p * p * CHANNELS as i64,
+        ]);
         let tokens = (patches.matmul(&self.embed) + &self.bias).gelu("none") + &self.position;
         let cls = self.cls.expand([images, 1, d], false);
         let seq = Tensor::cat(&[cls, tokens.shallow_clone()], 1);

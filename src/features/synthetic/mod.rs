@@ -110,8 +110,10 @@ const ENCODE_CHUNK: usize = 32;
 fn render_and_encode(cfg: &DataConfig, scenes: &[Scene]) -> (Tensor, Tensor, Tensor) {
     // Tensors cannot be shared between threads, so each rayon job builds its own encoder
     // (seeded, so every copy has the same weights).
-    let parts: Vec<(Tensor, Tensor, Tensor)> =
-        scenes.par_chunks(ENCODE_CHUNK).map_init(|| Encoder::new(cfg.grid, cfg.dim), |encoder, chunk| encoder.encode(&render_all(cfg, chunk), chunk.len(), cfg.frames)).collect();
+    let parts: Vec<(Tensor, Tensor, Tensor)> = scenes
+        .par_chunks(ENCODE_CHUNK)
+        .map_init(|| Encoder::new(cfg.grid, cfg.dim), |encoder, chunk| encoder.encode(&render_all(cfg, chunk), chunk.len(), cfg.frames))
+        .collect();
     let cat = |pick: fn(&(Tensor, Tensor, Tensor)) -> &Tensor| Tensor::cat(&parts.iter().map(pick).collect::<Vec<_>>(), 0);
     (cat(|p| &p.0), cat(|p| &p.1), cat(|p| &p.2))
 }

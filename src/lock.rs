@@ -65,7 +65,7 @@ fn record_holder(file: &mut File) {
 fn held_elsewhere(dir: &Path, path: &Path) -> Error {
     let pid = std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse::<u32>().ok());
     let holder = pid.map(|p| format!(" (process {p})")).unwrap_or_default();
-    Error::file(dir, format!("another vislaw sweep{holder} holds this run directory; wait for it to finish, or give this sweep another --results directory"))
+    Error::file(dir, format!("another vislaw sweep{holder} holds this run directory; wait for it to finish, or give this sweep another results directory"))
 }
 
 #[cfg(test)]

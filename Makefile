@@ -1,5 +1,5 @@
 # The two commands of the README. Each sets up what is missing first.
-.PHONY: quick test setup bench
+.PHONY: quick test setup bench lint
 
 # The main job: the quick sweep on the embedded synthetic benchmark, then fit, optimum,
 # plots and report.
@@ -12,6 +12,11 @@ test: setup
 
 setup:
 	@scripts/setup.sh
+
+# Formatting (rustfmt.toml) and clippy with every warning an error; CI runs it after the tests.
+lint: setup
+	cargo fmt --check
+	cargo clippy --release --all-targets --quiet -- -D warnings
 
 # Benchmarks, each printed beside its Python reference.
 bench: setup

@@ -338,7 +338,9 @@ fn curves(df: &DataFrame) -> Result<Vec<Curve>> {
     let seed = f64_column(df, "seed")?;
     let step = f64_column(df, "step")?;
     let loss = f64_column(df, "train_loss")?;
-    let mut by_point: BTreeMap<(String, u64, u64, u64), Vec<(f64, f64)>> = BTreeMap::new();
+    // (strategy, T, M, seed), the numbers by their bits so that they order and compare.
+    type PointId = (String, u64, u64, u64);
+    let mut by_point: BTreeMap<PointId, Vec<(f64, f64)>> = BTreeMap::new();
     for i in 0..df.height() {
         by_point.entry((strategy[i].clone(), frames[i].to_bits(), tokens[i].to_bits(), seed[i].to_bits())).or_default().push((step[i], loss[i]));
     }

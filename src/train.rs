@@ -98,6 +98,9 @@ pub struct TrainOutcome {
     pub seconds: f64,
 }
 
+// The loop's inputs are distinct things (model, variables, settings, data, seed, length,
+// progress); a struct around them would only rename them at every call.
+#[allow(clippy::too_many_arguments)]
 /// Trains `model` on questions about `features` (`[N, V, D]` reduced features, or `None`
 /// for text only). `on_step` is called after every step (for progress bars).
 pub fn train(
@@ -119,7 +122,7 @@ pub fn train(
     // small; changing it alters every point, so it would be a protocol bump.
     let mut opt = nn::AdamW { beta2: 0.95, ..Default::default() }.wd(cfg.weight_decay).build(vs, cfg.lr).map_err(Error::from)?;
     let schedule = TrainConfig { steps, ..cfg.clone() };
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xBA7C_4E5);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0BA7_C4E5);
     let by_video = questions_by_video(questions);
     let device = vs.device();
     let started = std::time::Instant::now();

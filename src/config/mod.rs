@@ -287,7 +287,7 @@ impl ModelConfig {
         positive("model.lm.layers", self.lm.layers)?;
         positive("model.lm.heads", self.lm.heads)?;
         positive("model.lm.width", self.lm.width)?;
-        if self.lm.width % self.lm.heads != 0 {
+        if !self.lm.width.is_multiple_of(self.lm.heads) {
             return Err(Error::input("model.lm.heads", format!("width {} is not divisible by {} heads", self.lm.width, self.lm.heads)));
         }
         Ok(())

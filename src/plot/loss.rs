@@ -27,7 +27,7 @@ struct Track<'a> {
     marker: Marker,
     fit: Option<&'a Fit>,
     /// (x, fitted, band) along the series' span.
-    curve: Vec<(f64, f64, Option<(f64, f64)>)>,
+    curve: Vec<CurveSample>,
 }
 
 impl<'a> LossFigure<'a> {
@@ -76,8 +76,11 @@ impl<'a> LossFigure<'a> {
     }
 }
 
+/// (x, fitted loss, 95% band) at one sample of a series' span.
+type CurveSample = (f64, f64, Option<(f64, f64)>);
+
 /// The fitted law and its band along a series, on log-spaced samples of its span.
-fn curve(fit: &Fit, s: &AxisSeries) -> Vec<(f64, f64, Option<(f64, f64)>)> {
+fn curve(fit: &Fit, s: &AxisSeries) -> Vec<CurveSample> {
     let (lo, hi) = s.span();
     (0..CURVE_SAMPLES)
         .map(|i| {

@@ -111,15 +111,12 @@ impl Marker {
     }
 }
 
+/// A drawn marker: its filled shape and its outline.
+pub type MarkerElement<C, DB> = ComposedElement<C, DB, Polygon<(i32, i32)>, PathElement<(i32, i32)>>;
+
 /// A marker at `at` (any coordinate system): filled in `color`, or hollow (white inside),
 /// always with a coloured outline so that overlapping markers stay distinguishable.
-pub fn marker<C, DB: DrawingBackend>(
-    at: C,
-    m: Marker,
-    color: RGBColor,
-    r: i32,
-    filled: bool,
-) -> ComposedElement<C, DB, Polygon<(i32, i32)>, PathElement<(i32, i32)>> {
+pub fn marker<C, DB: DrawingBackend>(at: C, m: Marker, color: RGBColor, r: i32, filled: bool) -> MarkerElement<C, DB> {
     let outline = m.outline(r);
     let mut closed = outline.clone();
     closed.push(outline[0]);
@@ -151,8 +148,8 @@ where
 {
     match kind {
         Line::Solid => chart.draw_series(std::iter::once(PathElement::new(points, style)))?,
-        Line::Dashed => chart.draw_series(std::iter::once(DashedPathElement::new(points.into_iter(), 10, 6, style)))?,
-        Line::Dotted => chart.draw_series(std::iter::once(DashedPathElement::new(points.into_iter(), 3, 5, style)))?,
+        Line::Dashed => chart.draw_series(std::iter::once(DashedPathElement::new(points, 10, 6, style)))?,
+        Line::Dotted => chart.draw_series(std::iter::once(DashedPathElement::new(points, 3, 5, style)))?,
     };
     Ok(())
 }
@@ -161,8 +158,8 @@ where
 pub fn draw_pixel_line<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, points: Vec<(i32, i32)>, kind: Line, style: ShapeStyle) -> Drawn {
     match kind {
         Line::Solid => area.draw(&PathElement::new(points, style))?,
-        Line::Dashed => area.draw(&DashedPathElement::new(points.into_iter(), 10, 6, style))?,
-        Line::Dotted => area.draw(&DashedPathElement::new(points.into_iter(), 3, 5, style))?,
+        Line::Dashed => area.draw(&DashedPathElement::new(points, 10, 6, style))?,
+        Line::Dotted => area.draw(&DashedPathElement::new(points, 3, 5, style))?,
     }
     Ok(())
 }
@@ -268,7 +265,8 @@ pub fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
 /// About `n` round values (1, 2 or 5 × 10^k apart) inside [lo, hi], for colour bars and
 /// contour levels.
 pub fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
-    if !(hi > lo) || n == 0 {
+    // Not `hi <= lo`: a NaN bound must give no ticks too.
+    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) || n == 0 {
         return Vec::new();
     }
     let mag = 10f64.powf(((hi - lo) / n as f64).log10().floor());
@@ -296,7 +294,7 @@ pub fn tick_label(v: f64) -> String {
             let s = n.to_string();
             let mut out = String::new();
             for (i, c) in s.chars().enumerate() {
-                if i > 0 && (s.len() - i) % 3 == 0 {
+                if i > 0 && (s.len() - i).is_multiple_of(3) {
                     out.push(',');
                 }
                 out.push(c);

@@ -30,7 +30,7 @@ impl StrategiesConfig {
         }
         if spatial.contains(&Spatial::Resampler) {
             let h = self.resampler.heads;
-            if h == 0 || dim % h != 0 {
+            if h == 0 || !dim.is_multiple_of(h) {
                 return Err(Error::input("strategies.resampler.heads", format!("{h} heads do not divide the feature dimension {dim}")));
             }
         }

@@ -30,7 +30,7 @@ impl Spatial {
             Spatial::Pool | Spatial::Sample => {}
             Spatial::Bilinear => return (1..=grid).map(|s| s * s).collect(),
             Spatial::VisionZip | Spatial::Resampler => return (1..=grid * grid).collect(),
-            Spatial::Summary => return (1..=grid * grid).filter(|m| (grid * grid) % m == 0).collect(),
+            Spatial::Summary => return (1..=grid * grid).filter(|m| (grid * grid).is_multiple_of(*m)).collect(),
         }
         let mut m: Vec<usize> = (1..=grid).map(|k| grid.div_ceil(k).pow(2)).collect();
         m.sort_unstable();
@@ -44,7 +44,7 @@ impl Spatial {
         match self {
             Spatial::Pool | Spatial::Sample => (1..=grid).find(|&k| grid.div_ceil(k).pow(2) == tokens),
             Spatial::Bilinear => (1..=grid).find(|&s| s * s == tokens),
-            Spatial::Summary => (tokens >= 1 && tokens <= grid * grid && (grid * grid) % tokens == 0).then(|| grid * grid / tokens),
+            Spatial::Summary => (tokens >= 1 && tokens <= grid * grid && (grid * grid).is_multiple_of(tokens)).then(|| grid * grid / tokens),
             Spatial::VisionZip | Spatial::Resampler => (tokens >= 1 && tokens <= grid * grid).then_some(1),
         }
     }

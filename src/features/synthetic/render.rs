@@ -65,8 +65,8 @@ fn render_video(video: &mut [f32], frame_len: usize, side: usize, scene: &Scene)
 fn render_frame(frame: &mut [f32], side: usize, scene: &Scene, f: usize) {
     for px in frame.chunks_mut(CHANNELS) {
         px.fill(0.0);
-        for c in 0..3 {
-            px[c] = BACKGROUND + scene.tint[c];
+        for (v, tint) in px.iter_mut().zip(scene.tint.iter()).take(3) {
+            *v = BACKGROUND + tint;
         }
     }
     for (color, obj) in scene.order.iter().enumerate() {

@@ -105,14 +105,15 @@ pub fn plan(cfg: &Config) -> Vec<Point> {
     points
 }
 
-/// What determines a point's numbers; its hash is the point's key.
+/// What determines a point's numbers; its hash is the point's key. `S` is the shape:
+/// the point's own, or the shape its twins share (see [`compute_key`]).
 #[derive(Serialize)]
-struct KeyMaterial<'a> {
+struct KeyMaterial<'a, S> {
     protocol: u32,
     data: &'a crate::config::DataConfig,
     model: &'a crate::config::ModelConfig,
     train: &'a crate::config::TrainConfig,
-    shape: &'a Shape,
+    shape: S,
     seed: u64,
     /// Parameters of the point's strategies, only for strategies that have any (so
     /// `pool`/`sample` keys are unchanged).
@@ -123,43 +124,34 @@ struct KeyMaterial<'a> {
     niah: Option<&'a crate::config::NiahConfig>,
 }
 
-/// Content hash of the resolved point config: same inputs, same key, across runs and names.
-pub fn point_key(cfg: &Config, shape: &Shape, seed: u64) -> String {
-    let material = KeyMaterial {
-        protocol: PROTOCOL_VERSION,
-        data: &cfg.data,
-        model: &cfg.model,
-        train: &cfg.train,
-        shape,
-        seed,
-        strategy: cfg.strategies.key_params(shape.spatial, shape.temporal),
-        niah: cfg.niah.as_ref(),
-    };
-    hash_key(&material)
+impl<'a, S: Serialize> KeyMaterial<'a, S> {
+    fn new(cfg: &'a Config, shape: S, strategy: Strategy, seed: u64) -> Self {
+        KeyMaterial {
+            protocol: PROTOCOL_VERSION,
+            data: &cfg.data,
+            model: &cfg.model,
+            train: &cfg.train,
+            shape,
+            seed,
+            strategy: cfg.strategies.key_params(strategy.spatial, strategy.temporal),
+            niah: cfg.niah.as_ref(),
+        }
+    }
 }
 
-/// What twins share (see [`compute_key`]).
+/// Content hash of the resolved point config: same inputs, same key, across runs and names.
+pub fn point_key(cfg: &Config, shape: &Shape, seed: u64) -> String {
+    hash_key(&KeyMaterial::new(cfg, shape, shape.strategy(), seed))
+}
+
+/// A shape whose identity reducers are named by what they keep (`all-frames`,
+/// `all-tokens`), so that twins meet and no real point collides with them.
 #[derive(Serialize)]
-struct TwinMaterial<'a> {
-    protocol: u32,
-    data: &'a crate::config::DataConfig,
-    model: &'a crate::config::ModelConfig,
-    train: &'a crate::config::TrainConfig,
+struct TwinShape {
     frames: usize,
     tokens_per_frame: usize,
     spatial: &'static str,
     temporal: &'static str,
-    seed: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    strategy: Option<serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    niah: Option<&'a crate::config::NiahConfig>,
-}
-
-/// The first 16 hex digits of the blake3 hash of `material`'s JSON.
-fn hash_key(material: &impl Serialize) -> String {
-    let json = serde_json::to_vec(material).expect("plain data serialises");
-    blake3::hash(&json).to_hex()[..16].to_string()
 }
 
 /// Key of the computation a point performs: its [`point_key`], except that reducers that
@@ -168,27 +160,25 @@ fn hash_key(material: &impl Serialize) -> String {
 /// every video has all F frames), and spatial `pool`, `sample` and `bilinear` at M = g²
 /// (each keeps the grid as it is, bitwise).
 pub fn compute_key(cfg: &Config, point: &Point, all_full_length: bool) -> String {
-    let keeps_every_frame = all_full_length && point.shape.frames == cfg.data.frames && point.shape.temporal.is_identity_at_full_length();
-    let keeps_every_token = point.shape.tokens_per_frame == cfg.data.grid * cfg.data.grid && point.shape.spatial.is_identity_at_full_grid();
+    let s = &point.shape;
+    let keeps_every_frame = all_full_length && s.frames == cfg.data.frames && s.temporal.is_identity_at_full_length();
+    let keeps_every_token = s.tokens_per_frame == cfg.data.grid * cfg.data.grid && s.spatial.is_identity_at_full_grid();
     if !keeps_every_frame && !keeps_every_token {
         return point.key.clone();
     }
-    // The twins' shared key: the point's key material with the identity reducers named by
-    // what they keep, so twins meet and no real point can collide with them.
-    let material = TwinMaterial {
-        protocol: PROTOCOL_VERSION,
-        data: &cfg.data,
-        model: &cfg.model,
-        train: &cfg.train,
-        frames: point.shape.frames,
-        tokens_per_frame: point.shape.tokens_per_frame,
-        spatial: if keeps_every_token { "all-tokens" } else { point.shape.spatial.name() },
-        temporal: if keeps_every_frame { "all-frames" } else { point.shape.temporal.name() },
-        seed: point.seed,
-        strategy: cfg.strategies.key_params(point.shape.spatial, point.shape.temporal),
-        niah: cfg.niah.as_ref(),
+    let shape = TwinShape {
+        frames: s.frames,
+        tokens_per_frame: s.tokens_per_frame,
+        spatial: if keeps_every_token { "all-tokens" } else { s.spatial.name() },
+        temporal: if keeps_every_frame { "all-frames" } else { s.temporal.name() },
     };
-    hash_key(&material)
+    hash_key(&KeyMaterial::new(cfg, shape, s.strategy(), point.seed))
+}
+
+/// The first 16 hex digits of the blake3 hash of `material`'s JSON.
+fn hash_key(material: &impl Serialize) -> String {
+    let json = serde_json::to_vec(material).expect("plain data serialises");
+    blake3::hash(&json).to_hex()[..16].to_string()
 }
 
 /// Rough cost of one point, for `--dry-run`.

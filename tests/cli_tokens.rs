@@ -69,3 +69,22 @@ fn bad_input_is_one_line_naming_the_flag_with_exit_2() {
     fails_with(&["--model", "qwen2-vl", "--size", "640x480", "--frames", "8"], "--frames");
     fails_with(&["--model", "llava-onevision", "--video", "--size", "640x480", "--frames", "4", "--pooling", "max"], "--pooling");
 }
+
+fn table(args: &[&str]) -> String {
+    let out = vislaw(args);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn notes_explain_the_extra_newline_and_a_rounded_frame_count() {
+    // LLaVA-OneVision: 10 frames × 196 tokens + the one newline after the video = 1,961.
+    let llava = table(&["--model", "llava-onevision", "--size", "1280x720", "--video", "--fps", "1", "--duration", "10"]);
+    assert!(llava.contains("note: tokens per video = 10 frames × 196 tokens + 1 extra token(s) (the newline token"), "{llava}");
+    // Qwen2-VL: 2 fps × 10.5 s = 21 frames, counted as 20 (a multiple of its 2-frame patch).
+    let qwen = table(&["--model", "qwen2-vl", "--size", "1280x720", "--video", "--fps", "2", "--duration", "10.5"]);
+    assert!(qwen.contains("note: 21 frames asked") && qwen.contains("20 counted") && qwen.contains("FRAME_FACTOR 2"), "{qwen}");
+    // Nothing to explain: no note.
+    let even = table(&["--model", "qwen2-vl", "--size", "1280x720", "--video", "--fps", "2", "--duration", "10"]);
+    assert!(!even.contains("note:"), "{even}");
+}

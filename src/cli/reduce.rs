@@ -10,13 +10,15 @@ use vislaw::{Error, Result};
 pub struct Args {
     /// Input safetensors file with a tensor named `features`, shape [frames, g, g, D].
     input: PathBuf,
-    /// Spatial reducer: pool or sample.
+    /// Spatial reducer: pool, sample or bilinear (visionzip needs the encoder's attention and
+    /// keys, resampler and summary are trained: those run in a sweep).
     #[arg(long)]
     spatial: String,
     /// Tokens per frame M.
     #[arg(long)]
     tokens_per_frame: usize,
-    /// Temporal reducer: sample or pool (default: keep every frame).
+    /// Temporal reducer: sample, pool or fps (at the default 4 source fps and 1 fps; default:
+    /// keep every frame).
     #[arg(long, requires = "frames")]
     temporal: Option<String>,
     /// Frames T (with --temporal).

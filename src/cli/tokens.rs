@@ -57,18 +57,50 @@ pub fn run(args: Args) -> Result<()> {
     let family: Family = args.model.parse().map_err(flag_error)?;
     let size = Size::parse(&args.size).map_err(flag_error)?;
     let knobs = parse_knobs(&args)?;
-    let count = if args.video {
-        tokens::count_video(family, &video_request(&args, size, knobs)?).map_err(flag_error)?
+    let (count, asked_frames) = if args.video {
+        let request = video_request(&args, size, knobs)?;
+        let asked = request.frames.map(|f| f as f64).or(request.fps.zip(request.duration_s).map(|(fps, d)| fps * d));
+        (tokens::count_video(family, &request).map_err(flag_error)?, asked)
     } else {
         reject_video_flags(&args)?;
-        tokens::count_image(family, &ImageRequest { size, knobs }).map_err(flag_error)?
+        (tokens::count_image(family, &ImageRequest { size, knobs }).map_err(flag_error)?, None)
     };
     if args.json {
         outln!("{}", serde_json::to_string(&count)?);
     } else {
         out!("{}", table(&count));
+        for note in notes(&count, asked_frames) {
+            outln!("note: {note}");
+        }
     }
     Ok(())
+}
+
+/// What the table's numbers do not say by themselves: tokens beyond frames × tokens per
+/// frame (LLaVA-OneVision's newline after the video), and a frame count other than the one
+/// asked for (Qwen rounds to its temporal patch of 2 frames; families cap the frames).
+fn notes(count: &TokenCount, asked_frames: Option<f64>) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let (Some(frames), Some(per_frame), Some(video)) = (count.frames, count.tokens_per_frame, count.tokens_per_video) {
+        let extra = video as f64 - frames as f64 * per_frame;
+        if extra > 0.0 {
+            notes.push(format!(
+                "tokens per video = {frames} frames × {} tokens + {extra} extra token(s){}",
+                format_per_frame(per_frame),
+                if count.family == Family::LlavaOneVision { " (the newline token after the video, mm_newline_position \"one_token\")" } else { "" }
+            ));
+        }
+        if let Some(asked) = asked_frames {
+            if (asked - frames as f64).abs() >= 0.5 {
+                let why = match count.family {
+                    Family::Qwen2Vl | Family::Qwen25Vl => "qwen-vl-utils rounds the frame count to a multiple of its FRAME_FACTOR 2 (one temporal patch) and clamps it to [FPS_MIN_FRAMES, FPS_MAX_FRAMES]",
+                    _ => "the family's own frame sampling and limits",
+                };
+                notes.push(format!("{asked} frames asked (fps × duration, or --frames); {frames} counted: {why}"));
+            }
+        }
+    }
+    notes
 }
 
 fn parse_knobs(args: &Args) -> Result<Knobs> {

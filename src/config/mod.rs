@@ -217,7 +217,7 @@ impl Config {
     /// (`sweep::plan::check` then checks the fields against each other).
     pub fn load(path: &Path) -> Result<Config> {
         let value = load_merged(path, 0)?;
-        let cfg: Config = serde_path_to_error::deserialize(value).map_err(|e| Error::file(path, field_error(&e)))?;
+        let cfg: Config = serde_path_to_error::deserialize(value).map_err(|e| Error::file(path, field_error(&e, path)))?;
         cfg.validate().map_err(|e| match e {
             Error::Input(m) => Error::Input(format!("{}: {m}", path.display())),
             other => other,
@@ -396,13 +396,43 @@ fn nonempty<T>(field: &str, v: &[T]) -> Result<()> {
     Ok(())
 }
 
-/// A schema error with the key path it happened at (`train.steps: invalid type …`).
-fn field_error(e: &serde_path_to_error::Error<serde_yaml::Error>) -> String {
+/// A schema error with the key path it happened at and, where the key is written, its line
+/// (`train.steps: invalid type: string "twenty", expected usize (line 9)`).
+fn field_error(e: &serde_path_to_error::Error<serde_yaml::Error>, path: &Path) -> String {
     let inner = one_line(&e.inner().to_string());
-    match e.path().to_string().as_str() {
-        "." | "" => inner,
-        at => format!("{at}: {inner}"),
+    let at = e.path().to_string();
+    if at == "." || at.is_empty() {
+        return inner;
     }
+    match key_line(path, &at, 0) {
+        Some((file, line)) if file == path => format!("{at}: {inner} (line {line})"),
+        Some((file, line)) => format!("{at}: {inner} (line {line} of {})", file.display()),
+        None => format!("{at}: {inner}"),
+    }
+}
+
+/// Where the key of a path such as `train.steps` or `sweep.spatial[0]` is written: the
+/// first line, in the file or else along its `base:` chain, that holds the path's last key
+/// after every key before it (block or flow style).
+fn key_line(path: &Path, at: &str, depth: usize) -> Option<(PathBuf, usize)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let keys: Vec<&str> = at.split('.').map(|k| k.split('[').next().unwrap_or(k)).filter(|k| !k.is_empty()).collect();
+    let mut want = keys.iter().peekable();
+    for (i, line) in text.lines().enumerate() {
+        let code = line.split(" #").next().unwrap_or(line);
+        while let Some(k) = want.peek() {
+            let found = code.match_indices(&format!("{k}:")).any(|(j, _)| j == 0 || !code[..j].ends_with(|c: char| c.is_alphanumeric() || c == '_'));
+            if !found {
+                break;
+            }
+            want.next();
+        }
+        if want.peek().is_none() {
+            return Some((path.to_path_buf(), i + 1));
+        }
+    }
+    let base = text.lines().find_map(|l| l.strip_prefix("base:")).map(|b| b.trim().trim_matches(['"', '\'']).to_string())?;
+    (depth < 8).then(|| key_line(&path.parent().unwrap_or(Path::new(".")).join(base), at, depth + 1)).flatten()
 }
 
 /// serde_yaml errors can span lines; the CLI promises one.
@@ -541,6 +571,26 @@ sweep:
         assert_eq!(c.name, "child");
         assert_eq!(c.train.steps, 20);
         assert_eq!(c.train.batch, 8, "untouched keys come from the base");
+    }
+
+    #[test]
+    fn a_wrong_type_names_its_key_path_and_line() {
+        let e = load_str(&SMALL.replace("steps: 12", "steps: twenty")).unwrap_err();
+        let msg = e.to_string();
+        assert_eq!(e.exit_code(), 2);
+        assert!(msg.contains("train.steps: invalid type: string \"twenty\""), "{msg}");
+        assert!(msg.contains("(line 7)"), "{msg}");
+        let e = load_str(&SMALL.replace("spatial: [pool]", "spatial: [blur]")).unwrap_err().to_string();
+        assert!(e.contains("sweep.spatial[0]: unknown spatial strategy 'blur'") && e.contains("(line 11)"), "{e}");
+    }
+
+    #[test]
+    fn a_wrong_type_in_a_child_names_the_child_s_line() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "base.yaml", SMALL);
+        let child = write(dir.path(), "child.yaml", "base: base.yaml\nname: child\ntrain:\n  batch: many\n");
+        let msg = crate::sweep::load(&child).unwrap_err().to_string();
+        assert!(msg.contains("train.batch: invalid type") && msg.contains("(line 4)"), "{msg}");
     }
 
     #[test]

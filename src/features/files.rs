@@ -410,4 +410,85 @@ pub(crate) mod tests {
         let e = Files::open(&cfg(d.path())).err().unwrap();
         assert!(e.to_string().contains("line 1") && e.to_string().contains("40"), "{e}");
     }
+
+    fn fingerprint(dir: &Path) -> String {
+        Files::open(&cfg(dir)).unwrap().fingerprint().unwrap().to_string()
+    }
+
+    #[test]
+    fn the_fingerprint_follows_every_feature_file_and_question_and_nothing_else() {
+        let d = tempfile::tempdir().unwrap();
+        write_dataset(d.path(), 4, 3, 2, 3);
+        let first = fingerprint(d.path());
+        assert_eq!(first, fingerprint(d.path()), "same directory, same fingerprint");
+        std::fs::write(d.path().join("notes.txt"), "not read").unwrap();
+        assert_eq!(first, fingerprint(d.path()), "files no question names are not read");
+        // Re-extract one video with other values (same shape, same size).
+        let t = Tensor::full([4, 3, 3, 2], 9.0, (Kind::Float, tch::Device::Cpu));
+        Tensor::write_safetensors(&[(FEATURES_TENSOR, &t)], d.path().join("v1.safetensors")).unwrap();
+        let after_video = fingerprint(d.path());
+        assert_ne!(first, after_video);
+        let q = std::fs::read_to_string(d.path().join("questions.jsonl")).unwrap().replacen("\"answer\": 0", "\"answer\": 1", 1);
+        std::fs::write(d.path().join("questions.jsonl"), q).unwrap();
+        assert_ne!(after_video, fingerprint(d.path()));
+    }
+
+    #[test]
+    fn a_nan_feature_fails_loading_naming_the_file_and_frame() {
+        let d = tempfile::tempdir().unwrap();
+        write_dataset(d.path(), 4, 3, 2, 3);
+        let t = Tensor::ones([4, 3, 3, 2], (Kind::Float, tch::Device::Cpu));
+        let _ = t.get(2).get(1).fill_(f64::NAN);
+        Tensor::write_safetensors(&[(FEATURES_TENSOR, &t)], d.path().join("v1.safetensors")).unwrap();
+        let src = Files::open(&cfg(d.path())).unwrap();
+        for e in [src.load(Split::Train).err().unwrap(), src.check_values().unwrap_err()] {
+            assert_eq!(e.exit_code(), 2);
+            let msg = e.to_string();
+            assert!(msg.contains("v1.safetensors") && msg.contains("NaN") && msg.contains("frame 2"), "{msg}");
+        }
+        assert!(src.load(Split::Eval).is_ok(), "the eval videos are finite");
+    }
+
+    #[test]
+    fn a_split_without_questions_or_a_truncated_file_fails_at_open() {
+        let d = tempfile::tempdir().unwrap();
+        write_dataset(d.path(), 4, 3, 2, 2);
+        let q = std::fs::read_to_string(d.path().join("questions.jsonl")).unwrap();
+        std::fs::write(d.path().join("questions.jsonl"), q.replace("\"eval\"", "\"train\"")).unwrap();
+        let e = Files::open(&cfg(d.path())).err().unwrap();
+        assert!(e.to_string().contains("no questions in split 'eval'"), "{e}");
+        std::fs::write(d.path().join("questions.jsonl"), q).unwrap();
+        let path = d.path().join("v0.safetensors");
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 4]).unwrap();
+        let e = Files::open(&cfg(d.path())).err().unwrap();
+        assert!(e.to_string().contains("v0.safetensors") && e.to_string().contains("truncated"), "{e}");
+    }
+
+    #[test]
+    fn loaded_bytes_count_every_tensor_padded_to_the_frames() {
+        let d = tempfile::tempdir().unwrap();
+        write_dataset(d.path(), 4, 3, 2, 3);
+        write_video(d.path(), "v1", 2, 1.0);
+        let src = Files::open(&cfg(d.path())).unwrap();
+        // Features 4 × 9 × 2 floats per video; v1 also has attention 4 × 9.
+        assert_eq!(src.loaded_bytes(Split::Train), (3.0 * 72.0 + 36.0) * 4.0);
+        assert_eq!(src.loaded_bytes(Split::Eval), 2.0 * 72.0 * 4.0);
+        assert_eq!((src.videos(Split::Train), src.videos(Split::Eval)), (3, 2));
+    }
+
+    /// The fingerprint's cost on 10,000 small files (`cargo test --release -- --ignored
+    /// fingerprint_cost --nocapture`).
+    #[test]
+    #[ignore]
+    fn fingerprint_cost_on_10000_files() {
+        let d = tempfile::tempdir().unwrap();
+        write_dataset(d.path(), 4, 3, 2, 9_998);
+        let started = std::time::Instant::now();
+        let fp = fingerprint(d.path());
+        let cold = started.elapsed();
+        let started = std::time::Instant::now();
+        assert_eq!(fp, fingerprint(d.path()));
+        println!("open + fingerprint of 10,000 files: {cold:?} first, {:?} again", started.elapsed());
+    }
 }

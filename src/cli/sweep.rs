@@ -27,29 +27,41 @@ pub struct Args {
     /// Points trained at once [default: one per core on CPU, one on CUDA].
     #[arg(long, short = 'j')]
     jobs: Option<usize>,
+    /// Memory the sweep may use, e.g. 64G or 512MiB [default: MemAvailable of /proc/meminfo].
+    #[arg(long, value_name = "SIZE")]
+    max_memory: Option<String>,
 }
 
-/// Check a sweep file without running it.
+/// Check a sweep file without running it: every check the sweep runs before it trains.
 #[derive(clap::Args)]
 pub struct ValidateArgs {
     /// The sweep file.
     config: PathBuf,
+    /// Memory the sweep may use, e.g. 64G or 512MiB [default: MemAvailable of /proc/meminfo].
+    #[arg(long, value_name = "SIZE")]
+    max_memory: Option<String>,
+}
+
+fn max_memory(arg: &Option<String>) -> Result<Option<u64>> {
+    arg.as_deref().map(|s| sweep::preflight::parse_size(s).map_err(|m| vislaw::Error::input("--max-memory", m))).transpose()
 }
 
 /// Runs `vislaw sweep`.
 pub fn run(args: Args) -> Result<()> {
     let cfg = sweep::load(&args.config)?;
-    if args.dry_run {
-        out!("{}", dry_run(&cfg, &args.results));
-        return Ok(());
-    }
+    let max_memory = max_memory(&args.max_memory)?;
     let device = super::device(&args.device)?;
     let jobs = match args.jobs {
         Some(0) => return Err(vislaw::Error::input("--jobs", "must be at least 1")),
         Some(n) => n,
         None => vislaw::sweep::default_jobs(device),
     };
-    let opts = RunOptions { results_root: args.results, device, max_points: args.max_points, jobs };
+    if args.dry_run {
+        let prepared = sweep::prepare(&cfg, &sweep::Limits { max_memory, workers: jobs })?;
+        out!("{}", dry_run(&cfg, &prepared, &args.results));
+        return Ok(());
+    }
+    let opts = RunOptions { results_root: args.results, device, max_points: args.max_points, jobs, max_memory };
     let outcome = run_sweep(&cfg, &opts, &super::progress::Progress::new())?;
     if let Some(df) = &outcome.results {
         outln!("\n{}", results::summary_table(df)?);
@@ -99,21 +111,26 @@ fn analyze(cfg: &Config, df: &polars::prelude::DataFrame, run_dir: &std::path::P
 /// Runs `vislaw validate`.
 pub fn validate(args: ValidateArgs) -> Result<()> {
     let cfg = sweep::load(&args.config)?;
-    sweep::open_source(&cfg)?;
-    let points = sweep::plan(&cfg);
-    outln!("{}: valid — {} points", args.config.display(), points.len());
+    // As many workers as a CPU sweep by default: the largest memory a sweep would need.
+    let limits = sweep::Limits { max_memory: max_memory(&args.max_memory)?, workers: vislaw::sweep::default_jobs(tch::Device::Cpu) };
+    let prepared = sweep::prepare(&cfg, &limits)?;
+    prepared.source.check_values()?;
+    outln!("{}: valid — {} points, ≈ {} of memory", args.config.display(), prepared.points.len(), sweep::preflight::human_bytes(prepared.memory.total()));
+    if let Some(note) = &prepared.over_budget {
+        outln!("{note}");
+    }
     Ok(())
 }
 
 /// Nominal CPU throughput used for the dry-run time estimate (measured by `vislaw bench-train`).
 const NOMINAL_FLOPS_PER_S: f64 = 20e9;
 
-fn dry_run(cfg: &Config, results_root: &std::path::Path) -> String {
-    let points = sweep::plan(cfg);
+fn dry_run(cfg: &Config, prepared: &sweep::Prepared, results_root: &std::path::Path) -> String {
+    let points = &prepared.points;
     let dir = vislaw::sweep::run_dir(cfg, results_root);
     let mut out = format!("{:<16} {:<16} {:>4} {:>4} {:>6} {:>5}  {:>9} {:>8}  {}\n", "key", "strategy", "T", "M", "T·M", "seed", "GFLOP", "≈ s", "status");
     let mut total = 0.0;
-    for p in &points {
+    for p in points {
         let cost = sweep::estimate_cost(cfg, p);
         total += cost.flops;
         let status = if results::is_done(&dir, &p.key) { "done" } else { "pending" };
@@ -136,5 +153,9 @@ fn dry_run(cfg: &Config, results_root: &std::path::Path) -> String {
         total / NOMINAL_FLOPS_PER_S,
         NOMINAL_FLOPS_PER_S / 1e9
     );
+    out += &format!("≈ {} of memory\n", sweep::preflight::human_bytes(prepared.memory.total()));
+    if let Some(note) = &prepared.over_budget {
+        out += &format!("{note}\n");
+    }
     out
 }

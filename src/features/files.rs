@@ -9,7 +9,7 @@
 //!   optionally `attention` `[ℓ, g·g]` and `keys` `[ℓ, g·g, dk]` for strategies that need
 //!   them. A video's length ℓ is its own frame count, at most `data.frames` = F; shorter
 //!   videos are zero-padded to F on loading (`SplitData::lengths` keeps each ℓ).
-use super::{FeatureSource, Question, Split, SplitData, FEATURES_TENSOR, MAX_TEXT_TOKENS};
+use super::{FeatureSource, Question, Split, SplitData, ATTENTION_TENSOR, FEATURES_TENSOR, KEYS_TENSOR, MAX_TEXT_TOKENS};
 use crate::config::DataConfig;
 use crate::error::{Error, Result};
 use serde::Deserialize;
@@ -24,6 +24,10 @@ pub struct Files {
     vocab_size: usize,
     shape: [i64; 4],
     questions: Vec<QuestionLine>,
+    /// See [`Files::open`] for the rule.
+    fingerprint: String,
+    /// Loaded bytes of the train and eval splits.
+    bytes: [f64; 2],
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -44,21 +48,50 @@ struct QuestionLine {
 }
 
 impl Files {
-    /// Opens and checks a feature directory: every question is valid and every video file
-    /// exists with a `[ℓ, g, g, D]` shape, 1 ≤ ℓ ≤ F (headers only; tensors load later).
+    /// Opens and checks a feature directory: every question is valid, both splits have
+    /// questions, and every video file exists with a `[ℓ, g, g, D]` shape, 1 ≤ ℓ ≤ F, and
+    /// the length its header promises (headers only; tensors load later).
+    ///
+    /// The directory's fingerprint, which point keys include, hashes (blake3) the bytes of
+    /// `dataset.json` and `questions.jsonl`, and for each video file its name, byte size,
+    /// modification time (ns) and header bytes (tensor names, dtypes, shapes, offsets). Any
+    /// re-extraction or edit shows up without reading the tensors; a file rewritten with the
+    /// same size and the same modification time is not seen (touch it).
     pub fn open(cfg: &DataConfig) -> Result<Files> {
         let dir = cfg.dir.clone().ok_or_else(|| Error::input("data.dir", "required when data.generator is files"))?;
         if !dir.is_dir() {
             return Err(Error::file(&dir, "data.dir is not a directory"));
         }
+        let mut hasher = blake3::Hasher::new();
         let info_path = dir.join("dataset.json");
-        let info: DatasetInfo = read_json(&info_path)?;
-        let questions = read_questions(&dir.join("questions.jsonl"), info.vocab_size)?;
-        let shape = [cfg.frames as i64, cfg.grid as i64, cfg.grid as i64, cfg.dim as i64];
-        let files = Files { dir, vocab_size: info.vocab_size, shape, questions };
-        for video in files.video_names(None) {
-            files.check_header(&video)?;
+        let info_text = read_text(&info_path)?;
+        let info: DatasetInfo = serde_json::from_str(&info_text).map_err(|e| Error::file(&info_path, e))?;
+        let questions_path = dir.join("questions.jsonl");
+        let questions_text = read_text(&questions_path)?;
+        let questions = parse_questions(&questions_path, &questions_text, info.vocab_size)?;
+        for (name, text) in [("dataset.json", &info_text), ("questions.jsonl", &questions_text)] {
+            hasher.update(name.as_bytes()).update(&(text.len() as u64).to_le_bytes()).update(text.as_bytes());
         }
+        let shape = [cfg.frames as i64, cfg.grid as i64, cfg.grid as i64, cfg.dim as i64];
+        let mut files = Files { dir, vocab_size: info.vocab_size, shape, questions, fingerprint: String::new(), bytes: [0.0; 2] };
+        for split in [Split::Train, Split::Eval] {
+            if files.video_names(Some(split)).is_empty() {
+                return Err(Error::file(&questions_path, format!("no questions in split '{}' (the sweep trains on train and scores on eval)", split.name())));
+            }
+        }
+        let mut loaded = BTreeMap::new();
+        for video in files.video_names(None) {
+            let path = files.video_path(&video);
+            let (header, raw) = read_safetensors_header(&path)?;
+            loaded.insert(video.clone(), files.check_header(&path, &header, raw.len())?);
+            let meta = std::fs::metadata(&path).map_err(|e| Error::file(&path, format!("cannot stat: {e}")))?;
+            let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+            hasher.update(video.as_bytes()).update(&[0]).update(&meta.len().to_le_bytes()).update(&mtime.to_le_bytes()).update(blake3::hash(&raw).as_bytes());
+        }
+        for (i, split) in [Split::Train, Split::Eval].into_iter().enumerate() {
+            files.bytes[i] = files.video_names(Some(split)).iter().map(|v| loaded[v]).sum();
+        }
+        files.fingerprint = hasher.finalize().to_hex()[..16].to_string();
         Ok(files)
     }
 
@@ -80,25 +113,41 @@ impl Files {
         v.into_iter().map(|(_, k)| k).collect()
     }
 
-    fn check_header(&self, video: &str) -> Result<()> {
-        let path = self.video_path(video);
-        let header = read_safetensors_header(&path)?;
+    /// Checks a video's header (`header_len` bytes) against the config and the file's size;
+    /// returns the bytes its tensors take once loaded (f32, padded to F frames).
+    fn check_header(&self, path: &Path, header: &safetensors::tensor::Metadata, header_len: usize) -> Result<f64> {
         let tensors = header.tensors();
-        let info = tensors.get(FEATURES_TENSOR).ok_or_else(|| Error::file(&path, format!("no tensor named '{FEATURES_TENSOR}'")))?;
+        let info = tensors.get(FEATURES_TENSOR).ok_or_else(|| Error::file(path, format!("no tensor named '{FEATURES_TENSOR}'")))?;
         let want: Vec<usize> = self.shape.iter().map(|&x| x as usize).collect();
         if info.shape.len() != 4 || info.shape[1..] != want[1..] || info.shape[0] == 0 {
-            return Err(Error::file(&path, format!("tensor '{FEATURES_TENSOR}' has shape {:?}, expected [frames, grid, grid, dim] = {want:?}", info.shape)));
+            return Err(Error::file(path, format!("tensor '{FEATURES_TENSOR}' has shape {:?}, expected [frames, grid, grid, dim] = {want:?}", info.shape)));
         }
         if info.shape[0] > want[0] {
-            return Err(Error::file(&path, format!("{} frames exceed data.frames = {} (the longest video)", info.shape[0], want[0])));
+            return Err(Error::file(path, format!("{} frames exceed data.frames = {} (the longest video)", info.shape[0], want[0])));
         }
-        Ok(())
+        let data_end = tensors.values().map(|t| t.data_offsets.1).max().unwrap_or(0) as u64;
+        let size = std::fs::metadata(path).map_err(|e| Error::file(path, format!("cannot stat: {e}")))?.len();
+        if size < 8 + header_len as u64 + data_end {
+            return Err(Error::file(path, format!("truncated: {size} bytes, its header promises {}", 8 + header_len as u64 + data_end)));
+        }
+        // Each tensor's frames are padded to F; its other dimensions are kept.
+        let frames = want[0] as f64;
+        Ok(tensors
+            .iter()
+            .filter(|(name, _)| [FEATURES_TENSOR, ATTENTION_TENSOR, KEYS_TENSOR].contains(&name.as_str()))
+            .map(|(_, t)| frames * t.shape.iter().skip(1).product::<usize>() as f64 * 4.0)
+            .sum())
     }
 
+    /// Loads a video's tensors as f32, failing by name on non-finite values.
     fn load_video(&self, video: &str) -> Result<BTreeMap<String, Tensor>> {
         let path = self.video_path(video);
         let named = Tensor::read_safetensors(&path).map_err(|e| Error::file(&path, format!("cannot read safetensors: {e}")))?;
-        Ok(named.into_iter().map(|(k, t)| (k, t.to_kind(Kind::Float))).collect())
+        let loaded: BTreeMap<String, Tensor> = named.into_iter().map(|(k, t)| (k, t.to_kind(Kind::Float))).collect();
+        for (name, t) in &loaded {
+            super::check_finite(t, name).map_err(|m| Error::file(&path, m))?;
+        }
+        Ok(loaded)
     }
 }
 
@@ -111,10 +160,32 @@ impl FeatureSource for Files {
         self.vocab_size
     }
 
+    fn videos(&self, split: Split) -> usize {
+        self.video_names(Some(split)).len()
+    }
+
+    fn loaded_bytes(&self, split: Split) -> f64 {
+        self.bytes[match split {
+            Split::Train => 0,
+            Split::Eval => 1,
+        }]
+    }
+
+    fn fingerprint(&self) -> Option<&str> {
+        Some(&self.fingerprint)
+    }
+
+    fn check_values(&self) -> Result<()> {
+        for video in self.video_names(None) {
+            self.load_video(&video)?;
+        }
+        Ok(())
+    }
+
     fn provides(&self, tensor: &str) -> bool {
         let g2 = (self.shape[1] * self.shape[2]) as usize;
         self.video_names(None).iter().all(|v| {
-            let Ok(header) = read_safetensors_header(&self.video_path(v)) else { return false };
+            let Ok((header, _)) = read_safetensors_header(&self.video_path(v)) else { return false };
             let tensors = header.tensors();
             // Each video's extra tensors have its own length, that of its features.
             let Some(f) = tensors.get(FEATURES_TENSOR).map(|info| info.shape[0]) else { return false };
@@ -177,13 +248,11 @@ fn pad_frames(x: &Tensor, frames: i64) -> Tensor {
     Tensor::cat(&[x.shallow_clone(), Tensor::zeros(pad.as_slice(), (x.kind(), x.device()))], 0)
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
-    serde_json::from_str(&text).map_err(|e| Error::file(path, e))
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))
 }
 
-fn read_questions(path: &Path, vocab_size: usize) -> Result<Vec<QuestionLine>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+fn parse_questions(path: &Path, text: &str, vocab_size: usize) -> Result<Vec<QuestionLine>> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let at = |msg: String| Error::file(path, format!("line {}: {msg}", i + 1));
@@ -210,8 +279,9 @@ fn read_questions(path: &Path, vocab_size: usize) -> Result<Vec<QuestionLine>> {
     Ok(out)
 }
 
-/// Reads only the JSON header of a safetensors file (its tensors' names, dtypes and shapes).
-fn read_safetensors_header(path: &Path) -> Result<safetensors::tensor::Metadata> {
+/// Reads only the JSON header of a safetensors file (its tensors' names, dtypes and shapes),
+/// parsed and as raw bytes.
+fn read_safetensors_header(path: &Path) -> Result<(safetensors::tensor::Metadata, Vec<u8>)> {
     let mut f = std::fs::File::open(path).map_err(|e| Error::file(path, format!("missing feature file: {e}")))?;
     let mut len = [0u8; 8];
     f.read_exact(&mut len).map_err(|_| Error::file(path, "not a safetensors file (too short)"))?;
@@ -221,7 +291,8 @@ fn read_safetensors_header(path: &Path) -> Result<safetensors::tensor::Metadata>
     }
     let mut header = vec![0u8; n as usize];
     f.read_exact(&mut header).map_err(|_| Error::file(path, "not a safetensors file (truncated header)"))?;
-    serde_json::from_slice(&header).map_err(|e| Error::file(path, format!("not a safetensors file: {e}")))
+    let parsed = serde_json::from_slice(&header).map_err(|e| Error::file(path, format!("not a safetensors file: {e}")))?;
+    Ok((parsed, header))
 }
 
 #[cfg(test)]
@@ -338,5 +409,86 @@ pub(crate) mod tests {
         std::fs::write(d.path().join("questions.jsonl"), q).unwrap();
         let e = Files::open(&cfg(d.path())).err().unwrap();
         assert!(e.to_string().contains("line 1") && e.to_string().contains("40"), "{e}");
+    }
+
+    fn fingerprint(dir: &Path) -> String {
+        Files::open(&cfg(dir)).unwrap().fingerprint().unwrap().to_string()
+    }
+
+    #[test]
+    fn the_fingerprint_follows_every_feature_file_and_question_and_nothing_else() {
+        let d = tempfile::tempdir().unwrap();
+        write_dataset(d.path(), 4, 3, 2, 3);
+        let first = fingerprint(d.path());
+        assert_eq!(first, fingerprint(d.path()), "same directory, same fingerprint");
+        std::fs::write(d.path().join("notes.txt"), "not read").unwrap();
+        assert_eq!(first, fingerprint(d.path()), "files no question names are not read");
+        // Re-extract one video with other values (same shape, same size).
+        let t = Tensor::full([4, 3, 3, 2], 9.0, (Kind::Float, tch::Device::Cpu));
+        Tensor::write_safetensors(&[(FEATURES_TENSOR, &t)], d.path().join("v1.safetensors")).unwrap();
+        let after_video = fingerprint(d.path());
+        assert_ne!(first, after_video);
+        let q = std::fs::read_to_string(d.path().join("questions.jsonl")).unwrap().replacen("\"answer\": 0", "\"answer\": 1", 1);
+        std::fs::write(d.path().join("questions.jsonl"), q).unwrap();
+        assert_ne!(after_video, fingerprint(d.path()));
+    }
+
+    #[test]
+    fn a_nan_feature_fails_loading_naming_the_file_and_frame() {
+        let d = tempfile::tempdir().unwrap();
+        write_dataset(d.path(), 4, 3, 2, 3);
+        let t = Tensor::ones([4, 3, 3, 2], (Kind::Float, tch::Device::Cpu));
+        let _ = t.get(2).get(1).fill_(f64::NAN);
+        Tensor::write_safetensors(&[(FEATURES_TENSOR, &t)], d.path().join("v1.safetensors")).unwrap();
+        let src = Files::open(&cfg(d.path())).unwrap();
+        for e in [src.load(Split::Train).err().unwrap(), src.check_values().unwrap_err()] {
+            assert_eq!(e.exit_code(), 2);
+            let msg = e.to_string();
+            assert!(msg.contains("v1.safetensors") && msg.contains("NaN") && msg.contains("frame 2"), "{msg}");
+        }
+        assert!(src.load(Split::Eval).is_ok(), "the eval videos are finite");
+    }
+
+    #[test]
+    fn a_split_without_questions_or_a_truncated_file_fails_at_open() {
+        let d = tempfile::tempdir().unwrap();
+        write_dataset(d.path(), 4, 3, 2, 2);
+        let q = std::fs::read_to_string(d.path().join("questions.jsonl")).unwrap();
+        std::fs::write(d.path().join("questions.jsonl"), q.replace("\"eval\"", "\"train\"")).unwrap();
+        let e = Files::open(&cfg(d.path())).err().unwrap();
+        assert!(e.to_string().contains("no questions in split 'eval'"), "{e}");
+        std::fs::write(d.path().join("questions.jsonl"), q).unwrap();
+        let path = d.path().join("v0.safetensors");
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 4]).unwrap();
+        let e = Files::open(&cfg(d.path())).err().unwrap();
+        assert!(e.to_string().contains("v0.safetensors") && e.to_string().contains("truncated"), "{e}");
+    }
+
+    #[test]
+    fn loaded_bytes_count_every_tensor_padded_to_the_frames() {
+        let d = tempfile::tempdir().unwrap();
+        write_dataset(d.path(), 4, 3, 2, 3);
+        write_video(d.path(), "v1", 2, 1.0);
+        let src = Files::open(&cfg(d.path())).unwrap();
+        // Features 4 × 9 × 2 floats per video; v1 also has attention 4 × 9.
+        assert_eq!(src.loaded_bytes(Split::Train), (3.0 * 72.0 + 36.0) * 4.0);
+        assert_eq!(src.loaded_bytes(Split::Eval), 2.0 * 72.0 * 4.0);
+        assert_eq!((src.videos(Split::Train), src.videos(Split::Eval)), (3, 2));
+    }
+
+    /// The fingerprint's cost on 10,000 small files (`cargo test --release -- --ignored
+    /// fingerprint_cost --nocapture`).
+    #[test]
+    #[ignore]
+    fn fingerprint_cost_on_10000_files() {
+        let d = tempfile::tempdir().unwrap();
+        write_dataset(d.path(), 4, 3, 2, 9_998);
+        let started = std::time::Instant::now();
+        let fp = fingerprint(d.path());
+        let cold = started.elapsed();
+        let started = std::time::Instant::now();
+        assert_eq!(fp, fingerprint(d.path()));
+        println!("open + fingerprint of 10,000 files: {cold:?} first, {:?} again", started.elapsed());
     }
 }

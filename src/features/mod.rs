@@ -126,12 +126,49 @@ pub trait FeatureSource {
     fn provides(&self, _tensor: &str) -> bool {
         false
     }
+    /// Videos in a split.
+    fn videos(&self, split: Split) -> usize;
+    /// Bytes one split takes once loaded: every tensor as f32, padded to F frames.
+    fn loaded_bytes(&self, split: Split) -> f64;
+    /// Bytes the loading itself needs on top of the loaded splits (a renderer's and
+    /// encoder's working set, say).
+    fn load_working_bytes(&self) -> f64 {
+        0.0
+    }
+    /// Content fingerprint of what the source reads, for point keys; `None` when the
+    /// config alone determines the data (the synthetic benchmark: its config is in the key).
+    fn fingerprint(&self) -> Option<&str> {
+        None
+    }
+    /// Reads every tensor once and checks its values (finite), one video at a time: the
+    /// check loading runs, without holding a split in memory. Sources whose values are
+    /// computed, not read, have nothing to check.
+    fn check_values(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Fails, naming `what` and the first frame, when `x` (`[ℓ, …]`) holds NaN or ±inf.
+pub fn check_finite(x: &Tensor, what: &str) -> std::result::Result<(), String> {
+    let bad = x.isfinite().logical_not();
+    if bad.any().int64_value(&[]) == 0 {
+        return Ok(());
+    }
+    let per_frame = if bad.dim() > 1 { bad.flatten(1, -1).any_dim(1, false) } else { bad };
+    let frame = per_frame.nonzero().int64_value(&[0, 0]);
+    Err(format!("tensor '{what}' holds NaN or infinite values (first at frame {frame})"))
 }
 
 /// Builds the source a data config names.
 pub fn open(cfg: &DataConfig) -> Result<Box<dyn FeatureSource>> {
     match cfg.generator {
-        Generator::Synthetic => Ok(Box::new(synthetic::Synthetic::new(cfg.clone()))),
+        Generator::Synthetic => {
+            if cfg.frames < crate::config::MIN_SYNTHETIC_FRAMES {
+                let min = crate::config::MIN_SYNTHETIC_FRAMES;
+                return Err(crate::error::Error::input("data.frames", format!("the synthetic benchmark needs at least {min} source frames")));
+            }
+            Ok(Box::new(synthetic::Synthetic::new(cfg.clone())))
+        }
         Generator::Files => Ok(Box::new(files::Files::open(cfg)?)),
     }
 }

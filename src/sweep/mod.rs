@@ -1,9 +1,12 @@
-//! The sweep: its points planned from a config (`plan`), and run (`run`): every pending
+//! The sweep: its points planned from a config (`plan`), checked against the data and the
+//! machine (`preflight`), and run (`run`): every pending
 //! point trained, evaluated and saved at once, finished points never redone.
 pub mod events;
 pub mod plan;
+pub mod preflight;
 pub mod run;
 
 pub use events::{Silent, SweepEvents};
 pub use plan::*;
+pub use preflight::{open_source, prepare, Limits, Prepared};
 pub use run::*;

@@ -55,8 +55,33 @@ impl Point {
     }
 }
 
-/// Expands the axes into shapes (deduplicated, sorted), honouring the design and budgets.
+/// Expands the axes into the shapes a sweep trains (deduplicated, sorted): those of the
+/// design within the largest budget (see [`over_budget`] for the others).
 pub fn plan_shapes(s: &SweepConfig) -> Vec<Shape> {
+    let max_budget = s.budgets.iter().max().copied();
+    design_shapes(s).into_iter().filter(|p| max_budget.is_none_or(|b| p.frames * p.tokens_per_frame <= b)).collect()
+}
+
+/// The shapes of the design that the sweep skips: T·M over the largest budget.
+pub fn over_budget(s: &SweepConfig) -> Vec<Shape> {
+    let max_budget = s.budgets.iter().max().copied();
+    design_shapes(s).into_iter().filter(|p| max_budget.is_some_and(|b| p.frames * p.tokens_per_frame > b)).collect()
+}
+
+/// One line on the points the budget skips, for `validate`, dry runs and the sweep's
+/// warning; `None` when none is skipped.
+pub fn over_budget_note(s: &SweepConfig) -> Option<String> {
+    let skipped = over_budget(s);
+    let max_budget = s.budgets.iter().max()?;
+    let pairs: std::collections::BTreeSet<(usize, usize)> = skipped.iter().map(|p| (p.frames, p.tokens_per_frame)).collect();
+    let pairs: Vec<String> = pairs.iter().map(|(t, m)| format!("{t}×{m}")).collect();
+    (!skipped.is_empty()).then(|| {
+        format!("{} point(s) skipped, T·M over the largest budget {max_budget} (sweep.budgets): T×M = {}", skipped.len() * s.seeds.len(), pairs.join(", "))
+    })
+}
+
+/// Every shape of the design, whatever the budgets.
+fn design_shapes(s: &SweepConfig) -> Vec<Shape> {
     let mut shapes = match (s.design, &s.center) {
         (Design::Cross, Some(c)) => {
             let along_m = s
@@ -77,15 +102,12 @@ pub fn plan_shapes(s: &SweepConfig) -> Vec<Shape> {
 }
 
 fn grid_shapes(s: &SweepConfig) -> Vec<Shape> {
-    let max_budget = s.budgets.iter().max().copied();
     let mut out = Vec::new();
     for sp in &s.spatial {
         for tp in &s.temporal {
             for &t in &s.frames {
                 for &m in &s.tokens_per_frame {
-                    if max_budget.is_none_or(|b| t * m <= b) {
-                        out.push(Shape { frames: t, tokens_per_frame: m, spatial: *sp, temporal: *tp });
-                    }
+                    out.push(Shape { frames: t, tokens_per_frame: m, spatial: *sp, temporal: *tp });
                 }
             }
         }
@@ -93,12 +115,14 @@ fn grid_shapes(s: &SweepConfig) -> Vec<Shape> {
     out
 }
 
-/// All points of a validated config, with their keys, in a stable order.
-pub fn plan(cfg: &Config) -> Vec<Point> {
+/// All points of a validated config, with their keys, in a stable order. `fingerprint` is
+/// the feature source's content fingerprint (`FeatureSource::fingerprint`: `None` for the
+/// synthetic benchmark, whose config is its content).
+pub fn plan(cfg: &Config, fingerprint: Option<&str>) -> Vec<Point> {
     let mut points = Vec::new();
     for shape in plan_shapes(&cfg.sweep) {
         for &seed in &cfg.sweep.seeds {
-            let key = point_key(cfg, &shape, seed);
+            let key = point_key(cfg, fingerprint, &shape, seed);
             points.push(Point { shape: shape.clone(), seed, key });
         }
     }
@@ -111,6 +135,10 @@ pub fn plan(cfg: &Config) -> Vec<Point> {
 struct KeyMaterial<'a, S> {
     protocol: u32,
     data: &'a crate::config::DataConfig,
+    /// The content fingerprint of a `files` source (absent for the synthetic benchmark, so
+    /// its keys are unchanged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a str>,
     model: &'a crate::config::ModelConfig,
     train: &'a crate::config::TrainConfig,
     shape: S,
@@ -125,10 +153,11 @@ struct KeyMaterial<'a, S> {
 }
 
 impl<'a, S: Serialize> KeyMaterial<'a, S> {
-    fn new(cfg: &'a Config, shape: S, strategy: Strategy, seed: u64) -> Self {
+    fn new(cfg: &'a Config, fingerprint: Option<&'a str>, shape: S, strategy: Strategy, seed: u64) -> Self {
         KeyMaterial {
             protocol: PROTOCOL_VERSION,
             data: &cfg.data,
+            source: fingerprint,
             model: &cfg.model,
             train: &cfg.train,
             shape,
@@ -140,8 +169,8 @@ impl<'a, S: Serialize> KeyMaterial<'a, S> {
 }
 
 /// Content hash of the resolved point config: same inputs, same key, across runs and names.
-pub fn point_key(cfg: &Config, shape: &Shape, seed: u64) -> String {
-    hash_key(&KeyMaterial::new(cfg, shape, shape.strategy(), seed))
+pub fn point_key(cfg: &Config, fingerprint: Option<&str>, shape: &Shape, seed: u64) -> String {
+    hash_key(&KeyMaterial::new(cfg, fingerprint, shape, shape.strategy(), seed))
 }
 
 /// A shape whose identity reducers are named by what they keep (`all-frames`,
@@ -159,7 +188,7 @@ struct TwinShape {
 /// and records the row under every strategy: temporal `sample` and `pool` at T = F (when
 /// every video has all F frames), and spatial `pool`, `sample` and `bilinear` at M = g²
 /// (each keeps the grid as it is, bitwise).
-pub fn compute_key(cfg: &Config, point: &Point, all_full_length: bool) -> String {
+pub fn compute_key(cfg: &Config, fingerprint: Option<&str>, point: &Point, all_full_length: bool) -> String {
     let s = &point.shape;
     let keeps_every_frame = all_full_length && s.frames == cfg.data.frames && s.temporal.is_identity_at_full_length();
     let keeps_every_token = s.tokens_per_frame == cfg.data.grid * cfg.data.grid && s.spatial.is_identity_at_full_grid();
@@ -172,7 +201,7 @@ pub fn compute_key(cfg: &Config, point: &Point, all_full_length: bool) -> String
         spatial: if keeps_every_token { "all-tokens" } else { s.spatial.name() },
         temporal: if keeps_every_frame { "all-frames" } else { s.temporal.name() },
     };
-    hash_key(&KeyMaterial::new(cfg, shape, s.strategy(), point.seed))
+    hash_key(&KeyMaterial::new(cfg, fingerprint, shape, s.strategy(), point.seed))
 }
 
 /// The first 16 hex digits of the blake3 hash of `material`'s JSON.
@@ -199,8 +228,9 @@ pub fn load(path: &Path) -> Result<Config> {
     Ok(cfg)
 }
 
-/// Checks a config's fields against each other: every planned point is reachable by its
-/// strategy, within the largest budget and within the LM's context, the strategies'
+/// Checks a config's fields against each other: some point lies within the largest budget
+/// (those over it are skipped, see [`over_budget`]), every planned point is reachable by its
+/// strategy and within the LM's context, the strategies'
 /// parameters suit the data, and the needle grid suits the points. Names the field.
 pub fn check(cfg: &Config) -> Result<()> {
     let text = crate::features::MAX_TEXT_TOKENS;
@@ -229,7 +259,7 @@ pub fn check(cfg: &Config) -> Result<()> {
     Ok(())
 }
 
-/// Every shape reachable by its reducers and within the largest budget.
+/// Some shape within the largest budget, and every one reachable by its reducers.
 fn check_shapes(cfg: &Config, shapes: &[Shape]) -> Result<()> {
     let max_budget = cfg.sweep.budgets.iter().max().copied();
     if shapes.is_empty() {
@@ -238,14 +268,6 @@ fn check_shapes(cfg: &Config, shapes: &[Shape]) -> Result<()> {
     for p in shapes {
         p.spatial.check(cfg.data.grid, p.tokens_per_frame).map_err(|m| Error::input("sweep.tokens_per_frame", m))?;
         p.temporal.check(cfg.data.frames, p.frames).map_err(|m| Error::input("sweep.frames", m))?;
-        if let Some(max_budget) = max_budget {
-            if p.frames * p.tokens_per_frame > max_budget {
-                return Err(Error::input(
-                    "sweep.center",
-                    format!("{} frames × {} tokens = {} exceed the largest budget {max_budget}", p.frames, p.tokens_per_frame, p.frames * p.tokens_per_frame),
-                ));
-            }
-        }
     }
     Ok(())
 }
@@ -273,7 +295,7 @@ mod tests {
     #[test]
     fn grid_is_the_cartesian_product() {
         let c = small();
-        let p = plan(&c);
+        let p = plan(&c, None);
         assert_eq!(p.len(), 4);
         assert!(p.iter().all(|x| x.key.len() == 16));
     }
@@ -282,7 +304,7 @@ mod tests {
     fn budgets_filter_the_grid() {
         let mut c = small();
         c.sweep.budgets = vec![8];
-        let shapes: Vec<_> = plan(&c).iter().map(|p| (p.shape.frames, p.shape.tokens_per_frame)).collect();
+        let shapes: Vec<_> = plan(&c, None).iter().map(|p| (p.shape.frames, p.shape.tokens_per_frame)).collect();
         assert_eq!(shapes, vec![(2, 1), (2, 4), (4, 1)]);
     }
 
@@ -293,7 +315,7 @@ mod tests {
         c.sweep.spatial = vec![Spatial::Pool, Spatial::Sample];
         c.sweep.temporal = vec![Temporal::Sample, Temporal::Pool];
         c.sweep.center = Some(crate::config::Center { frames: 4, tokens_per_frame: 4, spatial: Spatial::Pool, temporal: Temporal::Sample });
-        let p = plan(&c);
+        let p = plan(&c, None);
         // 2 spatial × 2 M + 2 temporal × 2 T, minus the shared centre (4, 4, pool, sample).
         assert_eq!(p.len(), 7);
         let centre = p.iter().filter(|x| x.shape.frames == 4 && x.shape.tokens_per_frame == 4 && x.strategy().to_string() == "pool/sample").count();
@@ -303,14 +325,14 @@ mod tests {
     #[test]
     fn temporal_sample_and_pool_share_a_computation_only_when_they_keep_every_frame() {
         let cfg: Config = serde_yaml::from_str(YAML_FOR_COMPUTE_KEY).unwrap();
-        let points = plan(&cfg);
+        let points = plan(&cfg, None);
         let at = |t: usize, temporal: Temporal| points.iter().find(|p| p.shape.frames == t && p.shape.temporal == temporal).unwrap();
         let (sample_all, pool_all) = (at(8, Temporal::Sample), at(8, Temporal::Pool));
         assert_ne!(sample_all.key, pool_all.key);
-        assert_eq!(compute_key(&cfg, sample_all, true), compute_key(&cfg, pool_all, true));
-        assert_ne!(compute_key(&cfg, sample_all, false), compute_key(&cfg, pool_all, false), "short videos make them differ");
-        assert_ne!(compute_key(&cfg, at(4, Temporal::Sample), true), compute_key(&cfg, at(4, Temporal::Pool), true));
-        assert_eq!(compute_key(&cfg, at(4, Temporal::Pool), true), at(4, Temporal::Pool).key);
+        assert_eq!(compute_key(&cfg, None, sample_all, true), compute_key(&cfg, None, pool_all, true));
+        assert_ne!(compute_key(&cfg, None, sample_all, false), compute_key(&cfg, None, pool_all, false), "short videos make them differ");
+        assert_ne!(compute_key(&cfg, None, at(4, Temporal::Sample), true), compute_key(&cfg, None, at(4, Temporal::Pool), true));
+        assert_eq!(compute_key(&cfg, None, at(4, Temporal::Pool), true), at(4, Temporal::Pool).key);
     }
 
     #[test]
@@ -320,10 +342,10 @@ mod tests {
             .replace("spatial: [pool]", "spatial: [pool, sample, bilinear, visionzip]")
             .replace("temporal: [sample, pool]", "temporal: [sample]");
         let cfg: Config = serde_yaml::from_str(&yaml).unwrap();
-        let points = plan(&cfg);
+        let points = plan(&cfg, None);
         let key = |m: usize, spatial: Spatial| {
             let p = points.iter().find(|p| p.shape.frames == 4 && p.shape.tokens_per_frame == m && p.shape.spatial == spatial).unwrap();
-            compute_key(&cfg, p, true)
+            compute_key(&cfg, None, p, true)
         };
         // g = 4: M = 16 keeps every token.
         assert_eq!(key(16, Spatial::Pool), key(16, Spatial::Sample));
@@ -344,13 +366,13 @@ sweep: {frames: [4, 8], tokens_per_frame: [4], spatial: [pool], temporal: [sampl
     fn key_changes_with_anything_that_changes_numbers_but_not_the_name() {
         let c = small();
         let s = plan_shapes(&c.sweep)[0].clone();
-        let k = point_key(&c, &s, 0);
-        assert_ne!(k, point_key(&c, &s, 1));
+        let k = point_key(&c, None, &s, 0);
+        assert_ne!(k, point_key(&c, None, &s, 1));
         let mut c2 = c.clone();
         c2.train.lr *= 2.0;
-        assert_ne!(k, point_key(&c2, &s, 0));
+        assert_ne!(k, point_key(&c2, None, &s, 0));
         let mut c3 = c.clone();
         c3.name = "renamed".into();
-        assert_eq!(k, point_key(&c3, &s, 0));
+        assert_eq!(k, point_key(&c3, None, &s, 0));
     }
 }

@@ -3,7 +3,7 @@
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::eval::EvalResult;
-use crate::features::{self, FeatureSource, Split, SplitData};
+use crate::features::{FeatureSource, Split, SplitData};
 use crate::model::{device_name, VisionLm};
 use crate::reduction::reduce_split;
 use crate::results::{self, PointRow};
@@ -29,6 +29,8 @@ pub struct RunOptions {
     pub max_points: Option<usize>,
     /// Points trained at once (see [`default_jobs`]).
     pub jobs: usize,
+    /// Memory the sweep may use, bytes (`None`: what the machine has available).
+    pub max_memory: Option<u64>,
 }
 
 /// Points trained at once by default: one per core on CPU, where each point then runs
@@ -63,25 +65,19 @@ pub fn run_dir(cfg: &Config, results_root: &Path) -> PathBuf {
     RunDir::of(results_root, &cfg.name).root().to_path_buf()
 }
 
-/// Opens a config's feature source and checks it against the sweep (a strategy's encoder
-/// tensors present): the checks a sweep runs on its data before anything is written.
-pub fn open_source(cfg: &Config) -> Result<Box<dyn FeatureSource>> {
-    let source = features::open(&cfg.data)?;
-    let spatial: Vec<_> = sweep::plan_shapes(&cfg.sweep).into_iter().map(|s| s.spatial).collect();
-    crate::reduction::params::check_source(&spatial, source.as_ref())?;
-    Ok(source)
-}
-
 /// Runs (or resumes) a sweep, reporting progress to `events`. Everything is validated
 /// before anything is written.
 pub fn run_sweep(cfg: &Config, opts: &RunOptions, events: &dyn SweepEvents) -> Result<SweepOutcome> {
-    let source = open_source(cfg)?;
-    let points = sweep::plan(cfg);
+    let prepared = sweep::prepare(cfg, &sweep::Limits { max_memory: opts.max_memory, workers: opts.jobs })?;
+    let (source, points) = (prepared.source, prepared.points);
     let dir = run_dir(cfg, &opts.results_root);
     // Before anything in the directory is touched: a concurrent sweep's temp files are not torn.
     let lock = crate::lock::RunLock::acquire(&dir)?;
     if let Some(w) = lock.warning() {
         events.warning(w);
+    }
+    if let Some(note) = &prepared.over_budget {
+        events.warning(note);
     }
     remove_torn_files(&dir);
     let (done, pending): (Vec<&Point>, Vec<&Point>) = points.iter().partition(|p| results::is_done(&dir, &p.key));
@@ -126,6 +122,8 @@ struct Context {
     prior: PathBuf,
     device: Device,
     haystacks: Option<crate::niah::Haystacks>,
+    /// The feature source's content fingerprint (in every key).
+    fingerprint: Option<String>,
 }
 
 impl Context {
@@ -143,8 +141,9 @@ impl Context {
             None => None,
         };
         events.data_ready(&source.describe(), started.elapsed().as_secs_f64());
-        let prior = RunDir::new(dir).prior(&prior_key(cfg));
-        let ctx = Context { train, eval, vocab: source.vocab_size(), prior, device, haystacks };
+        let fingerprint = source.fingerprint().map(str::to_string);
+        let prior = RunDir::new(dir).prior(&prior_key(cfg, fingerprint.as_deref()));
+        let ctx = Context { train, eval, vocab: source.vocab_size(), prior, device, haystacks, fingerprint };
         ctx.ensure_prior(cfg, dir, events)?;
         Ok(ctx)
     }
@@ -167,7 +166,7 @@ impl Context {
             seconds: started.elapsed().as_secs_f64(),
             eval: blind.clone(),
         });
-        let row = blind_row(cfg, blind, &outcome, device_name(self.device));
+        let row = blind_row(cfg, self.fingerprint.as_deref(), blind, &outcome, device_name(self.device));
         results::write_parquet(&dir.join(BLIND_FILE), &mut row.to_frame()?)
     }
 
@@ -180,6 +179,7 @@ impl Context {
             prior: self.prior.clone(),
             device: self.device,
             haystacks: self.haystacks.as_ref().map(|h| h.share()),
+            fingerprint: self.fingerprint.clone(),
         }
     }
 
@@ -204,9 +204,9 @@ impl Context {
 /// File of the blind (no visual tokens) baseline inside a run directory.
 pub use crate::rundir::BLIND_FILE;
 
-fn blind_row(cfg: &Config, eval: EvalResult, outcome: &train::TrainOutcome, device: String) -> PointRow {
+fn blind_row(cfg: &Config, fingerprint: Option<&str>, eval: EvalResult, outcome: &train::TrainOutcome, device: String) -> PointRow {
     PointRow {
-        key: format!("blind-{}", prior_key(cfg)),
+        key: format!("blind-{}", prior_key(cfg, fingerprint)),
         run: cfg.name.clone(),
         spatial: "none".into(),
         temporal: "none".into(),
@@ -225,9 +225,13 @@ fn blind_row(cfg: &Config, eval: EvalResult, outcome: &train::TrainOutcome, devi
     }
 }
 
-/// The prior depends on the data, the model shape and the training settings, not on points.
-fn prior_key(cfg: &Config) -> String {
-    let material = serde_json::json!({"protocol": sweep::PROTOCOL_VERSION, "data": cfg.data, "model": cfg.model, "train": cfg.train});
+/// The prior depends on the data (its config and, for files, its content fingerprint), the
+/// model shape and the training settings, not on points.
+fn prior_key(cfg: &Config, fingerprint: Option<&str>) -> String {
+    let mut material = serde_json::json!({"protocol": sweep::PROTOCOL_VERSION, "data": cfg.data, "model": cfg.model, "train": cfg.train});
+    if let Some(f) = fingerprint {
+        material["source"] = f.into();
+    }
     blake3::hash(material.to_string().as_bytes()).to_hex()[..16].to_string()
 }
 
@@ -286,7 +290,7 @@ fn split_twins<'a>(cfg: &Config, ctx: &Context, todo: &[&'a Point]) -> (Vec<&'a 
     let mut first_of = std::collections::HashMap::new();
     let (mut train, mut twins) = (Vec::new(), Vec::new());
     for &p in todo {
-        match first_of.entry(sweep::compute_key(cfg, p, all_full)) {
+        match first_of.entry(sweep::compute_key(cfg, ctx.fingerprint.as_deref(), p, all_full)) {
             std::collections::hash_map::Entry::Occupied(e) => twins.push((String::clone(e.get()), p)),
             std::collections::hash_map::Entry::Vacant(e) => {
                 e.insert(p.key.clone());
@@ -326,6 +330,7 @@ fn train_point(cfg: &Config, ctx: &Context, point: &Point, events: &dyn SweepEve
     let outcome =
         train::train(&model, &vs, &cfg.train, Some(&train_feats), &ctx.train.questions, point.seed, cfg.train.steps, &mut |s| events.step(worker, s))?;
     let eval = crate::eval::evaluate(&model, Some(&eval_feats), &ctx.eval.questions, cfg.train.eval_batch, ctx.device);
+    check_finite_scores(point, &eval)?;
     if let Some(h) = &ctx.haystacks {
         let scores: Vec<crate::niah::CellScore> = h
             .cells
@@ -366,4 +371,37 @@ fn train_point(cfg: &Config, ctx: &Context, point: &Point, events: &dyn SweepEve
         device: device_name(ctx.device),
         curve: outcome.curve,
     })
+}
+
+/// A point whose held-out loss or accuracy is not finite fails, naming it, and is not
+/// recorded (its features were checked finite on loading: training diverged).
+fn check_finite_scores(point: &Point, eval: &EvalResult) -> Result<()> {
+    if eval.loss.is_finite() && eval.accuracy.is_finite() {
+        return Ok(());
+    }
+    Err(Error::Input(format!(
+        "point {} ({}, T = {}, M = {}, seed {}): held-out loss {} and accuracy {} are not both finite, so the point is not recorded; its features are finite, so training diverged (try a lower train.lr)",
+        point.key,
+        point.strategy(),
+        point.shape.frames,
+        point.shape.tokens_per_frame,
+        point.seed,
+        eval.loss,
+        eval.accuracy
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_point_with_a_nan_loss_fails_by_name() {
+        let cfg: Config = serde_yaml::from_str(crate::config::tests::SMALL).unwrap();
+        let point = sweep::plan(&cfg, None).remove(0);
+        let eval = EvalResult { loss: f64::NAN, loss_se: f64::NAN, accuracy: 0.5, accuracy_se: 0.1, families: Default::default(), questions: 4, videos: 4 };
+        let msg = check_finite_scores(&point, &eval).unwrap_err().to_string();
+        assert!(msg.contains(&point.key) && msg.contains("pool/sample, T = 2, M = 1, seed 0") && msg.contains("NaN"), "{msg}");
+        assert!(check_finite_scores(&point, &EvalResult { loss: 1.0, ..eval }).is_ok());
+    }
 }

@@ -9,6 +9,8 @@ use tch::{Kind, Tensor};
 const ENCODER_SEED: u64 = 0x5EED_E4C0;
 /// Attention heads of the frozen encoder.
 const ENCODER_HEADS: usize = 2;
+/// The encoder's attention heads (keys have D / HEADS channels).
+pub(super) const HEADS: usize = ENCODER_HEADS;
 
 /// A frozen one-block vision encoder with seeded random weights: patch embedding, GELU,
 /// position embedding, then one residual self-attention layer whose CLS-style attention

@@ -66,6 +66,32 @@ impl FeatureSource for Synthetic {
         matches!(tensor, crate::features::ATTENTION_TENSOR | crate::features::KEYS_TENSOR)
     }
 
+    fn videos(&self, split: Split) -> usize {
+        match split {
+            Split::Train => self.cfg.train_videos,
+            Split::Eval => self.cfg.eval_videos,
+        }
+    }
+
+    fn loaded_bytes(&self, split: Split) -> f64 {
+        // Features [N, F, g², D], attention [N, F, g²] and keys [N, F, g², D/heads], f32.
+        let c = &self.cfg;
+        let per_token = (c.dim + 1 + c.dim / encoder::HEADS) as f64;
+        self.videos(split) as f64 * c.frames as f64 * (c.grid as f64).powi(2) * per_token * 4.0
+    }
+
+    fn load_working_bytes(&self) -> f64 {
+        // Each rayon thread renders and encodes a chunk of videos: its pixels, the encoder's
+        // attention over g² + 1 tokens per head, and a few [g² + 1, D] activations per image.
+        let c = &self.cfg;
+        let images = (ENCODE_CHUNK * c.frames) as f64;
+        let g2 = (c.grid as f64).powi(2);
+        let pixels = g2 * (render::PATCH * render::PATCH * render::CHANNELS) as f64;
+        let attention = encoder::HEADS as f64 * (g2 + 1.0).powi(2);
+        let activations = 8.0 * (g2 + 1.0) * c.dim as f64;
+        rayon::current_num_threads() as f64 * images * (pixels + attention + activations) * 4.0
+    }
+
     fn load(&self, split: Split) -> Result<SplitData> {
         if self.cfg.frames < MIN_SYNTHETIC_FRAMES {
             return Err(Error::input("data.frames", format!("the synthetic benchmark needs at least {MIN_SYNTHETIC_FRAMES} source frames")));

@@ -45,6 +45,10 @@ pub struct Args {
     /// The video the settings are for: WxH@FPS,DURATION (e.g. 1280x720@30,60).
     #[arg(long, requires = "model")]
     video: Option<String>,
+    /// Search only inside each fit's measured ranges of T and M (continuous and discrete),
+    /// instead of extrapolating the law past its data.
+    #[arg(long)]
+    within_data: bool,
     /// Print one JSON document instead of the table.
     #[arg(long)]
     json: bool,
@@ -77,6 +81,9 @@ pub fn run(args: Args) -> Result<()> {
         outln!("{doc}");
     } else {
         out!("{}", optima.render_table());
+        if optima.extrapolates() {
+            outln!("note: an answer above lies outside the measured ranges of its fit; --within-data keeps the search inside them");
+        }
         for (o, plan) in settings.iter().flatten() {
             outln!(
                 "{} at L = {}: {} settings {} → {} visual tokens",
@@ -115,6 +122,7 @@ fn optimum_options(args: &Args, report: &FitReport) -> Result<OptimumOptions> {
     }
     opts.feasible_t = args.feasible_t.clone();
     opts.target_loss = args.target_loss.clone();
+    opts.within_data = args.within_data;
     Ok(opts)
 }
 

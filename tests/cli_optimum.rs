@@ -134,3 +134,85 @@ fn a_fits_file_without_recorded_ranges_reads_them_from_its_rows() {
     assert_eq!(o["optima"][0]["measured"]["T"], serde_json::json!([1.0, 16.0]));
     assert!(num(&o["optima"][0]["extrapolation"]["T"]) > 1.0);
 }
+
+/// The fitted additive law of `fits.json` at (T, M).
+fn fitted_loss(fits: &Value, t: f64, m: f64) -> f64 {
+    let p = &fits["fits"][0]["params"];
+    let g = |k: &str| num(&p[k]);
+    g("E") + g("A") * t.powf(-g("alpha")) + g("B") * m.powf(-g("beta"))
+}
+
+#[test]
+fn model_settings_carry_their_predicted_loss_and_gap_under_the_familys_own_names() {
+    let dir = fitted_csv();
+    let f = fits(&dir);
+    let law: Value = serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+    let names = [
+        ("qwen2-vl", vec!["max_pixels", "min_pixels", "nframes"]),
+        ("qwen2.5-vl", vec!["max_pixels", "min_pixels", "nframes"]),
+        ("internvl-1.5", vec!["max_num", "num_segments"]),
+        ("llava-onevision", vec!["max_frames_num", "mm_spatial_pool_mode"]),
+        ("oryx", vec!["frames_upbound", "modality"]),
+    ];
+    for (model, keys) in names {
+        let v = json(&["optimum", &f, "--budget", "6272", "--model", model, "--video", "1280x720@30,60", "--json"]);
+        let (o, s) = (&v["optima"][0], &v["model_settings"][0]);
+        let native = s["native_settings"].as_object().unwrap();
+        assert_eq!(native.keys().collect::<Vec<_>>(), keys, "{model}: {s}");
+        let frames_key = *keys.iter().find(|k| ["nframes", "num_segments", "max_frames_num", "frames_upbound"].contains(k)).unwrap();
+        let frames = &native[frames_key];
+        assert_eq!(frames, &s["settings"]["frames"], "{model}");
+        // The loss is the fit's at the (T, M) the settings really give.
+        let (t, m) = (num(&s["T"]), num(&s["M"]));
+        assert_eq!(t, num(&s["settings"]["frames"]));
+        assert_eq!(m, num(&s["count"]["tokens_per_frame"]));
+        let loss = num(&s["predicted_loss"]);
+        assert!((loss - fitted_loss(&law, t, m)).abs() < 1e-9, "{model}: {s}");
+        assert!((num(&s["gap"]["continuous"]) - (loss - num(&o["continuous"]["loss"]))).abs() < 1e-12);
+        assert!((num(&s["gap"]["discrete"]) - (loss - num(&o["discrete"]["loss"]))).abs() < 1e-12);
+        assert!(num(&s["gap"]["continuous"]) >= -1e-12, "no setting within the budget beats the optimum: {s}");
+        assert!((num(&s["extrapolation"]["T"]) - (t / 16.0).max(1.0)).abs() < 1e-9, "{model}: {s}");
+
+        let table = text(&["optimum", &f, "--budget", "6272", "--model", model, "--video", "1280x720@30,60"]);
+        let line = table
+            .lines()
+            .find(|l| l.starts_with(&format!("all at L = 6272: {model} settings {{")))
+            .unwrap_or_else(|| panic!("the existing line stays: {table}"));
+        assert!(line.ends_with(&format!("→ {} visual tokens", s["tokens"])), "{line}");
+        let pasted: Vec<String> = keys.iter().map(|k| format!("{k}={}", native[*k])).collect();
+        assert!(pasted.iter().all(|p| table.contains(p.as_str())), "{pasted:?} in {table}");
+        assert!(table.contains(&format!("predicted loss {loss:.4} at T = ")), "{table}");
+        assert!(table.contains(&format!("{:+.4} vs the continuous optimum", num(&s["gap"]["continuous"]))), "{table}");
+    }
+}
+
+#[test]
+fn every_cap_that_binds_is_explained() {
+    let dir = fitted_csv();
+    let f = fits(&dir);
+    // 2 fps for 5 s has 10 frames: far from what 20000 tokens could pay for.
+    let v = json(&["optimum", &f, "--budget", "20000", "--model", "qwen2-vl", "--video", "1280x720@2,5", "--json"]);
+    let s = &v["model_settings"][0];
+    let caps = s["caps"].as_array().unwrap();
+    assert!(caps.iter().any(|c| c["cap"] == "clip_frames" && c["frames"] == 10 && c["clip_frames"] == 10), "{s}");
+    assert!(num(&s["tokens"]) < 10_000.0);
+    let table = text(&["optimum", &f, "--budget", "20000", "--model", "qwen2-vl", "--video", "1280x720@2,5"]);
+    assert!(table.contains("cap: the clip has only 10 frames (fps × duration), and all 10 are used"), "{table}");
+
+    // Qwen2.5-VL's total_pixels limits the frames of a long clip at a large per-frame cost.
+    let v = json(&["optimum", &f, "--budget", "200000", "--model", "qwen2.5-vl", "--video", "1280x720@30,600", "--json"]);
+    let caps = v["model_settings"][0]["caps"].as_array().unwrap().clone();
+    assert!(caps.iter().any(|c| c["cap"] == "total_pixels" && c["words"].as_str().unwrap().contains("total_pixels = 90316800")), "{caps:?}");
+
+    // LLaVA-OneVision's cheapest frame (169) costs more than the optimum's M at L = 300.
+    let v = json(&["optimum", &f, "--budget", "300", "--model", "llava-onevision", "--video", "1280x720@30,60", "--json"]);
+    let (o, s) = (&v["optima"][0], &v["model_settings"][0]);
+    assert!(num(&o["discrete"]["M"]) < 169.0, "{o}");
+    assert_eq!(num(&s["unreachable_m"]), num(&o["discrete"]["M"]));
+    let table = text(&["optimum", &f, "--budget", "300", "--model", "llava-onevision", "--video", "1280x720@30,60"]);
+    assert!(table.contains("cap: no llava-onevision setting costs at most M = "), "{table}");
+    // The per-frame step below M and the remainder are named too.
+    let table = text(&["optimum", &f, "--budget", "6272", "--model", "qwen2-vl", "--video", "1280x720@30,60"]);
+    assert!(table.contains("cap: qwen2-vl's largest per-frame cost at or below M = 196 is 195 tokens"), "{table}");
+    assert!(table.contains("less than one more group of 2 frames (390 tokens)"), "{table}");
+}

@@ -70,8 +70,11 @@ fn render_optimum(out: &mut String, o: &Optimum) {
     );
 }
 
+/// An answer's name, its (T, M) and how far it lies outside the measured box.
+type Answer<'a> = (&'a str, Option<(f64, f64)>, Option<Extrapolation>);
+
 /// The measured box, and for each answer outside it which factor and by how much.
-fn render_extrapolation(out: &mut String, measured: Option<&Measured>, answers: [(&str, Option<(f64, f64)>, Option<Extrapolation>); 2]) {
+fn render_extrapolation(out: &mut String, measured: Option<&Measured>, answers: [Answer; 2]) {
     let Some(b) = measured else {
         return;
     };

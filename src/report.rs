@@ -299,7 +299,10 @@ fn optimum_section(md: &mut String, data: &RunData) {
     );
     md.push('\n');
     allowed_settings_table(md, data, &fits);
-    md.push_str("Solved by `vislaw::optimum`, as `vislaw optimum` does.\n\n");
+    md.push_str(
+        "Solved by `vislaw::optimum`, as `vislaw optimum` does. An optimum outside the T and M its fit was measured on \
+         is marked *extrapolated* in the note, with how far (the ratio to the nearest end of the measured range).\n\n",
+    );
     md.push_str(OPTIMUM_HEADER);
     md.push_str("\n|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|\n");
     let dash = || "–".to_string();
@@ -325,7 +328,7 @@ fn optimum_section(md: &mut String, data: &RunData) {
                         d.map(|o| tick_label(o.m)).unwrap_or_else(dash),
                         d.map(|o| tick_label(o.t * o.m)).unwrap_or_else(dash),
                         d.map(|o| format!("{:.4}", o.loss)).unwrap_or_else(dash),
-                        s.boundary.as_deref().map(cell).unwrap_or_default(),
+                        cell(&optimum_note(s)),
                     );
                 }
             }
@@ -338,6 +341,23 @@ fn optimum_section(md: &mut String, data: &RunData) {
         }
     }
     md.push('\n');
+}
+
+/// The note of one optimum row: why it sits on a boundary, and where it extrapolates.
+fn optimum_note(o: &crate::optimum::Optimum) -> String {
+    let mut parts: Vec<String> = o.boundary.iter().cloned().collect();
+    let answers = [
+        ("continuous", Some((o.continuous.t, o.continuous.m)), o.extrapolation),
+        ("discrete", o.discrete.as_ref().map(|d| (d.t, d.m)), o.discrete_extrapolation),
+    ];
+    for (name, at, e) in answers {
+        if let (Some(b), Some((t, m)), Some(e)) = (&o.measured, at, e) {
+            if e.outside() {
+                parts.push(format!("*extrapolated* ({name}): {}", crate::optimum::extrapolation_words(b, t, m, &e)));
+            }
+        }
+    }
+    parts.join("; ")
 }
 
 /// The header of the table of the T and M each group's discrete optimum may use.
@@ -427,5 +447,23 @@ mod tests {
     #[test]
     fn cells_cannot_break_a_table() {
         assert_eq!(cell("a|b"), "a\\|b");
+    }
+
+    #[test]
+    fn an_optimum_outside_its_measured_ranges_is_marked_with_how_far() {
+        let mut doc = serde_json::json!({
+            "group": "g", "law": "additive", "budget": 6272.0, "ci95": {}, "boundary": "T at its upper limit 64",
+            "continuous": {"T": 40.0, "M": 156.8, "loss": 2.0}, "discrete": {"T": 32.0, "M": 196.0, "loss": 2.1},
+            "measured": {"T": [1.0, 16.0], "M": [1.0, 196.0]},
+            "extrapolation": {"T": 2.5, "M": 1.0}, "discrete_extrapolation": {"T": 2.0, "M": 1.0},
+        });
+        let o: crate::optimum::Optimum = serde_json::from_value(doc.clone()).unwrap();
+        let note = optimum_note(&o);
+        assert!(note.starts_with("T at its upper limit 64; *extrapolated* (continuous): T = 40 is 2.50× the largest measured T (16)"), "{note}");
+        assert!(note.contains("*extrapolated* (discrete): T = 32 is 2.00× the largest measured T (16)"), "{note}");
+        doc["extrapolation"] = serde_json::json!({"T": 1.0, "M": 1.0});
+        doc["discrete_extrapolation"] = serde_json::json!({"T": 1.0, "M": 1.0});
+        let inside: crate::optimum::Optimum = serde_json::from_value(doc).unwrap();
+        assert_eq!(optimum_note(&inside), "T at its upper limit 64");
     }
 }

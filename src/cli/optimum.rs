@@ -45,6 +45,10 @@ pub struct Args {
     /// The video the settings are for: WxH@FPS,DURATION (e.g. 1280x720@30,60).
     #[arg(long, requires = "model")]
     video: Option<String>,
+    /// Search only inside each fit's measured ranges of T and M (continuous and discrete),
+    /// instead of extrapolating the law past its data.
+    #[arg(long)]
+    within_data: bool,
     /// Print one JSON document instead of the table.
     #[arg(long)]
     json: bool,
@@ -66,26 +70,22 @@ pub fn run(args: Args) -> Result<()> {
         optima.save(&args.input)?;
     }
     let settings = match (&args.model, &args.video) {
-        (Some(model), Some(video)) => Some(model_settings(&optima, model, video)?),
+        (Some(model), Some(video)) => Some(model_settings(&optima, &report, &opts, model, video)?),
         _ => None,
     };
     if args.json {
         let mut doc: serde_json::Value = serde_json::from_str(&optima.to_json()?)?;
         if let Some(s) = &settings {
-            doc["model_settings"] = serde_json::to_value(s.iter().map(|(o, plan)| serde_json::json!({"group": o.group, "budget": o.budget, "settings": plan.settings, "tokens": plan.count.tokens, "count": plan.count})).collect::<Vec<_>>())?;
+            doc["model_settings"] = serde_json::Value::Array(s.iter().map(ModelSetting::to_json).collect());
         }
         outln!("{doc}");
     } else {
         out!("{}", optima.render_table());
-        for (o, plan) in settings.iter().flatten() {
-            outln!(
-                "{} at L = {}: {} settings {} → {} visual tokens",
-                o.group,
-                o.budget,
-                args.model.as_deref().unwrap_or(""),
-                serde_json::to_string(&plan.settings)?,
-                plan.count.tokens
-            );
+        if optima.extrapolates() {
+            outln!("note: an answer above lies outside the measured ranges of its fit; --within-data keeps the search inside them");
+        }
+        for s in settings.iter().flatten() {
+            s.render(args.model.as_deref().unwrap_or(""));
         }
     }
     Ok(())
@@ -115,6 +115,7 @@ fn optimum_options(args: &Args, report: &FitReport) -> Result<OptimumOptions> {
     }
     opts.feasible_t = args.feasible_t.clone();
     opts.target_loss = args.target_loss.clone();
+    opts.within_data = args.within_data;
     Ok(opts)
 }
 
@@ -131,9 +132,121 @@ fn flag_error(e: InvalidOption) -> Error {
     }
 }
 
+/// One optimum as a family's concrete settings for the video, with what the fit predicts
+/// for them and why they spend what they do.
+struct ModelSetting<'a> {
+    family: tokens::Family,
+    optimum: &'a optimum::Optimum,
+    plan: tokens::BudgetPlan,
+    knobs: tokens::Knobs,
+    /// The optimum's M when no family setting costs that little per frame (the plan is then
+    /// the family's best use of the budget).
+    unreachable_m: Option<f64>,
+    /// (T, M) the settings really give.
+    t: f64,
+    m: f64,
+    /// The fit's loss there, and how far (T, M) lies outside its measured ranges.
+    at: Option<(f64, Option<optimum::Extrapolation>)>,
+}
+
+impl ModelSetting<'_> {
+    fn gap(&self) -> (Option<f64>, Option<f64>) {
+        let loss = self.at.map(|a| a.0);
+        (loss.map(|l| l - self.optimum.continuous.loss), Option::zip(loss, self.optimum.discrete.as_ref()).map(|(l, d)| l - d.loss))
+    }
+
+    fn native(&self) -> Vec<(&'static str, tokens::Native)> {
+        tokens::native_settings(self.family, &self.plan.settings, &self.knobs)
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        let (vs_continuous, vs_discrete) = self.gap();
+        let native: serde_json::Map<String, serde_json::Value> = self.native().into_iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect();
+        let caps: Vec<serde_json::Value> = self
+            .plan
+            .caps
+            .iter()
+            .map(|c| {
+                let mut v = serde_json::json!(c);
+                v["words"] = self.cap_words(c).into();
+                v
+            })
+            .collect();
+        serde_json::json!({
+            "group": self.optimum.group, "law": self.optimum.law, "budget": self.optimum.budget,
+            "settings": self.plan.settings, "native_settings": native, "tokens": self.plan.count.tokens, "count": self.plan.count,
+            "T": self.t, "M": self.m, "predicted_loss": self.at.map(|a| a.0),
+            "gap": {"continuous": vs_continuous, "discrete": vs_discrete},
+            "extrapolation": self.at.and_then(|a| a.1),
+            "caps": caps, "unreachable_m": self.unreachable_m,
+        })
+    }
+
+    fn cap_words(&self, c: &tokens::Cap) -> String {
+        c.words(self.family)
+    }
+
+    fn render(&self, model: &str) {
+        let o = self.optimum;
+        let plan = &self.plan;
+        let settings = serde_json::to_string(&plan.settings).unwrap_or_default();
+        outln!("{} at L = {}: {} settings {} → {} visual tokens", o.group, o.budget, model, settings, plan.count.tokens);
+        let native: Vec<String> = self.native().iter().map(|(k, v)| format!("{k}={v}")).collect();
+        outln!("  as {} names them: {}", code_of(self.family), native.join(", "));
+        let gap = |g: Option<f64>, what: &str| g.map(|g| format!(", {g:+.4} vs the {what} optimum")).unwrap_or_default();
+        let (vs_continuous, vs_discrete) = self.gap();
+        match self.at {
+            Some((loss, _)) => outln!(
+                "  predicted loss {loss:.4} at T = {}, M = {}{}{}",
+                short(self.t),
+                short(self.m),
+                gap(vs_continuous, "continuous"),
+                gap(vs_discrete, "discrete")
+            ),
+            None => outln!("  T = {}, M = {} (the fit does not read T and M, so no loss is predicted)", short(self.t), short(self.m)),
+        }
+        if let Some(m) = self.unreachable_m {
+            outln!(
+                "  cap: no {} setting costs at most M = {} tokens per frame for this clip; the budget is spent the family's own best way",
+                self.family,
+                short(m)
+            );
+        }
+        for c in &plan.caps {
+            outln!("  cap: {}", self.cap_words(c));
+        }
+        if plan.caps.is_empty() && plan.count.tokens < o.budget.floor() as u64 && self.unreachable_m.is_none() {
+            outln!("  uses {} of {} tokens", plan.count.tokens, o.budget.floor());
+        }
+        if let (Some(b), Some((_, Some(e)))) = (&o.measured, self.at) {
+            if e.outside() {
+                outln!("  EXTRAPOLATED: {}", optimum::extrapolation_words(b, self.t, self.m, &e));
+            }
+        }
+    }
+}
+
+/// The reference code whose names [`tokens::native_settings`] uses.
+fn code_of(family: tokens::Family) -> &'static str {
+    match family {
+        tokens::Family::Qwen2Vl | tokens::Family::Qwen25Vl => "qwen-vl-utils (video element keys)",
+        tokens::Family::InternVl15 => "InternVL's load_video",
+        tokens::Family::LlavaOneVision => "LLaVA-NeXT (load_video, model config)",
+        tokens::Family::Oryx => "Oryx",
+    }
+}
+
+fn short(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
 /// Turns every optimum's tokens per frame into the family's real settings for the video,
-/// keeping the real token total within the budget.
-fn model_settings<'a>(optima: &'a optimum::OptimaReport, model: &str, video: &str) -> Result<Vec<(&'a optimum::Optimum, tokens::BudgetPlan)>> {
+/// keeping the real token total within the budget, with the fit's loss at the (T, M) they give.
+fn model_settings<'a>(optima: &'a optimum::OptimaReport, report: &FitReport, opts: &OptimumOptions, model: &str, video: &str) -> Result<Vec<ModelSetting<'a>>> {
     let family: tokens::Family = model.parse().map_err(super::tokens::flag_error)?;
     let clip = parse_video(video)?;
     optima
@@ -147,10 +260,15 @@ fn model_settings<'a>(optima: &'a optimum::OptimaReport, model: &str, video: &st
             // A family whose cheapest frame costs more than M (LLaVA-OneVision: 169) can only
             // spend the budget its own way: then the best use of L is taken instead.
             let any = tokens::BudgetTarget { budget, frames: None, tokens_per_frame: None };
-            tokens::settings_for_budget(family, &clip, &at_m, &knobs)
-                .or_else(|_| tokens::settings_for_budget(family, &clip, &any, &knobs))
-                .map(|plan| (o, plan))
-                .map_err(super::tokens::flag_error)
+            let (plan, unreachable_m) = match tokens::settings_for_budget(family, &clip, &at_m, &knobs) {
+                Ok(plan) => (plan, None),
+                Err(_) => (tokens::settings_for_budget(family, &clip, &any, &knobs).map_err(super::tokens::flag_error)?, Some(m)),
+            };
+            let t = f64::from(plan.settings.frames);
+            let m_real = plan.count.tokens_per_frame.unwrap_or(plan.count.tokens as f64 / t.max(1.0));
+            let fit = report.fits.iter().find(|f| f.group == o.group && f.law == o.law);
+            let at = fit.and_then(|f| optimum::at_setting(f, opts, t, m_real));
+            Ok(ModelSetting { family, optimum: o, plan, knobs, unreachable_m, t, m: m_real, at })
         })
         .collect()
 }

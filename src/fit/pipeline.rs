@@ -98,6 +98,7 @@ fn fit_plan(g: &GroupRows, rows: &Rows, plan: Plan, stream: u64, opts: &FitOptio
         loss_column: opts.loss.clone(),
         response: opts.error.then(|| format!("1 - {}", opts.loss)),
         fixed: plan.fixed,
+        ranges: FactorRanges::of(xs, ys),
         param_names: law.param_names().iter().map(|s| s.to_string()).collect(),
         params: Params::from_vec(law, &natural),
         ci95,

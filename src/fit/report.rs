@@ -55,6 +55,28 @@ pub struct FixedAxis {
     pub value: f64,
 }
 
+/// The measured range of each factor a fit was fitted on: `[min, max]` of its rows.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FactorRanges {
+    /// Range of the x column.
+    pub x: [f64; 2],
+    /// Range of the y column (two-factor laws).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<[f64; 2]>,
+}
+
+impl FactorRanges {
+    /// The ranges of the fitted rows' x and (when given) y; `None` without rows.
+    pub fn of(xs: &[f64], ys: &[f64]) -> Option<FactorRanges> {
+        let range = |v: &[f64]| {
+            let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            (lo <= hi).then_some([lo, hi])
+        };
+        Some(FactorRanges { x: range(xs)?, y: if ys.is_empty() { None } else { Some(range(ys)?) } })
+    }
+}
+
 /// How the multi-start went.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct StartsSummary {
@@ -200,6 +222,10 @@ pub struct Fit {
     /// The factor held constant, when only one varies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixed: Option<FixedAxis>,
+    /// The measured ranges of x and y the fit was fitted on (absent in fits.json files
+    /// written before it was recorded: then [`Fit::measured_ranges`] reads the residuals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranges: Option<FactorRanges>,
     /// Natural parameter names, the order of bootstrap samples.
     pub param_names: Vec<String>,
     /// Fitted parameters (never rounded).
@@ -249,6 +275,15 @@ pub struct Fit {
 }
 
 impl Fit {
+    /// The measured ranges of the fit's factors: as recorded, else from its rows.
+    pub fn measured_ranges(&self) -> Option<FactorRanges> {
+        self.ranges.clone().or_else(|| {
+            let xs: Vec<f64> = self.residuals.iter().map(|r| r.x).collect();
+            let ys: Vec<f64> = self.residuals.iter().filter_map(|r| r.y).collect();
+            FactorRanges::of(&xs, if ys.len() == xs.len() { &ys } else { &[] })
+        })
+    }
+
     /// Natural parameters in `param_names` order.
     pub fn natural(&self) -> Vec<f64> {
         self.params.to_vec(self.law)

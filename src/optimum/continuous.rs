@@ -18,11 +18,11 @@ pub(super) fn continuous(s: &Surface, budget: f64, bx: Box2) -> std::result::Res
         Axes::Both { .. } => continuous_two_factor(s, budget, bx),
         Axes::OnlyT { m } => {
             let t_hi = (budget / m).min(bx.t_max);
-            if t_hi < 1.0 {
-                return Err(format!("the budget is below one frame at M = {m}"));
+            if t_hi < bx.t_min {
+                return Err(format!("the budget is below {} frame(s) at M = {m}", num(bx.t_min)));
             }
-            let t = argmin_interval(|t| s.loss(t, m), |t| s.elasticities(t, m).0, 1.0, t_hi);
-            let why = format!("only T was varied in this fit (M held at {m}); {}", boundary_words(t, 1.0, t_hi));
+            let t = argmin_interval(|t| s.loss(t, m), |t| s.elasticities(t, m).0, bx.t_min, t_hi);
+            let why = format!("only T was varied in this fit (M held at {m}); {}", boundary_words(t, bx.t_min, t_hi, true));
             Ok(Continuous { point: Point { t, m, loss: s.loss(t, m) }, unconstrained: None, boundary: Some(why) })
         }
         Axes::OnlyM { t } => {
@@ -40,15 +40,25 @@ pub(super) fn continuous(s: &Surface, budget: f64, bx: Box2) -> std::result::Res
 
 /// T in [max(1, L/M_max), min(T_max, L/M_min)] with M = L/T.
 fn continuous_two_factor(s: &Surface, budget: f64, bx: Box2) -> std::result::Result<Continuous, String> {
-    let t_lo = (budget / bx.m_max).max(1.0);
+    let t_lo = (budget / bx.m_max).max(bx.t_min);
     let t_hi = (budget / bx.m_min).min(bx.t_max);
-    if budget < bx.m_min {
-        return Err(format!("the budget is below the smallest M ({})", bx.m_min));
+    if budget < bx.t_min * bx.m_min {
+        if bx.t_min == 1.0 {
+            return Err(format!("the budget is below the smallest M ({})", bx.m_min));
+        }
+        return Err(format!("the budget is below the smallest T·M of the box ({} × {})", num(bx.t_min), num(bx.m_min)));
     }
+    // At T's lower limit M is at its upper one only when that limit is L / M_max.
+    let m_tops = budget / bx.m_max >= bx.t_min;
     if t_lo > t_hi {
         // More budget than T_max·M_max can use: the largest setting, budget not binding.
         let (t, m) = (bx.t_max, bx.m_max);
-        let why = "the budget exceeds max frames × largest M; it is not binding".to_string();
+        let why = if bx.measured {
+            "the budget exceeds the largest measured T × M; it is not binding"
+        } else {
+            "the budget exceeds max frames × largest M; it is not binding"
+        };
+        let why = why.to_string();
         return Ok(Continuous { point: Point { t, m, loss: s.loss(t, m) }, unconstrained: None, boundary: Some(why) });
     }
     let along = |t: f64| s.loss(t, budget / t);
@@ -58,7 +68,7 @@ fn continuous_two_factor(s: &Surface, budget: f64, bx: Box2) -> std::result::Res
         if clamped == t_star {
             return Ok(Continuous { point: at(t_star), unconstrained: None, boundary: None });
         }
-        let why = boundary_words(clamped, t_lo, t_hi);
+        let why = boundary_words(clamped, t_lo, t_hi, m_tops);
         return Ok(Continuous { point: at(clamped), unconstrained: Some(at(t_star)), boundary: Some(why) });
     }
     // d/d log T of L(T, L/T) is T·∂L/∂T − M·∂L/∂M.
@@ -71,9 +81,9 @@ fn continuous_two_factor(s: &Surface, budget: f64, bx: Box2) -> std::result::Res
     let boundary = on_edge.then(|| match s.law {
         Law::Multiplicative => format!(
             "{}; the multiplicative law has no interior optimum (loss is monotone along T·M = L, set by the sign of α − β)",
-            boundary_words(t, t_lo, t_hi)
+            boundary_words(t, t_lo, t_hi, m_tops)
         ),
-        _ => format!("{}; the law has no interior optimum here (an exponent is ≤ 0)", boundary_words(t, t_lo, t_hi)),
+        _ => format!("{}; the law has no interior optimum here (an exponent is ≤ 0)", boundary_words(t, t_lo, t_hi, m_tops)),
     });
     Ok(Continuous { point: at(t), unconstrained: None, boundary })
 }
@@ -88,11 +98,12 @@ fn m_words(m: f64, m_lo: f64, m_hi: f64) -> String {
     }
 }
 
-fn boundary_words(t: f64, t_lo: f64, t_hi: f64) -> String {
+fn boundary_words(t: f64, t_lo: f64, t_hi: f64, m_tops: bool) -> String {
     if (t - t_hi).abs() <= 1e-9 * t_hi {
         format!("T at its upper limit {}", num(t_hi))
     } else if (t - t_lo).abs() <= 1e-9 * t_lo {
-        format!("T at its lower limit {} (M at its upper limit)", num(t_lo))
+        let m = if m_tops { " (M at its upper limit)" } else { "" };
+        format!("T at its lower limit {}{m}", num(t_lo))
     } else {
         "interior".into()
     }

@@ -3,7 +3,7 @@
 use super::continuous::continuous;
 use super::options::Choices;
 use super::surface::{Axes, Box2, Surface};
-use super::{BudgetPoint, Point, TargetBudget};
+use super::{BudgetPoint, Point, Setup, TargetBudget};
 use crate::fit::bootstrap::interval95;
 use crate::fit::Fit;
 
@@ -25,16 +25,20 @@ pub(super) fn discrete(s: &Surface, budget: f64, choices: &Choices) -> Option<Po
         .min_by(|p, q| p.loss.total_cmp(&q.loss).then((p.t * p.m).total_cmp(&(q.t * q.m))).then(p.t.total_cmp(&q.t)))
 }
 
-pub(super) fn target_budget(fit: &Fit, axes: Axes, target: f64, choices: &Choices) -> TargetBudget {
+pub(super) fn target_budget(fit: &Fit, setup: &Setup, target: f64) -> TargetBudget {
+    let (axes, choices, bx) = (setup.axes, &setup.choices, setup.bx);
     let p = fit.natural();
     let s = Surface { law: fit.law, p: &p, axes };
-    let bx = choices.bounds();
     let continuous = smallest_budget(&s, target, bx);
     let discrete = smallest_discrete_budget(&s, target, choices);
     let reached: Vec<f64> = fit.bootstrap.samples.iter().filter_map(|q| smallest_budget(&Surface { p: q, ..s }, target, bx).map(|b| b.budget)).collect();
     let n = fit.bootstrap.samples.len();
+    let extrapolation = |b: &Option<BudgetPoint>| Option::zip(setup.measured, b.as_ref()).map(|(m, b)| m.extrapolation(b.t, b.m));
     TargetBudget {
         group: fit.group.clone(),
+        measured: setup.measured,
+        extrapolation: extrapolation(&continuous),
+        discrete_extrapolation: extrapolation(&discrete),
         law: fit.law,
         target_loss: target,
         continuous,
@@ -49,7 +53,7 @@ fn smallest_budget(s: &Surface, target: f64, bx: Box2) -> Option<BudgetPoint> {
     let best_at = |l: f64| continuous(s, l, bx).ok().map(|c| c.point);
     let lo_budget = match s.axes {
         Axes::OnlyM { t } => t * bx.m_min,
-        _ => bx.m_min,
+        _ => bx.t_min * bx.m_min,
     };
     let hi_budget = match s.axes {
         Axes::OnlyT { m } => bx.t_max * m,

@@ -17,6 +17,7 @@ mod render;
 mod surface;
 
 pub use options::{strategy_sets, Feasible, InvalidOption, OptimumOptions};
+pub use render::extrapolation_words;
 
 use crate::error::{Error, Result};
 use crate::fit::bootstrap::interval95;
@@ -28,7 +29,7 @@ use options::Choices;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use surface::{axes_of, Axes, Surface};
+use surface::{axes_of, measured_of, Axes, Box2, Surface};
 
 /// A setting and its predicted loss.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -41,6 +42,60 @@ pub struct Point {
     pub m: f64,
     /// Predicted loss.
     pub loss: f64,
+}
+
+/// The measured box of a fit in (T, M): `[min, max]` of each factor over the rows it was
+/// fitted on (a fit that varies only one factor holds the other at one value).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Measured {
+    /// Frames.
+    #[serde(rename = "T")]
+    pub t: [f64; 2],
+    /// Tokens per frame.
+    #[serde(rename = "M")]
+    pub m: [f64; 2],
+}
+
+impl Measured {
+    /// How far (t, m) lies outside the box, per factor.
+    pub fn extrapolation(&self, t: f64, m: f64) -> Extrapolation {
+        Extrapolation { t: factor(t, self.t), m: factor(m, self.m) }
+    }
+}
+
+/// How far a setting lies outside the measured box, per factor, as a ratio: v / max above
+/// the measured range, min / v below it, exactly 1 inside it (within 1e-9, relative).
+/// 4.5 for T means T is 4.5 times the largest (or a 4.5th of the smallest) T measured.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Extrapolation {
+    /// Factor for frames.
+    #[serde(rename = "T")]
+    pub t: f64,
+    /// Factor for tokens per frame.
+    #[serde(rename = "M")]
+    pub m: f64,
+}
+
+impl Extrapolation {
+    /// Whether either factor lies outside its measured range.
+    pub fn outside(&self) -> bool {
+        self.t > 1.0 || self.m > 1.0
+    }
+}
+
+fn factor(v: f64, [lo, hi]: [f64; 2]) -> f64 {
+    let f = if v > hi {
+        v / hi
+    } else if v < lo {
+        lo / v
+    } else {
+        1.0
+    };
+    if f <= 1.0 + 1e-9 {
+        1.0
+    } else {
+        f
+    }
 }
 
 /// The optimum of one fit at one budget.
@@ -68,6 +123,15 @@ pub struct Optimum {
     pub boundary: Option<String>,
     /// 95% bootstrap intervals: T, M, loss (continuous) and discrete_loss.
     pub ci95: BTreeMap<String, [f64; 2]>,
+    /// The measured ranges of T and M of the fit (absent in files written before they were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured: Option<Measured>,
+    /// How far the continuous optimum lies outside `measured` (1: inside).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extrapolation: Option<Extrapolation>,
+    /// How far the discrete optimum lies outside `measured` (1: inside).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discrete_extrapolation: Option<Extrapolation>,
 }
 
 /// A budget and the setting that reaches a target at it.
@@ -103,6 +167,15 @@ pub struct TargetBudget {
     pub ci95_budget: Option<[f64; 2]>,
     /// Share of bootstrap samples under which the target is reachable.
     pub reachable_share: f64,
+    /// The measured ranges of T and M of the fit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured: Option<Measured>,
+    /// How far the continuous answer's (T, M) lies outside `measured` (1: inside).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extrapolation: Option<Extrapolation>,
+    /// How far the discrete answer's (T, M) lies outside `measured` (1: inside).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discrete_extrapolation: Option<Extrapolation>,
 }
 
 /// All optima of one `vislaw optimum` call.
@@ -116,6 +189,9 @@ pub struct OptimaReport {
     /// Problems, one line each (fits that could not be solved and why).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Whether the search was kept inside each fit's measured ranges.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub within_data: bool,
 }
 
 impl OptimaReport {
@@ -138,19 +214,60 @@ impl OptimaReport {
         serde_json::from_str(&text).map_err(|e| Error::file(&file, format!("not a vislaw optimum report: {e}")))
     }
 
+    /// Whether any answer (optimum or target budget, continuous or discrete) lies outside its fit's measured ranges.
+    pub fn extrapolates(&self) -> bool {
+        let out = |e: &Option<Extrapolation>| e.is_some_and(|e| e.outside());
+        self.optima.iter().any(|o| out(&o.extrapolation) || out(&o.discrete_extrapolation))
+            || self.targets.iter().any(|t| out(&t.extrapolation) || out(&t.discrete_extrapolation))
+    }
+
     /// The optima of one fit (by group and law), in budget order of the file.
     pub fn of_fit<'a>(&'a self, group: &'a str, law: Law) -> impl Iterator<Item = &'a Optimum> + 'a {
         self.optima.iter().filter(move |o| o.group == group && o.law == law)
     }
 }
 
+/// What one fit is solved over: its axes, its discrete settings, the continuous box and
+/// its measured ranges.
+pub(crate) struct Setup {
+    axes: Axes,
+    choices: Choices,
+    bx: Box2,
+    measured: Option<Measured>,
+}
+
+impl Setup {
+    fn of(fit: &Fit, opts: &OptimumOptions) -> std::result::Result<Setup, String> {
+        let axes = axes_of(fit, opts)?;
+        let choices = Choices::of_group(&fit.group, opts)?;
+        let measured = measured_of(fit, axes);
+        let mut bx = choices.bounds();
+        let choices = if opts.within_data {
+            let m = measured.as_ref().ok_or("the fit records no measured ranges to stay within")?;
+            bx = bx.within(m, axes)?;
+            choices.within(&bx, axes)?
+        } else {
+            choices
+        };
+        Ok(Setup { axes, choices, bx, measured })
+    }
+}
+
+/// The fitted loss of `fit` at (T, M), and how far (T, M) lies outside its measured ranges
+/// (`None` when the fit records none); `None` when the fit has no (T, M) reading.
+pub fn at_setting(fit: &Fit, opts: &OptimumOptions, t: f64, m: f64) -> Option<(f64, Option<Extrapolation>)> {
+    let axes = axes_of(fit, opts).ok()?;
+    let p = fit.natural();
+    let loss = Surface { law: fit.law, p: &p, axes }.loss(t, m);
+    Some((loss, measured_of(fit, axes).map(|b| b.extrapolation(t, m))))
+}
+
 /// Solves every fit at every budget (and every target loss).
 pub fn solve(report: &FitReport, opts: &OptimumOptions) -> Result<OptimaReport> {
     opts.check().map_err(|e| Error::input("optimum", e))?;
-    let mut out = OptimaReport::default();
+    let mut out = OptimaReport { within_data: opts.within_data, ..OptimaReport::default() };
     for fit in &report.fits {
-        let setup = axes_of(fit, opts).and_then(|a| Choices::of_group(&fit.group, opts).map(|c| (a, c)));
-        let (axes, choices) = match setup {
+        let setup = match Setup::of(fit, opts) {
             Ok(s) => s,
             Err(why) => {
                 out.warnings.push(format!("group {} ({}): {why}", fit.group, fit.law.name()));
@@ -158,13 +275,13 @@ pub fn solve(report: &FitReport, opts: &OptimumOptions) -> Result<OptimaReport> 
             }
         };
         for &budget in &opts.budgets {
-            match optimum_at(fit, axes, budget, &choices) {
+            match optimum_at(fit, &setup, budget) {
                 Ok(o) => out.optima.push(o),
                 Err(why) => out.warnings.push(format!("group {} at budget {budget}: {why}", fit.group)),
             }
         }
         for &target in &opts.target_loss {
-            out.targets.push(target_budget(fit, axes, target, &choices));
+            out.targets.push(target_budget(fit, &setup, target));
         }
     }
     if out.optima.is_empty() && out.targets.is_empty() {
@@ -174,10 +291,10 @@ pub fn solve(report: &FitReport, opts: &OptimumOptions) -> Result<OptimaReport> 
     Ok(out)
 }
 
-fn optimum_at(fit: &Fit, axes: Axes, budget: f64, choices: &Choices) -> std::result::Result<Optimum, String> {
+fn optimum_at(fit: &Fit, setup: &Setup, budget: f64) -> std::result::Result<Optimum, String> {
+    let (axes, choices, bx) = (setup.axes, &setup.choices, setup.bx);
     let p = fit.natural();
     let s = Surface { law: fit.law, p: &p, axes };
-    let bx = choices.bounds();
     let cont = continuous(&s, budget, bx)?;
     let c = &cont.point;
     if ![c.t, c.m, c.loss].iter().all(|v| v.is_finite()) {
@@ -197,8 +314,12 @@ fn optimum_at(fit: &Fit, axes: Axes, budget: f64, choices: &Choices) -> std::res
     if let Some(d) = &discrete {
         put("discrete_loss", fit.bootstrap.samples.iter().map(|q| Surface { p: q, ..s }.loss(d.t, d.m)).collect());
     }
+    let measured = setup.measured;
     Ok(Optimum {
         group: fit.group.clone(),
+        measured,
+        extrapolation: measured.map(|b| b.extrapolation(cont.point.t, cont.point.m)),
+        discrete_extrapolation: Option::zip(measured, discrete.as_ref()).map(|(b, d)| b.extrapolation(d.t, d.m)),
         law: fit.law,
         budget,
         discreteness_cost: discrete.as_ref().map(|d| d.loss - cont.point.loss),

@@ -1,6 +1,7 @@
 //! What a discrete optimum may choose from: the solver's options, each strategy group's
 //! reachable T and M (from its own reducers, `crate::reduction`), and the check of both.
-use super::surface::Box2;
+use super::surface::{Axes, Box2};
+use crate::fit::report::num;
 use crate::reduction::{Spatial, Strategy};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -27,6 +28,9 @@ pub struct OptimumOptions {
     pub frames_column: String,
     /// Column that holds M in the fits.
     pub tokens_column: String,
+    /// Search only inside each fit's measured ranges of T and M (continuous and discrete),
+    /// instead of extrapolating the law past its data.
+    pub within_data: bool,
 }
 
 impl Default for OptimumOptions {
@@ -41,6 +45,7 @@ impl Default for OptimumOptions {
             target_loss: Vec::new(),
             frames_column: "frames".into(),
             tokens_column: "tokens_per_frame".into(),
+            within_data: false,
         }
     }
 }
@@ -165,9 +170,38 @@ impl Choices {
         Ok(Choices { frames, tokens })
     }
 
-    /// The continuous problem's box: M between the extreme reachable M, T up to the largest reachable T.
+    /// The continuous problem's box: M between the extreme reachable M, T from 1 up to the largest reachable T.
     pub(super) fn bounds(&self) -> Box2 {
-        Box2 { m_min: self.tokens[0] as f64, m_max: self.tokens[self.tokens.len() - 1] as f64, t_max: self.frames.largest() }
+        Box2 { t_min: 1.0, m_min: self.tokens[0] as f64, m_max: self.tokens[self.tokens.len() - 1] as f64, t_max: self.frames.largest(), measured: false }
+    }
+
+    /// The settings inside a box (T only for a fit that varies only T, M only for one that
+    /// varies only M); why not, when none is left.
+    pub(super) fn within(self, bx: &Box2, axes: Axes) -> std::result::Result<Choices, String> {
+        let inside = |v: f64, lo: f64, hi: f64| v >= lo * (1.0 - 1e-12) && v <= hi * (1.0 + 1e-12);
+        let frames = if matches!(axes, Axes::OnlyM { .. }) {
+            self.frames
+        } else {
+            let all = match self.frames {
+                Frames::UpTo(n) => (bx.t_min.ceil().max(1.0) as u64..=n.min(bx.t_max.floor() as u64)).collect(),
+                Frames::Only(v) => v,
+            };
+            let v: Vec<u64> = all.into_iter().filter(|&t| inside(t as f64, bx.t_min, bx.t_max)).collect();
+            if v.is_empty() {
+                return Err(format!("no reachable frame count lies in [{}, {}]", num(bx.t_min), num(bx.t_max)));
+            }
+            Frames::Only(v)
+        };
+        let tokens = if matches!(axes, Axes::OnlyT { .. }) {
+            self.tokens
+        } else {
+            let v: Vec<u64> = self.tokens.into_iter().filter(|&m| inside(m as f64, bx.m_min, bx.m_max)).collect();
+            if v.is_empty() {
+                return Err(format!("no reachable tokens per frame lie in [{}, {}]", num(bx.m_min), num(bx.m_max)));
+            }
+            v
+        };
+        Ok(Choices { frames, tokens })
     }
 }
 

@@ -1,5 +1,5 @@
 //! The optima as text tables for people (what `vislaw optimum` and the sweep print).
-use super::{OptimaReport, Optimum, TargetBudget};
+use super::{Extrapolation, Measured, OptimaReport, Optimum, TargetBudget};
 use crate::fit::report::num;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -12,7 +12,10 @@ impl OptimaReport {
             render_optimum(&mut out, o);
         }
         for t in &self.targets {
-            render_target(&mut out, t);
+            render_target(&mut out, t, self.within_data);
+        }
+        if self.within_data {
+            let _ = writeln!(out, "(searched only inside each fit's measured ranges of T and M)");
         }
         for w in &self.warnings {
             let _ = writeln!(out, "warning: {w}");
@@ -60,9 +63,69 @@ fn render_optimum(out: &mut String, o: &Optimum) {
     if let Some(b) = &o.boundary {
         let _ = writeln!(out, "  boundary: {b}");
     }
+    render_extrapolation(
+        out,
+        o.measured.as_ref(),
+        [("continuous", Some((c.t, c.m)), o.extrapolation), ("discrete", o.discrete.as_ref().map(|d| (d.t, d.m)), o.discrete_extrapolation)],
+    );
 }
 
-fn render_target(out: &mut String, t: &TargetBudget) {
+/// An answer's name, its (T, M) and how far it lies outside the measured box.
+type Answer<'a> = (&'a str, Option<(f64, f64)>, Option<Extrapolation>);
+
+/// The measured box, and for each answer outside it which factor and by how much.
+fn render_extrapolation(out: &mut String, measured: Option<&Measured>, answers: [Answer; 2]) {
+    let Some(b) = measured else {
+        return;
+    };
+    let _ = writeln!(out, "  measured    T in [{}, {}], M in [{}, {}]", short(b.t[0]), short(b.t[1]), short(b.m[0]), short(b.m[1]));
+    for (name, at, e) in answers {
+        let (Some((t, m)), Some(e)) = (at, e) else {
+            continue;
+        };
+        if e.outside() {
+            let _ = writeln!(out, "  EXTRAPOLATED {name}: {}", extrapolation_words(b, t, m, &e));
+        }
+    }
+}
+
+/// "T = 72.8 is 4.55× the largest measured T (16)"-style words for the factors outside the box.
+pub fn extrapolation_words(b: &Measured, t: f64, m: f64, e: &Extrapolation) -> String {
+    let one = |name: &str, v: f64, f: f64, [lo, hi]: [f64; 2]| {
+        if v > hi {
+            format!("{name} = {} is {}× the largest measured {name} ({})", short(v), num_short(f), short(hi))
+        } else {
+            format!("{name} = {} is 1/{} of the smallest measured {name} ({})", short(v), num_short(f), short(lo))
+        }
+    };
+    let mut parts = Vec::new();
+    if e.t > 1.0 {
+        parts.push(one("T", t, e.t, b.t));
+    }
+    if e.m > 1.0 {
+        parts.push(one("M", m, e.m, b.m));
+    }
+    format!("{}; the law is used outside its data", parts.join(", "))
+}
+
+/// Whole numbers without decimals, others as [`num`].
+fn short(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        num(v)
+    }
+}
+
+fn num_short(v: f64) -> String {
+    if v < 100.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+fn render_target(out: &mut String, t: &TargetBudget, within_data: bool) {
     let _ = writeln!(out, "group {} ({} law), target loss {}:", t.group, t.law.name(), num(t.target_loss));
     match &t.continuous {
         Some(c) => {
@@ -70,7 +133,8 @@ fn render_target(out: &mut String, t: &TargetBudget) {
             let _ = writeln!(out, "  continuous  budget {}{} at T = {}, M = {}", num(c.budget), iv, num(c.t), num(c.m));
         }
         None => {
-            let _ = writeln!(out, "  continuous  unreachable within max frames × largest M");
+            let box_words = if within_data { "the measured ranges" } else { "max frames × largest M" };
+            let _ = writeln!(out, "  continuous  unreachable within {box_words}");
         }
     }
     match &t.discrete {
@@ -78,8 +142,15 @@ fn render_target(out: &mut String, t: &TargetBudget) {
             let _ = writeln!(out, "  discrete    budget {} at T = {}, M = {}", num(d.budget), d.t, d.m);
         }
         None => {
-            let _ = writeln!(out, "  discrete    unreachable on the feasible grid");
+            let grid = if within_data { "the feasible grid inside the measured ranges" } else { "the feasible grid" };
+            let _ = writeln!(out, "  discrete    unreachable on {grid}");
         }
     }
     let _ = writeln!(out, "  reachable under {:.1}% of bootstrap fits", 100.0 * t.reachable_share);
+    let at = |b: &Option<super::BudgetPoint>| b.as_ref().map(|b| (b.t, b.m));
+    render_extrapolation(
+        out,
+        t.measured.as_ref(),
+        [("continuous", at(&t.continuous), t.extrapolation), ("discrete", at(&t.discrete), t.discrete_extrapolation)],
+    );
 }

@@ -1,6 +1,7 @@
 //! A fitted law as a function of (T, M): which of the fit's axes is T, its loss and
 //! slopes there, and the feasible box of the continuous problem.
-use super::OptimumOptions;
+use super::{Measured, OptimumOptions};
+use crate::fit::report::num;
 use crate::fit::{Fit, Law};
 
 /// How a fit's axes map onto (T, M).
@@ -58,9 +59,46 @@ impl Surface<'_> {
 /// The feasible box of the continuous problem.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Box2 {
+    pub(super) t_min: f64,
     pub(super) m_min: f64,
     pub(super) m_max: f64,
     pub(super) t_max: f64,
+    /// Whether the box was cut down to the fit's measured ranges.
+    pub(super) measured: bool,
+}
+
+impl Box2 {
+    /// The part of the box inside the measured ranges (T only for a fit that varies only T,
+    /// M only for one that varies only M); why not, when nothing is left.
+    pub(super) fn within(self, measured: &Measured, axes: Axes) -> std::result::Result<Box2, String> {
+        let mut b = Box2 { measured: true, ..self };
+        if !matches!(axes, Axes::OnlyM { .. }) {
+            (b.t_min, b.t_max) = (b.t_min.max(measured.t[0]), b.t_max.min(measured.t[1]));
+        }
+        if !matches!(axes, Axes::OnlyT { .. }) {
+            (b.m_min, b.m_max) = (b.m_min.max(measured.m[0]), b.m_max.min(measured.m[1]));
+        }
+        if b.t_min > b.t_max {
+            return Err(format!("no usable T inside the measured range [{}, {}]", num(measured.t[0]), num(measured.t[1])));
+        }
+        if b.m_min > b.m_max {
+            return Err(format!("no usable M inside the measured range [{}, {}]", num(measured.m[0]), num(measured.m[1])));
+        }
+        Ok(b)
+    }
+}
+
+/// The measured box of a fit in (T, M), from the ranges it records: a fit that varies only
+/// one factor has the other's held value as its range.
+pub(super) fn measured_of(fit: &Fit, axes: Axes) -> Option<Measured> {
+    let r = fit.measured_ranges()?;
+    let (t, m) = match axes {
+        Axes::Both { t_is_x: true } => (r.x, r.y?),
+        Axes::Both { t_is_x: false } => (r.y?, r.x),
+        Axes::OnlyT { m } => (r.x, [m, m]),
+        Axes::OnlyM { t } => ([t, t], r.x),
+    };
+    Some(Measured { t, m })
 }
 
 pub(super) fn axes_of(fit: &Fit, opts: &OptimumOptions) -> std::result::Result<Axes, String> {

@@ -311,3 +311,49 @@ fn option_errors_name_fields_not_flags() {
         assert!(bad.check().is_err());
     }
 }
+
+#[test]
+fn the_measured_box_maps_onto_t_and_m_whichever_axis_is_x() {
+    for swap in [false, true] {
+        let report = planted(Law::Additive, &PLANTED, 0.0, swap);
+        let o = &solve(&report, &opts(&[6_000.0])).unwrap().optima[0];
+        assert_eq!(o.measured, Some(Measured { t: [1.0, 64.0], m: [1.0, 729.0] }), "swap {swap}");
+        assert_eq!(o.extrapolation, Some(Extrapolation { t: 1.0, m: 1.0 }), "inside the box: {o:?}");
+    }
+}
+
+#[test]
+fn the_extrapolation_factor_is_the_ratio_to_the_nearer_end() {
+    let b = Measured { t: [2.0, 16.0], m: [4.0, 196.0] };
+    assert_eq!(b.extrapolation(40.0, 100.0), Extrapolation { t: 2.5, m: 1.0 });
+    assert_eq!(b.extrapolation(1.0, 1.0), Extrapolation { t: 2.0, m: 4.0 });
+    assert!(!b.extrapolation(16.0 * (1.0 + 1e-12), 4.0).outside(), "rounding at the edge is inside");
+}
+
+#[test]
+fn within_data_keeps_every_answer_inside_the_measured_box() {
+    let mut report = planted(Law::Additive, &PLANTED, 0.0, false);
+    report.fits[0].ranges = Some(crate::fit::FactorRanges { x: [2.0, 8.0], y: Some([4.0, 49.0]) });
+    let budgets = [4.0, 30.0, 100.0, 300.0, 6_000.0];
+    let free = solve(&report, &OptimumOptions { target_loss: vec![2.6], ..opts(&budgets) }).unwrap();
+    assert!(free.extrapolates(), "the planted optimum at 6000 lies past T = 8");
+    let within = OptimumOptions { within_data: true, target_loss: vec![2.6], ..opts(&budgets) };
+    let out = solve(&report, &within).unwrap();
+    assert!(out.within_data && !out.extrapolates(), "{out:?}");
+    let inside = |t: f64, m: f64| (2.0..=8.0).contains(&t) && (4.0 * (1.0 - 1e-12)..=49.0 * (1.0 + 1e-12)).contains(&m);
+    // L = 4 is below the box's smallest T·M = 8: a warning, not an answer outside it.
+    assert_eq!(out.optima.len(), 4);
+    assert!(out.warnings.iter().any(|w| w.contains("budget 4") && w.contains("smallest T·M")), "{:?}", out.warnings);
+    for o in &out.optima {
+        let d = o.discrete.as_ref().unwrap();
+        assert!(inside(o.continuous.t, o.continuous.m) && inside(d.t, d.m), "{o:?}");
+        assert!((d.t * d.m) <= o.budget && [4.0, 9.0, 16.0, 25.0, 36.0, 49.0].contains(&d.m), "{d:?}");
+    }
+    let t = &out.targets[0];
+    let (c, d) = (t.continuous.as_ref().unwrap(), t.discrete.as_ref().unwrap());
+    assert!(inside(c.t, c.m) && inside(d.t, d.m), "{t:?}");
+    // The box's own best setting holds where the budget does not bind.
+    let top = out.optima.iter().find(|o| o.budget == 6_000.0).unwrap();
+    assert_eq!((top.continuous.t, top.continuous.m), (8.0, 49.0));
+    assert!(top.boundary.as_deref().unwrap().contains("largest measured T × M"));
+}

@@ -1,5 +1,6 @@
 //! The exact budget search [`settings_for_budget`]: a family's concrete video settings that
 //! realize a token budget L (optionally pinning frames T or tokens per frame M).
+use super::caps::{binding_caps, Cap};
 use super::error::{Error, Field, Result};
 use super::pymath::py_round;
 use super::types::{clip_frames, Compression, Knobs, Media, Pooling, Size, TokenCount, VideoRequest};
@@ -70,6 +71,9 @@ pub struct BudgetPlan {
     pub settings: Settings,
     /// The exact count those settings produce (`count.tokens <= budget`).
     pub count: TokenCount,
+    /// The limits that keep the plan below the budget or below the per-frame target.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub caps: Vec<Cap>,
 }
 
 /// Chooses `family`'s concrete settings for `clip` that realize `target` without exceeding its
@@ -102,7 +106,8 @@ pub fn settings_for_budget(family: Family, clip: &Clip, target: &BudgetTarget, k
     if count.tokens != best.tokens || count.tokens > target.budget {
         return Err(Error::internal(format!("{family} budget search predicted {} tokens but the rule counts {}", best.tokens, count.tokens)));
     }
-    Ok(BudgetPlan { settings, count })
+    let caps = binding_caps(best.option, target, best.frames, best.tokens, total_frames);
+    Ok(BudgetPlan { settings, count, caps })
 }
 
 fn frame_options(family: Family, size: Size, total_frames: u64, knobs: &Knobs) -> Result<Vec<FrameOption>> {

@@ -5,10 +5,11 @@
 //! [`internvl`], [`llava_onevision`] and [`oryx`]. This file holds the [`Family`] enum and the
 //! dispatchers ([`count`], [`count_image`], [`count_video`]); beside it live the request and
 //! result types (`types`), input validation (`validate`), the exact budget search
-//! [`settings_for_budget`] (`budget`), the typed errors (`error`) and the Python-semantics
+//! [`settings_for_budget`] (`budget`) and the caps that bind it (`caps`), the typed errors (`error`) and the Python-semantics
 //! arithmetic the families share (`pymath`).
 
 mod budget;
+mod caps;
 mod error;
 pub mod internvl;
 pub mod llava_onevision;
@@ -21,6 +22,7 @@ mod types;
 mod validate;
 
 pub use budget::{settings_for_budget, BudgetPlan, BudgetTarget, Clip, Settings};
+pub use caps::{native_settings, Cap, Native};
 pub use error::{Error, Field, InputError, Part, Result};
 pub use types::{Compression, ImageRequest, Knobs, Media, Pooling, Request, Size, TokenCount, VideoRequest, MAX_CLIP_FRAMES, MAX_SIDE};
 

@@ -121,11 +121,21 @@ pub const RESULTS_HEADER: &str = "| strategy | T | M | T·M | seed | loss | loss
 
 fn results_section(md: &mut String, data: &RunData) {
     md.push_str("## Results\n\n");
-    md.push_str(
-        "One row per trained point of `results.parquet`: held-out loss in nats per answer token and \
-         multiple-choice accuracy, each with its standard error (clustered by video); the blind \
-         baseline (no visual tokens) last.\n\n",
-    );
+    match &data.table {
+        Some(t) => {
+            let _ = writeln!(
+                md,
+                "One row per row of `{}`: the loss and, where the table has them, its standard error, accuracy and \
+                 seed (columns it lacks read as 0, or NaN for values with no neutral one).\n",
+                t.display()
+            );
+        }
+        None => md.push_str(
+            "One row per trained point of `results.parquet`: held-out loss in nats per answer token and \
+             multiple-choice accuracy, each with its standard error (clustered by video); the blind \
+             baseline (no visual tokens) last.\n\n",
+        ),
+    }
     md.push_str(RESULTS_HEADER);
     md.push_str("\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for p in &data.points {

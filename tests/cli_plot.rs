@@ -613,7 +613,7 @@ fn plot_and_report_work_on_a_csv_with_its_fits() {
     let m = std::fs::read_to_string(d.path().join("plots/loss_vs_tokens_per_frame.svg")).unwrap();
     assert!(m.contains("mine/a, T=4") && m.contains("mine/b, T=4"), "one line per strategy and T");
     // One seed and no standard errors: the legend says what the markers are, not "seed mean ± 95% CI".
-    assert!(!m.contains("seed mean") && m.contains("measured loss (one seed, no interval recorded)"), "legend");
+    assert!(!m.contains("seed mean") && m.contains("measured loss, one seed, no CI"), "legend");
     // `report TABLE --out DIR`: the report and its figures there, the fits named by --fits.
     let out_dir = d.path().join("elsewhere");
     let fits = d.path().join("fits.json");

@@ -242,9 +242,15 @@ impl JointFigure<'_> {
         let same: Vec<f64> = self.panels.iter().filter(|q| q.group == p.group).map(|q| q.fit.aic).filter(|a| a.is_finite()).collect();
         if same.len() > 1 && p.fit.aic.is_finite() {
             let best = same.iter().copied().fold(f64::INFINITY, f64::min);
-            t.push_str(&format!(" · ΔAIC {:+.1} vs its best law", p.fit.aic - best));
+            let d = p.fit.aic - best;
+            t.push_str(&if d == 0.0 { " · ΔAIC 0 (its best law)".to_string() } else { format!(" · ΔAIC {d:+.1} vs its best law") });
         }
         t
+    }
+
+    /// Whether some subtitle gives a ΔAIC (a strategy has panels of several laws).
+    fn shows_delta_aic(&self) -> bool {
+        self.panels.iter().any(|p| self.panels.iter().filter(|q| q.group == p.group).count() > 1)
     }
 
     /// Without a joint law: the measured points on the (T, M) plane with the budgets, and
@@ -285,6 +291,12 @@ impl JointFigure<'_> {
             LegendEntry::heading("   its observed loss (same scale)"),
             LegendEntry::heading(""),
         ];
+        if self.shows_delta_aic() {
+            entries.push(LegendEntry::heading("ΔAIC: Akaike information criterion"));
+            entries.push(LegendEntry::heading("   above the strategy's best law"));
+            entries.push(LegendEntry::heading("   (fit vs parameters; lower is better)"));
+            entries.push(LegendEntry::heading(""));
+        }
         for p in &self.panels {
             entries.push(LegendEntry::heading(format!("{} · {}: best reachable", p.group, p.fit.law.name())));
             for (b, _, d) in &p.optima {

@@ -170,9 +170,11 @@ impl Figure for LossFigure<'_> {
             draw_curve(&mut chart, l)?;
         }
         let n = lines.len() as f64;
+        // Dodge the lines sideways a little so error bars at the same x stay apart; without
+        // any error bar there is nothing to keep apart, and each marker stays at its own x.
+        let step = if lines.iter().any(|l| l.series.points.iter().any(|p| p.loss.1 > 0.0)) { 0.012 } else { 0.0 };
         for (i, l) in lines.iter().enumerate() {
-            // Dodge the lines sideways a little so error bars at the same x stay apart.
-            let dodge = (i as f64 - (n - 1.0) / 2.0) * 0.012 * x_span;
+            let dodge = (i as f64 - (n - 1.0) / 2.0) * step * x_span;
             draw_points(&mut chart, l, self.axis, dodge)?;
         }
         let points = super::series::points_label(&self.summaries, "loss", |s| s.loss.1);

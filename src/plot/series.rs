@@ -110,7 +110,7 @@ pub fn points_label(summaries: &[Summary], what: &str, half: impl Fn(&Summary) -
     let any_interval = summaries.iter().any(|s| half(s) > 0.0 && half(s).is_finite());
     match (hi, any_interval) {
         (1, true) => format!("one seed: {what} ± 95% CI"),
-        (1, false) => format!("measured {what} (one seed, no interval recorded)"),
+        (1, false) => format!("measured {what}, one seed, no CI"),
         (_, _) if lo == hi => format!("mean of {hi} seeds ± 95% CI"),
         (_, _) => format!("mean of {lo}–{hi} seeds ± 95% CI"),
     }
@@ -138,7 +138,7 @@ mod tests {
                 p
             })
             .collect();
-        assert_eq!(points_label(&bare, "loss", half), "measured loss (one seed, no interval recorded)");
+        assert_eq!(points_label(&bare, "loss", half), "measured loss, one seed, no CI");
         let two: Vec<Summary> = one
             .iter()
             .cloned()

@@ -31,15 +31,16 @@ pub fn write_report_of(data: &RunData) -> Result<PathBuf> {
 pub fn render(data: &RunData) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# vislaw report: {}\n", data.name);
-    let _ = writeln!(
-        md,
-        "Run directory `{}`, {} trained point(s), {} fit(s); written by vislaw {}.\n",
-        data.dir.display(),
-        data.points.len(),
-        data.fits.fits.len(),
-        env!("CARGO_PKG_VERSION")
-    );
-    config_section(&mut md, data.config.as_ref());
+    let source = match &data.table {
+        Some(t) => format!("Results table `{}`", t.display()),
+        None => format!("Run directory `{}`", data.dir.display()),
+    };
+    let _ =
+        writeln!(md, "{source}, {} measured point(s), {} fit(s); written by vislaw {}.\n", data.points.len(), data.fits.fits.len(), env!("CARGO_PKG_VERSION"));
+    match &data.table {
+        Some(_) => md.push_str("## Configuration\n\nA results table of one's own: the sweep that measured it is not known to vislaw.\n\n"),
+        None => config_section(&mut md, data.config.as_ref()),
+    }
     results_section(&mut md, data);
     families_section(&mut md, data);
     fits_section(&mut md, data);
@@ -120,11 +121,21 @@ pub const RESULTS_HEADER: &str = "| strategy | T | M | T·M | seed | loss | loss
 
 fn results_section(md: &mut String, data: &RunData) {
     md.push_str("## Results\n\n");
-    md.push_str(
-        "One row per trained point of `results.parquet`: held-out loss in nats per answer token and \
-         multiple-choice accuracy, each with its standard error (clustered by video); the blind \
-         baseline (no visual tokens) last.\n\n",
-    );
+    match &data.table {
+        Some(t) => {
+            let _ = writeln!(
+                md,
+                "One row per row of `{}`: the loss and, where the table has them, its standard error, accuracy and \
+                 seed (columns it lacks read as 0, or NaN for values with no neutral one).\n",
+                t.display()
+            );
+        }
+        None => md.push_str(
+            "One row per trained point of `results.parquet`: held-out loss in nats per answer token and \
+             multiple-choice accuracy, each with its standard error (clustered by video); the blind \
+             baseline (no visual tokens) last.\n\n",
+        ),
+    }
     md.push_str(RESULTS_HEADER);
     md.push_str("\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for p in &data.points {
@@ -389,17 +400,30 @@ fn value_set(values: &[u64]) -> String {
 }
 
 /// The figures in reading order, with their captions.
-const FIGURES: [(&str, &str, &str); 6] = [
+const FIGURES: [(&str, &str, &str); 7] = [
     (
         "loss_vs_tokens_per_frame",
         "Loss vs tokens per frame",
-        "Held-out loss against M at fixed T, per strategy: seed means with 95% intervals, the lowest-AIC fitted law and its 95% bootstrap band.",
+        "Held-out loss against M at fixed T, per strategy: the measured points (seed means with 95% intervals when there are several seeds; \
+         one seed's evaluation interval otherwise, as the legend says), the fitted law with the lowest AIC (the Akaike information \
+         criterion, n·ln(RSS/n) + 2k on log residuals: fit quality penalised by parameter count) and its 95% bootstrap band. A band is \
+         left out, and the legend says why, where fewer than 50 bootstrap refits (or fewer than half of those requested) gave finite \
+         parameters, or where the interval reaches beyond twice or below half the fitted loss anywhere along the curve; its edges are \
+         averaged over 5 neighbouring samples (about ±3% of the span).",
     ),
     ("loss_vs_frames", "Loss vs frames", "Held-out loss against T at fixed M, per strategy, drawn the same way."),
     (
         "budget_tradeoff",
         "Budget trade-off",
-        "The fitted loss over (T, M), iso-budget lines T·M = L, the continuous optimum path and the best reachable setting at each budget.",
+        "The fitted loss over (T, M), iso-budget lines T·M = L, the continuous optimum path and the best reachable setting at each budget; \
+         each measured setting is filled with its observed loss on the same colour scale, so a point that stands out from the surface \
+         around it is one the law misses.",
+    ),
+    (
+        "budget_optima",
+        "Strategies' optima side by side",
+        "At each budget L, every strategy's best reachable (T, M) under its lowest-AIC law (labelled T×M), its predicted loss with the \
+         95% bootstrap interval, and as a hollow marker the best loss actually measured with T·M ≤ L.",
     ),
     (
         "accuracy_vs_visual_tokens",
@@ -407,7 +431,11 @@ const FIGURES: [(&str, &str, &str); 6] = [
         "Accuracy against visual tokens per sample, solid lines varying M, dashed lines varying T; the dotted line is the blind baseline.",
     ),
     ("training_curves", "Training curves", "Training loss of every point, per strategy, coloured by visual tokens."),
-    ("fit_residuals", "Fit residuals", "log(observed) − log(predicted) against the predicted loss, per fit; held-out points are hollow diamonds."),
+    (
+        "fit_residuals",
+        "Fit residuals",
+        "log(observed) − log(predicted) against the predicted loss, per fit, every panel on one scale; held-out points are hollow diamonds.",
+    ),
 ];
 
 fn figures_section(md: &mut String) {

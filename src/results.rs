@@ -43,7 +43,7 @@ pub fn f64_column(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
     let col = df.column(name).map_err(|_| Error::input(format!("column '{name}'"), format!("missing; the table has {:?}", column_names(df))))?;
     let cast = col.cast(&DataType::Float64).map_err(|e| Error::input(format!("column '{name}'"), format!("not numeric: {e}")))?;
     let ca = cast.f64().map_err(Error::internal)?;
-    ca.iter().enumerate().map(|(i, v)| v.ok_or_else(|| Error::input(format!("column '{name}'"), format!("row {i} is null")))).collect()
+    ca.iter().enumerate().map(|(i, v)| v.ok_or_else(|| Error::input(format!("column '{name}'"), format!("row {} is null", i + 1)))).collect()
 }
 
 /// Reads column `name` as strings (other types are formatted); names the column on error.

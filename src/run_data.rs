@@ -1,6 +1,10 @@
 //! A run directory read once into plain structs: the figures, the report and the notebook
 //! work from these rather than from polars frames. The fits are the fitter's own report
 //! (`fits.json`) and the optimum the solver's (`optimum.json`, when saved).
+//!
+//! A results table of the user's own (`.csv`/`.parquet`) with its `fits.json` reads into
+//! the same structs ([`RunData::load_table`]): only `frames`, `tokens_per_frame` and
+//! `loss` are required; the other columns of a run's table are used when present.
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::fit::FitReport;
@@ -17,8 +21,10 @@ pub const ALL_QUESTIONS: &str = "all";
 /// Everything the analysis outputs need from one run directory.
 #[derive(Debug, Clone)]
 pub struct RunData {
-    /// The run directory.
+    /// The run directory; for a table, the directory the figures and report go to.
     pub dir: PathBuf,
+    /// The table read, when the data came from a results table rather than a run directory.
+    pub table: Option<PathBuf>,
     /// The run's name (the directory's name).
     pub name: String,
     /// The resolved sweep config, when the run directory has one.
@@ -133,7 +139,45 @@ impl RunData {
         let optima = if dir.join(OPTIMUM_FILE).exists() { Some(OptimaReport::load(dir)?) } else { None };
         let mut warnings = Vec::new();
         let config = load_config(dir, &mut warnings)?;
-        Ok(RunData { dir: dir.to_path_buf(), name: run_name(dir), config, points, blind, curves, fits, optima, families, warnings })
+        Ok(RunData { dir: dir.to_path_buf(), table: None, name: run_name(dir), config, points, blind, curves, fits, optima, families, warnings })
+    }
+
+    /// Reads a results table of one's own (`.csv` or `.parquet`) with the `fits.json` fitted
+    /// to it, for figures and a report written under `out_dir`. Required columns:
+    /// `frames`, `tokens_per_frame`, `loss`; used when present: `strategy` (the fits'
+    /// groups; else every row is strategy `all`), `seed`, `loss_se`, `train_loss_final`,
+    /// `accuracy`, `accuracy_se` and `acc_<family>` (with `acc_<family>_se`). An
+    /// `optimum.json` beside the fits file is used when it was solved from them.
+    pub fn load_table(table: &Path, fits: &Path, out_dir: &Path) -> Result<RunData> {
+        if !table.is_file() {
+            return Err(Error::file(table, "no such results table (a .csv or .parquet file)"));
+        }
+        let df = read_table(table)?;
+        if df.height() == 0 {
+            return Err(Error::file(table, "has no rows"));
+        }
+        let families = families(&df);
+        let points = loose_points(&df, &families).map_err(|e| in_file(table, e))?;
+        if !fits.is_file() {
+            return Err(Error::file(fits, format!("missing; run `vislaw fit {}` first, or name the fits file", table.display())));
+        }
+        let fits_report = FitReport::load(fits)?;
+        let fits_dir = fits.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let optima = if fits_dir.join(OPTIMUM_FILE).is_file() { Some(OptimaReport::load(fits_dir)?) } else { None };
+        let name = table.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "table".into());
+        Ok(RunData {
+            dir: out_dir.to_path_buf(),
+            table: Some(table.to_path_buf()),
+            name,
+            config: None,
+            points,
+            blind: None,
+            curves: Vec::new(),
+            fits: fits_report,
+            optima,
+            families,
+            warnings: Vec::new(),
+        })
     }
 
     /// The budgets L to draw and solve for: the config's, else the largest T·M measured.
@@ -319,6 +363,39 @@ fn points(df: &DataFrame, families: &[String]) -> Result<Vec<Point>> {
         acc.push((f.clone(), f64_column(df, &format!("acc_{f}"))?, se));
     }
     Ok((0..df.height())
+        .map(|i| Point {
+            strategy: strategy[i].clone(),
+            frames: frames[i],
+            tokens: tokens[i],
+            seed: seed[i],
+            loss: (loss[i], loss_se[i]),
+            train_loss_final: train[i],
+            accuracy: acc.iter().map(|(k, v, se)| (k.clone(), (v[i], se[i]))).collect(),
+        })
+        .collect())
+}
+
+/// The points of a table of one's own: the factors and the loss must be there; a column
+/// a run's table has and this one lacks takes its neutral value (strategy `all`, seed 0,
+/// standard errors 0, no training loss, no accuracy).
+fn loose_points(df: &DataFrame, families: &[String]) -> Result<Vec<Point>> {
+    let n = df.height();
+    let has = |c: &str| df.column(c).is_ok();
+    let or = |c: &str, v: f64| if has(c) { f64_column(df, c) } else { Ok(vec![v; n]) };
+    // `all` is the group a fit without grouping names its one fit.
+    let strategy = if has("strategy") { str_column(df, "strategy")? } else { vec!["all".to_string(); n] };
+    let frames = f64_column(df, "frames")?;
+    let tokens = f64_column(df, "tokens_per_frame")?;
+    let loss = f64_column(df, "loss")?;
+    let (seed, loss_se, train) = (or("seed", 0.0)?, or("loss_se", 0.0)?, or("train_loss_final", f64::NAN)?);
+    let mut acc = Vec::new();
+    if has("accuracy") {
+        acc.push((ALL_QUESTIONS.to_string(), f64_column(df, "accuracy")?, or("accuracy_se", 0.0)?));
+        for f in families {
+            acc.push((f.clone(), f64_column(df, &format!("acc_{f}"))?, or(&format!("acc_{f}_se"), 0.0)?));
+        }
+    }
+    Ok((0..n)
         .map(|i| Point {
             strategy: strategy[i].clone(),
             frames: frames[i],

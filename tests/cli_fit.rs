@@ -234,7 +234,8 @@ fn bad_input_is_a_one_line_error_with_exit_code_2() {
     let few = csv(d, "few.csv", &format!("{header}1,1,3.0\n2,4,2.5\n4,9,2.2\n8,16,2.0\n"));
     fails_with(&["fit", &few, "--no-save"], "needs at least 6");
     let nan = csv(d, "nan.csv", &format!("{header}{grid}16,49,NaN\n"));
-    fails_with(&["fit", &nan, "--no-save"], "row 12");
+    // The 13th data row (the 14th line, under the header), numbered as a spreadsheet's rows are.
+    fails_with(&["fit", &nan, "--no-save"], "row 13:");
     let negative = csv(d, "neg.csv", &format!("{header}{grid}16,49,-1\n"));
     fails_with(&["fit", &negative, "--no-save"], "finite and > 0");
     let constant: String = [1, 2, 4, 8].iter().flat_map(|t| [1, 9].map(move |m| format!("{t},{m},2.5\n"))).collect();
@@ -321,4 +322,57 @@ fn model_aware_optimum_maps_to_real_settings_within_the_budget() {
         }
     }
     fails_with(&["optimum", dir, "--budget", "6000", "--model", "llava-onevision", "--video", "1280x720"], "--video");
+}
+
+#[test]
+fn a_power_law_on_a_table_where_both_factors_vary_says_it_pools_the_other() {
+    let run = run_dir_of(&[("pool/uniform", 1.0)]);
+    let out = vislaw(&["fit", run.path().to_str().unwrap(), "--law", "power", "--bootstrap", "20", "--coarse-grid", "--no-save"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("warning: 'tokens_per_frame' varies too (6 values: 1, 4, 9, 16, 49, 196)"), "{text}");
+    assert!(text.contains("pools them into one curve") && text.contains("tokens_per_frame=1"), "{text}");
+    // With a filter to one level there is nothing pooled, and nothing said.
+    let one = vislaw(&["fit", run.path().to_str().unwrap(), "--law", "power", "--where", "tokens_per_frame=4", "--bootstrap", "20", "--no-save"]);
+    assert!(!String::from_utf8_lossy(&one.stdout).contains("pools"));
+}
+
+#[test]
+fn compare_laws_ends_with_a_ranked_delta_aic_summary() {
+    let run = run_dir_of(&[("pool/uniform", 1.0)]);
+    let out = vislaw(&["fit", run.path().to_str().unwrap(), "--compare-laws", "--bootstrap", "20", "--coarse-grid", "--no-save"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    let n = lines.len();
+    assert!(lines[n - 2].starts_with("laws ranked by AIC (n·ln(RSS/n) + 2k on log residuals, lower is better)"), "{text}");
+    // The planted law is additive: it ranks first at ΔAIC 0, the others after it with a positive ΔAIC.
+    let last = lines[n - 1];
+    assert!(last.starts_with("  group all (loss): 1. additive ΔAIC 0  2. "), "{last}");
+    assert!(last.contains("3. power ΔAIC +") && last.contains("multiplicative ΔAIC +"), "{last}");
+}
+
+#[test]
+fn converged_and_the_stopping_flags_agree_in_text_and_json() {
+    let run = run_dir();
+    let args = ["fit", run.path().to_str().unwrap(), "--group-by", "strategy", "--compare-laws", "--bootstrap", "20", "--coarse-grid", "--no-save"];
+    let v = json(&[&args[..], &["--json"][..]].concat());
+    let text = String::from_utf8_lossy(&vislaw(&args).stdout).into_owned();
+    let verdicts: Vec<&str> = text.lines().filter(|l| l.trim_start().starts_with("objective ")).collect();
+    let fits = v["fits"].as_array().unwrap();
+    assert_eq!(verdicts.len(), fits.len());
+    for (f, line) in fits.iter().zip(verdicts) {
+        let s = &f["stopping"];
+        let flag = |k: &str| s[k].as_bool().unwrap_or_else(|| panic!("stopping.{k} missing: {s}"));
+        let failed = s.get("failed").is_some();
+        let from_rules = !failed && (flag("grad_tol") || (flag("small_gradient") && !flag("max_iters")));
+        assert_eq!(f["converged"].as_bool().unwrap(), from_rules, "{s}");
+        // The text gives the same verdict and names the rule behind it.
+        let verdict = if from_rules { "  converged (" } else { "NOT converged (" };
+        assert!(line.contains(verdict), "{line} vs {s}");
+        if from_rules && !flag("grad_tol") {
+            assert!(line.contains("gradient below the stall threshold"), "{line}");
+        }
+        assert!(!line.contains("()"), "a verdict without a reason: {line}");
+    }
 }

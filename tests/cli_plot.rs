@@ -284,6 +284,7 @@ fn expected_figures() -> Vec<(&'static str, (u32, u32), Vec<&'static str>)> {
         ("loss_vs_tokens_per_frame", (1280, 760), vec!["pool/sample, T=8", "sample/sample, T=8", "blind, no visual tokens", "tokens per frame M"]),
         ("loss_vs_frames", (1280, 760), vec!["pool/pool, M=4", "pool/sample, M=4", "frames T"]),
         ("budget_tradeoff", (1080, 800), vec!["pool/sample · additive law", "L=32", "L=64", "L=128", "continuous optimum path", "best reachable"]),
+        ("budget_optima", (1280, 760), vec!["pool/sample (additive)", "pool/pool (power)", "L=32", "L=128", "best loss measured with T·M ≤ L"]),
         (
             "accuracy_vs_visual_tokens",
             (1600, 920),
@@ -311,7 +312,7 @@ fn plot_writes_every_figure_as_png_and_svg_with_its_series() {
         }
     }
     let files = std::fs::read_dir(run.join("plots")).unwrap().count();
-    assert_eq!(files, 12, "exactly a PNG and an SVG per figure, no temp files left");
+    assert_eq!(files, 14, "exactly a PNG and an SVG per figure, no temp files left");
 }
 
 #[test]
@@ -569,5 +570,62 @@ for p in sorted(pathlib.Path(sys.argv[1]).glob('*.png')):
 "#;
     let out = Command::new(venv("python")).args(["-c", script]).arg(run.join("plots")).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 6);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), vislaw::plot::FIGURES.len());
+}
+
+/// A results table of one's own, as a lab would write it: no seed, no standard errors, no
+/// accuracy, two strategies on a T × M grid.
+fn own_csv(dir: &Path) -> PathBuf {
+    let mut text = String::from("strategy,frames,tokens_per_frame,loss\n");
+    for (s, scale) in [("mine/a", 1.0), ("mine/b", 1.3)] {
+        for t in [1, 2, 4, 8] {
+            for m in [1, 4, 9, 16] {
+                let i = text.len();
+                let l = planted(&[LAW[0], LAW[1] * scale, LAW[2], LAW[3], LAW[4]], t as f64, m as f64) * (1.0 + 0.003 * noise(i));
+                text.push_str(&format!("{s},{t},{m},{l}\n"));
+            }
+        }
+    }
+    let path = dir.join("mine.csv");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn plot_and_report_work_on_a_csv_with_its_fits() {
+    let d = tempfile::tempdir().unwrap();
+    let table = own_csv(d.path());
+    let t = table.to_str().unwrap();
+    // Without its fits the table is refused, naming the file and the command that makes it.
+    let out = vislaw(&["plot", t]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("fits.json") && err.contains("vislaw fit") && err.trim().lines().count() == 1, "{err}");
+    ok(vislaw(&["fit", t, "--group-by", "strategy", "--coarse-grid", "--bootstrap", "80"]));
+    assert!(d.path().join("fits.json").exists());
+    // `plot TABLE`: the figures beside the table.
+    let stdout = ok(vislaw(&["plot", t]));
+    assert!(stdout.contains("wrote 14 files"), "{stdout}");
+    for stem in vislaw::plot::FIGURES {
+        let png = std::fs::read(d.path().join("plots").join(format!("{stem}.png"))).unwrap();
+        assert!(png.len() > 10_000, "{stem}.png");
+    }
+    let m = std::fs::read_to_string(d.path().join("plots/loss_vs_tokens_per_frame.svg")).unwrap();
+    assert!(m.contains("mine/a, T=4") && m.contains("mine/b, T=4"), "one line per strategy and T");
+    // One seed and no standard errors: the legend says what the markers are, not "seed mean ± 95% CI".
+    assert!(!m.contains("seed mean") && m.contains("measured loss, one seed, no CI"), "legend");
+    // `report TABLE --out DIR`: the report and its figures there, the fits named by --fits.
+    let out_dir = d.path().join("elsewhere");
+    let fits = d.path().join("fits.json");
+    let stdout = ok(vislaw(&["report", t, "--fits", fits.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]));
+    assert!(stdout.contains("report.md"), "{stdout}");
+    let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    assert!(md.contains("Results table `") && md.contains("mine.csv"), "{md}");
+    assert!(md.contains("mine/a") && md.contains("additive"), "the fits are in the report");
+    assert!(out_dir.join("plots/budget_tradeoff.png").exists());
+    // --fits/--out belong to a table: on a run directory they are refused.
+    let run = make_run(d.path());
+    let out = vislaw(&["plot", run.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--out: applies to a results table"));
 }

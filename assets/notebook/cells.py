@@ -91,6 +91,10 @@ def predict(fit, frames, tokens, params=None):
     return law_value(fit["law"], params or fit["params"], x, y)
 
 
+MIN_REFITS = 50        # fewest valid bootstrap refits a band is drawn from (as `vislaw plot`)
+MAX_BAND_FACTOR = 2.0  # a band beyond ×2 or ÷2 of the fitted loss counts as unbounded
+
+
 def band(fit, frames, tokens):
     """Pointwise 95% band: 2.5th and 97.5th percentiles of the bootstrap refits' predictions."""
     names = fit.get("param_names", [])
@@ -98,7 +102,31 @@ def band(fit, frames, tokens):
     if len(samples) < 2:
         return None
     preds = np.array([predict(fit, frames, tokens, dict(zip(names, s))) for s in samples])
-    return np.nanpercentile(preds, 2.5, axis=0), np.nanpercentile(preds, 97.5, axis=0)
+    with np.errstate(all="ignore"):
+        return np.nanpercentile(preds, 2.5, axis=0), np.nanpercentile(preds, 97.5, axis=0)
+
+
+def band_or_why(fit, frames, tokens):
+    """(band, None) when the band can be drawn, else (None, why): too few valid refits, or
+    an interval beyond MAX_BAND_FACTOR of the fitted loss somewhere (the figures' rule)."""
+    valid = len((fit.get("bootstrap") or {}).get("samples", []))
+    requested = max((fit.get("method") or {}).get("bootstrap", valid), valid)
+    if valid < MIN_REFITS or 2 * valid < requested:
+        return None, f"no band: {valid}/{requested} refits valid"
+    b = band(fit, frames, tokens)
+    pred = predict(fit, frames, tokens)
+    if b is None or not (np.all(np.isfinite(b[0])) and np.all(np.isfinite(b[1]))
+                         and np.all(b[1] <= pred * MAX_BAND_FACTOR) and np.all(b[0] >= pred / MAX_BAND_FACTOR)):
+        return None, "no band: 95% CI unbounded"
+    return b, None
+
+
+def points_label(summary, what):
+    """The measured markers' legend as the run measured them (one seed or several)."""
+    seeds = results.groupby(["strategy", "frames", "tokens_per_frame"]).size()
+    if seeds.max() > 1:
+        return f"{what}: mean of {seeds.min()}–{seeds.max()} seeds ± 95% CI" if seeds.min() != seeds.max() else f"{what}: mean of {seeds.max()} seeds ± 95% CI"
+    return f"one seed: {what} ± 95% CI"
 
 
 def main_fits(group):
@@ -151,8 +179,8 @@ def plot_loss_along(axis, symbol, other_symbol, xlabel):
             continue
         v = np.geomspace(g[axis].min(), g[axis].max(), 100)
         frames, tokens = (v, np.full_like(v, fixed)) if axis == "frames" else (np.full_like(v, fixed), v)
-        ax.plot(v, predict(fit, frames, tokens), color=c, lw=2)
-        b = band(fit, frames, tokens)
+        b, why = band_or_why(fit, frames, tokens)
+        ax.plot(v, predict(fit, frames, tokens), color=c, lw=2, label=f"{label}: {why}" if why else None)
         if b is not None:
             ax.fill_between(v, b[0], b[1], color=c, alpha=0.2, lw=0)
     if blind is not None:
@@ -161,7 +189,8 @@ def plot_loss_along(axis, symbol, other_symbol, xlabel):
     ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xlabel(xlabel)
     ax.set_ylabel("held-out loss (nats / answer token)")
-    ax.set_title(f"Held-out loss vs {symbol}: seed means ± 95% CI, lowest-AIC law ± 95% bootstrap band")
+    ax.set_title(f"Held-out loss vs {symbol}: {points_label(loss_summary, 'loss')};\n"
+                 "the lowest-AIC law (Akaike information criterion) ± 95% bootstrap band")
     ax.grid(alpha=0.3)
     ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     plt.show()
@@ -228,7 +257,7 @@ else:
             a.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
         ax.set_xlabel("frames T (log scale)")
         ax.set_ylabel("tokens per frame M (log scale)")
-        ax.set_title(f"{group} · {fit['law']} law (AIC {fit.get('aic', np.nan):.1f}); ◆ best reachable")
+        ax.set_title(f"{group} · {fit['law']} law · R² {fit.get('r2', np.nan):.3f} (log loss); ◆ best reachable")
         fig.colorbar(mesh, ax=ax, label="fitted held-out loss (nats/token)")
     for ax in axes.flat[len(joint):]:
         ax.set_visible(False)
@@ -293,7 +322,8 @@ if not with_res:
 else:
     cols = min(2, len(with_res))
     rows_n = -(-len(with_res) // cols)
-    fig, axes = plt.subplots(rows_n, cols, figsize=(6 * cols, 3.8 * rows_n), squeeze=False)
+    # One residual scale for every panel, as in `vislaw plot`.
+    fig, axes = plt.subplots(rows_n, cols, figsize=(6 * cols, 3.8 * rows_n), squeeze=False, sharey=True)
     for ax, f in zip(axes.flat, with_res):
         r = pd.DataFrame(f["residuals"])
         r["resid"] = np.log(r["observed"]) - np.log(r["predicted"])

@@ -1,22 +1,23 @@
-//! `vislaw plot RUN`: draw every figure of a run directory into `<run>/plots/`.
-use std::path::PathBuf;
+//! `vislaw plot INPUT`: draw every figure of a run directory into `<run>/plots/`, or of a
+//! results table (with its fits.json) into `<table's dir>/plots/` or `--out DIR/plots/`.
+use super::report::Source;
 use vislaw::Result;
 
-/// Draw the figures of a run (PNG and SVG) into `<run>/plots/`.
+/// Draw the figures (PNG and SVG) of a run directory or of a results table.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The run directory (e.g. results/quick), with results.parquet and fits.json.
-    input: PathBuf,
+    #[command(flatten)]
+    source: Source,
 }
 
 /// Runs `vislaw plot`.
 pub fn run(args: Args) -> Result<()> {
-    let data = vislaw::run_data::RunData::load(&args.input)?;
+    let data = args.source.load()?;
     super::report::warn(&data);
     let written = vislaw::plot::plot_data(&data)?;
     for path in &written {
         outln!("{}", path.display());
     }
-    outln!("wrote {} files to {}", written.len(), args.input.join(vislaw::plot::PLOTS_DIR).display());
+    outln!("wrote {} files to {}", written.len(), data.dir.join(vislaw::plot::PLOTS_DIR).display());
     Ok(())
 }

@@ -31,5 +31,5 @@ pub use law::Law;
 pub use lbfgs::{Search, SolverSettings, StartGrid, Stopping};
 pub use options::{names, FitOptions, GroupRows};
 pub use pipeline::fit_groups;
-pub use report::{FactorRanges, Fit, FitReport, Params, FITS_FILE};
+pub use report::{FactorRanges, Fit, FitReport, LawRanking, Params, FITS_FILE};
 pub use table::{fit_input, fit_table, keep_rows, with_derived, RowFilter};

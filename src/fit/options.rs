@@ -103,6 +103,16 @@ pub struct GroupRows {
     pub accuracy: Option<Vec<f64>>,
     /// Name of the accuracy column.
     pub accuracy_column: Option<String>,
+    /// Each row's number in the table read, 1-based data rows as a spreadsheet numbers
+    /// them below its header (empty: the position in this group, plus one).
+    pub row_numbers: Vec<usize>,
+}
+
+impl GroupRows {
+    /// The table's number of the row at position `i` of this group (1-based).
+    pub fn row_number(&self, i: usize) -> usize {
+        self.row_numbers.get(i).copied().unwrap_or(i + 1)
+    }
 }
 
 /// Checks the options that do not depend on the data.

@@ -311,7 +311,8 @@ mod tests {
             let mut g = planted(0.0, 1, 0);
             g.loss[3] = bad;
             let msg = input_error(g, &quick());
-            assert!(msg.contains("row 3") && msg.contains("loss"), "{msg}");
+            // Position 3 is the fourth data row: rows are numbered from 1, as a spreadsheet shows them.
+            assert!(msg.contains("row 4:") && msg.contains("loss"), "{msg}");
         }
     }
 
@@ -414,6 +415,28 @@ mod tests {
         let report = fit_groups(&[planted(0.01, 1, 3)], &opts).unwrap();
         let aic = |law| report.fits.iter().find(|f| f.law == law).unwrap().aic;
         assert!(aic(Law::Additive) < aic(Law::Multiplicative) && aic(Law::Additive) < aic(Law::Power));
+        // The table ends with the laws ranked by ΔAIC, the true one first at 0.
+        let ranking = report.law_ranking();
+        assert_eq!(ranking.len(), 1);
+        assert_eq!(ranking[0].laws[0], (Law::Additive, Some(0.0)));
+        assert!(ranking[0].laws[1..].iter().all(|(_, d)| d.is_some_and(|d| d > 0.0)), "{ranking:?}");
+        let text = report.render_table();
+        let tail = text.trim_end().lines().last().unwrap();
+        assert!(tail.starts_with("  group all (loss): 1. additive ΔAIC 0  2. "), "{tail}");
+        assert!(text.contains("laws ranked by AIC"), "{text}");
+        // The power law there pools the other factor, and says so.
+        let power = report.fits.iter().find(|f| f.law == Law::Power).unwrap();
+        assert!(power.warnings.iter().any(|w| w.contains("pools them into one curve")), "{:?}", power.warnings);
+    }
+
+    #[test]
+    fn a_power_law_over_two_varying_factors_says_it_pools_the_other() {
+        let f = fit_groups(&[planted(0.0, 1, 0)], &FitOptions { law: Some(Law::Power), ..quick() }).unwrap().fits.remove(0);
+        assert_eq!(f.fixed, None);
+        let note = f.warnings.iter().find(|w| w.contains("pools")).unwrap_or_else(|| panic!("{:?}", f.warnings));
+        assert!(note.starts_with("'tokens_per_frame' varies too") && note.contains("tokens_per_frame="), "{note}");
+        // A single fit has no ranking to show.
+        assert!(!FitReport { fits: vec![f], ..FitReport::default() }.render_table().contains("ranked"));
     }
 
     /// Five noisy rows from a real quick sweep, where loss does not fall with T: some

@@ -29,11 +29,11 @@ pub(super) fn prepare_rows(g: &GroupRows, opts: &FitOptions) -> std::result::Res
     for i in 0..g.loss.len() {
         let v = response(i);
         if !v.is_finite() || v <= 0.0 {
-            return Err(format!("row {i}: {what} = {v}; values must be finite and > 0 to take logs"));
+            return Err(format!("row {}: {what} = {v}; values must be finite and > 0 to take logs", g.row_number(i)));
         }
-        check_positive(&opts.x, i, g.x[i])?;
+        check_positive(&opts.x, g.row_number(i), g.x[i])?;
         if let Some(y) = &g.y {
-            check_positive(&opts.y, i, y[i])?;
+            check_positive(&opts.y, g.row_number(i), y[i])?;
         }
     }
     let mut order: Vec<usize> = (0..g.loss.len()).collect();
@@ -62,6 +62,7 @@ pub(super) fn prepare_rows(g: &GroupRows, opts: &FitOptions) -> std::result::Res
     Ok(rows)
 }
 
+/// `row` is the table's 1-based data row.
 fn check_positive(column: &str, row: usize, v: f64) -> std::result::Result<(), String> {
     if v.is_finite() && v > 0.0 {
         Ok(())
@@ -114,6 +115,9 @@ pub(super) fn plan_laws(rows: &Rows, opts: &FitOptions) -> std::result::Result<V
             if let Some(dy) = dy.as_ref().filter(|d| d.len() == 1) {
                 plan.fixed = Some(FixedAxis { column: opts.y.clone(), value: dy[0] });
             }
+            if let Some(dy) = dy.as_ref().filter(|d| d.len() > 1) {
+                plan.notes.push(pooling_note(&opts.x, &opts.y, dy));
+            }
             if opts.law.is_none() && !y_varies && dy.is_some() {
                 plan.notes.push(format!(
                     "only '{}' varies in this group ('{}' = {}), so the power law in '{}' was fitted",
@@ -137,6 +141,20 @@ pub(super) fn plan_laws(rows: &Rows, opts: &FitOptions) -> std::result::Result<V
         plans.push(plan);
     }
     Ok(plans)
+}
+
+/// What a power law in `x` does with a `y` that varies too: every level of `y` goes into
+/// one curve in `x`, as if `y` had no effect.
+fn pooling_note(x: &str, y: &str, dy: &[f64]) -> String {
+    let levels: Vec<String> = dy.iter().take(6).map(|v| format!("{v}")).collect();
+    let more = if dy.len() > 6 { ", …" } else { "" };
+    format!(
+        "'{y}' varies too ({} values: {}{more}), and the power law in '{x}' pools them into one curve, as if '{y}' had no effect; \
+         filter the rows to one value of '{y}' (e.g. {y}={}) to fit that level alone, or fit a two-factor law",
+        dy.len(),
+        levels.join(", "),
+        dy[0]
+    )
 }
 
 /// The axes a plan fits: (x values, y values or empty, x column, y column).

@@ -377,8 +377,62 @@ impl FitReport {
         for s in &self.skipped {
             let _ = writeln!(out, "group {}: not fitted: {}", s.group, s.reason);
         }
+        let ranking = self.law_ranking();
+        if !ranking.is_empty() {
+            let _ = writeln!(
+                out,
+                "laws ranked by AIC (n·ln(RSS/n) + 2k on log residuals, lower is better); ΔAIC = AIC − the group's lowest, \
+                 > 2 a real preference, > 10 a strong one:"
+            );
+            for r in &ranking {
+                let ranked: Vec<String> = r
+                    .laws
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (law, delta))| match delta {
+                        Some(d) => format!("{}. {} ΔAIC {}", i + 1, law.name(), if *d == 0.0 { "0".to_string() } else { format!("+{d:.2}") }),
+                        None => format!("{}. {} (AIC not finite)", i + 1, law.name()),
+                    })
+                    .collect();
+                let _ = writeln!(out, "  group {} ({}): {}", r.group, r.response, ranked.join("  "));
+            }
+        }
         out
     }
+
+    /// Per group and response fitted with more than one law, the laws from the lowest AIC
+    /// up with their ΔAIC (`None` where the AIC is not finite), in file order of groups.
+    pub fn law_ranking(&self) -> Vec<LawRanking> {
+        let mut out: Vec<LawRanking> = Vec::new();
+        for f in &self.fits {
+            let response = f.response.clone().unwrap_or_else(|| f.loss_column.clone());
+            match out.iter_mut().find(|r| r.group == f.group && r.response == response) {
+                Some(r) => r.laws.push((f.law, Some(f.aic))),
+                None => out.push(LawRanking { group: f.group.clone(), response, laws: vec![(f.law, Some(f.aic))] }),
+            }
+        }
+        out.retain(|r| r.laws.len() > 1);
+        for r in &mut out {
+            let key = |a: &Option<f64>| a.filter(|v| v.is_finite()).unwrap_or(f64::INFINITY);
+            r.laws.sort_by(|a, b| key(&a.1).total_cmp(&key(&b.1)));
+            let best = key(&r.laws[0].1);
+            for (_, aic) in &mut r.laws {
+                *aic = aic.filter(|v| v.is_finite()).map(|v| v - best);
+            }
+        }
+        out
+    }
+}
+
+/// The laws fitted to one group's response, ranked by AIC.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LawRanking {
+    /// Group value.
+    pub group: String,
+    /// The response fitted (column, or e.g. `1 - accuracy`).
+    pub response: String,
+    /// (law, ΔAIC from the lowest; `None` when its AIC is not finite), best first.
+    pub laws: Vec<(Law, Option<f64>)>,
 }
 
 fn render_fit(out: &mut String, f: &Fit) {
@@ -452,6 +506,8 @@ fn render_fit(out: &mut String, f: &Fit) {
     out.push('\n');
 }
 
+/// The verdict and every rule behind it, e.g. `converged (cost tolerance, gradient below
+/// the stall threshold)`: the verdict is `converged` from the JSON, the reasons its flags.
 fn stop_words(f: &Fit) -> String {
     let s = &f.stopping;
     let mut fired = Vec::new();
@@ -466,6 +522,15 @@ fn stop_words(f: &Fit) -> String {
     }
     if let Some(m) = &s.line_search {
         fired.push(format!("line search: {m}"));
+    }
+    if s.small_gradient && !s.grad_tol {
+        fired.push("gradient below the stall threshold".to_string());
+    }
+    if let Some(m) = &s.failed {
+        fired.push(format!("failed: {m}"));
+    }
+    if fired.is_empty() {
+        fired.push("no stopping rule held at the best point".to_string());
     }
     let verdict = if f.converged { "converged" } else { "NOT converged" };
     format!("{verdict} ({})", fired.join(", "))

@@ -12,8 +12,14 @@ use std::path::Path;
 /// Fits a results table (any frame with the option's columns).
 pub fn fit_table(df: &DataFrame, opts: &FitOptions) -> Result<FitReport> {
     let df = with_derived(df.clone(), &opts.derive)?;
+    // Each kept row's 1-based number in the table as read, so that errors after a filter
+    // or a grouping still name the row a spreadsheet shows.
+    let numbers: Vec<usize> = match keep_mask(&df, &opts.filters)? {
+        Some(keep) => (0..keep.len()).filter(|&i| keep[i]).map(|i| i + 1).collect(),
+        None => (1..=df.height()).collect(),
+    };
     let df = keep_rows(&df, &opts.filters)?;
-    fit_groups(&group_rows(&df, opts)?, opts)
+    fit_groups(&group_rows(&df, &numbers, opts)?, opts)
 }
 
 /// A `COLUMN=VALUE` row filter: keep the rows whose column equals the value (as a
@@ -49,8 +55,15 @@ impl RowFilter {
 
 /// The rows that pass every filter; an error when none does.
 pub fn keep_rows(df: &DataFrame, filters: &[RowFilter]) -> Result<DataFrame> {
+    let Some(keep) = keep_mask(df, filters)? else { return Ok(df.clone()) };
+    let mask = BooleanChunked::from_slice(PlSmallStr::from("keep"), &keep);
+    df.filter(&mask).map_err(|e| Error::internal(format!("filtering rows: {e}")))
+}
+
+/// Which rows pass every filter (`None` without filters); an error when none does.
+fn keep_mask(df: &DataFrame, filters: &[RowFilter]) -> Result<Option<Vec<bool>>> {
     if filters.is_empty() {
-        return Ok(df.clone());
+        return Ok(None);
     }
     let mut keep = vec![true; df.height()];
     for f in filters {
@@ -62,8 +75,7 @@ pub fn keep_rows(df: &DataFrame, filters: &[RowFilter]) -> Result<DataFrame> {
         let all: Vec<String> = filters.iter().map(|f| format!("{}={}", f.column, f.value)).collect();
         return Err(Error::input(names::FILTER, format!("no row has {}", all.join(" and "))));
     }
-    let mask = BooleanChunked::from_slice(PlSmallStr::from("keep"), &keep);
-    df.filter(&mask).map_err(|e| Error::internal(format!("filtering rows: {e}")))
+    Ok(Some(keep))
 }
 
 /// Fits a run directory's results.parquet, or a .parquet/.csv file.
@@ -81,8 +93,9 @@ pub fn with_derived(mut df: DataFrame, derivations: &[Derivation]) -> Result<Dat
     Ok(df)
 }
 
-/// Splits the frame into groups (sorted by group value) with the columns the fit needs.
-fn group_rows(df: &DataFrame, opts: &FitOptions) -> Result<Vec<GroupRows>> {
+/// Splits the frame into groups (sorted by group value) with the columns the fit needs;
+/// `numbers` are the frame's rows' numbers in the table read (1-based).
+fn group_rows(df: &DataFrame, numbers: &[usize], opts: &FitOptions) -> Result<Vec<GroupRows>> {
     let x = f64_column(df, &opts.x)?;
     let has = |name: &str| column_names(df).iter().any(|c| c == name);
     let y = if opts.law != Some(Law::Power) || has(&opts.y) { Some(f64_column(df, &opts.y)?) } else { None };
@@ -106,6 +119,7 @@ fn group_rows(df: &DataFrame, opts: &FitOptions) -> Result<Vec<GroupRows>> {
                 loss: pick(&loss),
                 accuracy: accuracy.as_deref().map(pick),
                 accuracy_column: accuracy_column.clone(),
+                row_numbers: idx.iter().map(|&i| numbers[i]).collect(),
                 name,
             }
         })
@@ -157,6 +171,26 @@ mod tests {
             ],
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_bad_row_is_named_by_its_table_row_after_filters_and_groups() {
+        let mut df = frame();
+        // Index 37 is sample/uniform at T=2, M=16: the 38th data row of the table.
+        let mut loss = f64_column(&df, "loss").unwrap();
+        loss[37] = -1.0;
+        df.with_column(Column::new("loss".into(), loss)).unwrap();
+        let opts = FitOptions {
+            group_by: Some("strategy".into()),
+            filters: vec![RowFilter::parse("frames=2").unwrap()],
+            grid: super::super::StartGrid::coarse(),
+            bootstrap: 0,
+            holdout_fraction: 0.0,
+            ..FitOptions::default()
+        };
+        let report = fit_table(&df, &opts).unwrap();
+        assert_eq!(report.skipped.len(), 1, "{:?}", report.skipped);
+        assert!(report.skipped[0].reason.contains(": row 38: loss = -1;"), "{}", report.skipped[0].reason);
     }
 
     #[test]

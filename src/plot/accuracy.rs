@@ -70,6 +70,9 @@ impl Figure for AccuracyFigure<'_> {
         if tracks.is_empty() {
             return draw_note(&plots, &["No strategy varies T or M with the other fixed,", "so there is no line to draw."]);
         }
+        if !self.summaries.iter().any(|s| s.accuracy.contains_key(ALL_QUESTIONS)) {
+            return draw_note(&plots, &["The results have no accuracy column,", "so there is no accuracy to draw."]);
+        }
         let panels = self.panels();
         let cols = if panels.len() > 4 { 3 } else { panels.len().clamp(1, 2) };
         let rows = panels.len().div_ceil(cols);
@@ -82,7 +85,8 @@ impl Figure for AccuracyFigure<'_> {
         let mut entries: Vec<LegendEntry> = vec![LegendEntry::heading("strategy, factor varied (fixed)")];
         entries.extend(tracks.iter().map(|t| LegendEntry::marker(label(&t.series), t.color, t.marker, true).with_line(t.line)));
         entries.push(LegendEntry::heading(""));
-        entries.push(LegendEntry::marker("seed mean ± 95% CI", REFERENCE, Marker::Circle, true));
+        let all = |s: &Summary| s.accuracy.get(ALL_QUESTIONS).map_or(0.0, |a| a.1);
+        entries.push(LegendEntry::marker(super::series::points_label(&self.summaries, "accuracy", all), REFERENCE, Marker::Circle, true));
         if self.data.blind.is_some() {
             entries.push(LegendEntry::line("blind, no visual tokens", REFERENCE, Line::Dotted));
         }

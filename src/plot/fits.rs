@@ -70,6 +70,57 @@ pub fn band(fit: &Fit, frames: f64, tokens: f64) -> Option<(f64, f64)> {
     fit.band95_at(frames, tokens).map(|[lo, hi]| (lo, hi))
 }
 
+/// Fewest valid bootstrap refits (finite parameters) a band is drawn from.
+pub const MIN_REFITS: usize = 50;
+/// A band reaching further than this factor from the fitted loss, on either side, anywhere
+/// along the curve counts as unbounded: the data do not pin the law down there.
+pub const MAX_BAND_FACTOR: f64 = 2.0;
+
+/// Whether a fit's bootstrap band can be drawn along a curve, or why not.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BandStatus {
+    /// Drawn.
+    Drawn,
+    /// Too few bootstrap refits gave finite parameters.
+    TooFewRefits {
+        /// Refits with finite parameters.
+        valid: usize,
+        /// Resamples requested.
+        requested: usize,
+    },
+    /// The interval is missing or wider than [`MAX_BAND_FACTOR`] somewhere along the curve.
+    Unbounded,
+}
+
+impl BandStatus {
+    /// Why the band is not drawn, for the legend; `None` when it is drawn.
+    pub fn omitted_because(&self) -> Option<String> {
+        match self {
+            BandStatus::Drawn => None,
+            BandStatus::TooFewRefits { valid, requested } => Some(format!("no band: {valid}/{requested} refits valid")),
+            BandStatus::Unbounded => Some("no band: 95% CI unbounded".to_string()),
+        }
+    }
+}
+
+/// Whether the band of `fit` along a curve of (fitted loss, band) samples is drawn: it
+/// needs at least [`MIN_REFITS`] valid refits and half of those requested, and an interval
+/// at every sample within [`MAX_BAND_FACTOR`] of the fitted loss.
+pub fn band_status(fit: &Fit, curve: &[(f64, Option<(f64, f64)>)]) -> BandStatus {
+    let valid = fit.bootstrap.samples.len();
+    let requested = fit.method.bootstrap.max(valid);
+    if valid < MIN_REFITS || 2 * valid < requested {
+        return BandStatus::TooFewRefits { valid, requested };
+    }
+    let bounded = |&(v, b): &(f64, Option<(f64, f64)>)| {
+        b.is_some_and(|(lo, hi)| lo.is_finite() && hi.is_finite() && lo > 0.0 && v > 0.0 && hi <= v * MAX_BAND_FACTOR && lo >= v / MAX_BAND_FACTOR)
+    };
+    if curve.is_empty() || !curve.iter().all(bounded) {
+        return BandStatus::Unbounded;
+    }
+    BandStatus::Drawn
+}
+
 /// The symbol of a factor column in formulas and labels.
 pub fn symbol(column: &str) -> &str {
     match column {
@@ -93,7 +144,7 @@ mod tests {
                 g.loss.push(Law::Additive.predict(&[1.0, 2.0, 3.0, 0.5, 1.0], t, m) * (1.0 + 0.01 * ((t * m) % 3.0 - 1.0)));
             }
         }
-        let opts = crate::fit::FitOptions { law: Some(Law::Additive), grid: crate::fit::StartGrid::coarse(), bootstrap: 20, ..Default::default() };
+        let opts = crate::fit::FitOptions { law: Some(Law::Additive), grid: crate::fit::StartGrid::coarse(), bootstrap: 60, ..Default::default() };
         report.fits = crate::fit::fit_groups(&[g], &opts).unwrap().fits;
         report.fits.remove(0)
     }
@@ -115,5 +166,24 @@ mod tests {
         let (lo, hi) = band(&f, 4.0, 3.0).unwrap();
         let v = predict(&f, 4.0, 3.0);
         assert!(lo <= v * 1.001 && hi >= v * 0.999, "{lo} {v} {hi}");
+    }
+
+    #[test]
+    fn a_band_is_omitted_with_too_few_refits_or_an_unbounded_interval() {
+        let f = additive();
+        let along = |f: &Fit| -> Vec<(f64, Option<(f64, f64)>)> { [1.0, 2.0, 4.0, 8.0].iter().map(|&t| (predict(f, t, 4.0), band(f, t, 4.0))).collect() };
+        assert_eq!(band_status(&f, &along(&f)), BandStatus::Drawn);
+        assert_eq!(BandStatus::Drawn.omitted_because(), None);
+        let mut few = f.clone();
+        few.bootstrap.samples.truncate(30);
+        assert_eq!(band_status(&few, &along(&few)), BandStatus::TooFewRefits { valid: 30, requested: 60 });
+        assert!(BandStatus::TooFewRefits { valid: 30, requested: 60 }.omitted_because().unwrap().contains("30/60 refits"));
+        // Refits that run off (B a million times larger) make the interval unbounded.
+        let mut wild = f.clone();
+        for s in wild.bootstrap.samples.iter_mut().step_by(5) {
+            s[2] *= 1e6;
+        }
+        assert_eq!(band_status(&wild, &along(&wild)), BandStatus::Unbounded);
+        assert_eq!(band_status(&f, &[(1.0, None)]), BandStatus::Unbounded);
     }
 }

@@ -201,8 +201,7 @@ impl JointFigure<'_> {
     }
 
     fn draw_panel<DB: DrawingBackend>(&self, p: &Panel, area: &DrawingArea<DB, Shift>) -> Drawn {
-        let aic = format!(" (AIC {:.1})", p.fit.aic);
-        let area = area.titled(&format!("{} · {} law{aic}", p.group, p.fit.law.name()), text(AXIS))?;
+        let area = area.titled(&self.subtitle(p), text(AXIS))?;
         let mut chart = self.chart(&area, p.domain.max_frames, p.domain.max_tokens)?;
         let values = grid_values(p.fit, &p.domain);
         draw_heat(&mut chart, &values, &p.domain, self.scale)?;
@@ -213,8 +212,14 @@ impl JointFigure<'_> {
         let path: Vec<(f64, f64)> = p.path.iter().map(|o| (o.t.log2(), o.m.log2())).collect();
         draw_line(&mut chart, path.clone(), Line::Solid, WHITE.stroke_width(6))?;
         draw_line(&mut chart, path, Line::Solid, OPTIMUM.stroke_width(3))?;
-        let measured = self.summaries.iter().filter(|s| p.covers(s));
-        chart.draw_series(measured.map(|s| marker((s.frames.log2(), s.tokens.log2()), Marker::Circle, BLACK, 5, false)))?;
+        // Each measured setting filled with its observed loss on the heat map's scale: where
+        // the fill and the surface around it differ, the law misses the data.
+        for s in self.summaries.iter().filter(|s| p.covers(s)) {
+            let at = (s.frames.log2(), s.tokens.log2());
+            chart.draw_series(std::iter::once(marker(at, Marker::Circle, WHITE, 9, true)))?;
+            chart.draw_series(std::iter::once(marker(at, Marker::Circle, BLACK, 7, true)))?;
+            chart.draw_series(std::iter::once(marker(at, Marker::Circle, heat_color(s.loss.0, self.scale.0, self.scale.1), 5, true)))?;
+        }
         for (_, cont, disc) in &p.optima {
             if let Some(c) = cont {
                 chart.draw_series(std::iter::once(marker((c.t.log2(), c.m.log2()), Marker::Circle, OPTIMUM, 6, true)))?;
@@ -228,6 +233,24 @@ impl JointFigure<'_> {
             }
         }
         Ok(())
+    }
+
+    /// A panel's subtitle: the strategy, the law and its R² on log loss; where the strategy
+    /// has panels of several laws, each one's ΔAIC from its best (the AIC said in words).
+    fn subtitle(&self, p: &Panel) -> String {
+        let mut t = format!("{} · {} law · R² {:.3} (log loss)", p.group, p.fit.law.name(), p.fit.r2);
+        let same: Vec<f64> = self.panels.iter().filter(|q| q.group == p.group).map(|q| q.fit.aic).filter(|a| a.is_finite()).collect();
+        if same.len() > 1 && p.fit.aic.is_finite() {
+            let best = same.iter().copied().fold(f64::INFINITY, f64::min);
+            let d = p.fit.aic - best;
+            t.push_str(&if d == 0.0 { " · ΔAIC 0 (its best law)".to_string() } else { format!(" · ΔAIC {d:+.1} vs its best law") });
+        }
+        t
+    }
+
+    /// Whether some subtitle gives a ΔAIC (a strategy has panels of several laws).
+    fn shows_delta_aic(&self) -> bool {
+        self.panels.iter().any(|p| self.panels.iter().filter(|q| q.group == p.group).count() > 1)
     }
 
     /// Without a joint law: the measured points on the (T, M) plane with the budgets, and
@@ -264,9 +287,16 @@ impl JointFigure<'_> {
             LegendEntry::line("continuous optimum path", OPTIMUM, Line::Solid),
             LegendEntry::marker("continuous optimum at L", OPTIMUM, Marker::Circle, true),
             LegendEntry::marker("best reachable (T, M)", DISCRETE, Marker::Diamond, true),
-            LegendEntry::marker("measured setting", BLACK, Marker::Circle, false),
+            LegendEntry::marker("measured setting, filled with", BLACK, Marker::Circle, false),
+            LegendEntry::heading("   its observed loss (same scale)"),
             LegendEntry::heading(""),
         ];
+        if self.shows_delta_aic() {
+            entries.push(LegendEntry::heading("ΔAIC: Akaike information criterion"));
+            entries.push(LegendEntry::heading("   above the strategy's best law"));
+            entries.push(LegendEntry::heading("   (fit vs parameters; lower is better)"));
+            entries.push(LegendEntry::heading(""));
+        }
         for p in &self.panels {
             entries.push(LegendEntry::heading(format!("{} · {}: best reachable", p.group, p.fit.law.name())));
             for (b, _, d) in &p.optima {

@@ -1,6 +1,6 @@
 //! Loss against one factor (M at fixed T, or T at fixed M): seed means with 95% error
 //! bars, the fitted law with its 95% bootstrap band, and the blind baseline.
-use super::fits::{band, best_for, predict};
+use super::fits::{band, band_status, best_for, predict, BandStatus};
 use super::series::{along, Axis, AxisSeries};
 use super::style::*;
 use crate::fit::Fit;
@@ -9,7 +9,10 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 /// Points on a fitted curve.
-const CURVE_SAMPLES: usize = 60;
+const CURVE_SAMPLES: usize = 121;
+/// Band edges are averaged over this many neighbouring samples (±2, about ±3% of the
+/// span): it removes the jitter of per-sample percentiles, not their shape.
+const BAND_SMOOTHING: usize = 5;
 /// Width of the legend column.
 const LEGEND_W: u32 = 340;
 
@@ -28,6 +31,8 @@ struct Track<'a> {
     fit: Option<&'a Fit>,
     /// (x, fitted, band) along the series' span.
     curve: Vec<CurveSample>,
+    /// Whether the band is drawn, or why not.
+    band: BandStatus,
 }
 
 impl<'a> LossFigure<'a> {
@@ -56,7 +61,9 @@ impl<'a> LossFigure<'a> {
                 };
                 let fit = best_for(&self.data.fits, &s.strategy, self.axis.column());
                 let curve = fit.map(|f| curve(f, &s)).unwrap_or_default();
-                Track { color: color(idx), marker: Marker::nth(idx + k), fit, curve, series: s }
+                let samples: Vec<(f64, Option<(f64, f64)>)> = curve.iter().map(|c| (c.1, c.2)).collect();
+                let band = fit.map_or(BandStatus::Drawn, |f| band_status(f, &samples));
+                Track { color: color(idx), marker: Marker::nth(idx + k), fit, curve, band, series: s }
             })
             .collect()
     }
@@ -79,16 +86,35 @@ impl<'a> LossFigure<'a> {
 /// (x, fitted loss, 95% band) at one sample of a series' span.
 type CurveSample = (f64, f64, Option<(f64, f64)>);
 
-/// The fitted law and its band along a series, on log-spaced samples of its span.
+/// The fitted law and its band along a series, on log-spaced samples of its span; the band
+/// edges lightly smoothed (see [`BAND_SMOOTHING`]).
 fn curve(fit: &Fit, s: &AxisSeries) -> Vec<CurveSample> {
     let (lo, hi) = s.span();
-    (0..CURVE_SAMPLES)
+    let raw: Vec<CurveSample> = (0..CURVE_SAMPLES)
         .map(|i| {
             let v = (lo.ln() + (hi.ln() - lo.ln()) * i as f64 / (CURVE_SAMPLES - 1) as f64).exp();
             let (t, m) = s.axis.frames_tokens(v, s.fixed);
             (v, predict(fit, t, m), band(fit, t, m))
         })
         .filter(|c| c.1.is_finite())
+        .collect();
+    smooth_band(raw)
+}
+
+/// A moving average of the band edges over [`BAND_SMOOTHING`] samples (fewer at the ends);
+/// a sample without a band keeps none.
+fn smooth_band(c: Vec<CurveSample>) -> Vec<CurveSample> {
+    let r = BAND_SMOOTHING / 2;
+    (0..c.len())
+        .map(|i| {
+            let near = &c[i.saturating_sub(r)..(i + r + 1).min(c.len())];
+            let bands: Vec<(f64, f64)> = near.iter().filter_map(|s| s.2).collect();
+            let b = c[i].2.filter(|_| !bands.is_empty()).map(|_| {
+                let n = bands.len() as f64;
+                (bands.iter().map(|b| b.0).sum::<f64>() / n, bands.iter().map(|b| b.1).sum::<f64>() / n)
+            });
+            (c[i].0, c[i].1, b)
+        })
         .collect()
 }
 
@@ -137,24 +163,27 @@ impl Figure for LossFigure<'_> {
             draw_blind(&mut chart, b, x_range.clone())?;
         }
         // Every band before any curve, so that no band veils another strategy's curve.
-        for l in &lines {
+        for l in lines.iter().filter(|l| l.band == BandStatus::Drawn) {
             draw_band(&mut chart, l)?;
         }
         for l in &lines {
             draw_curve(&mut chart, l)?;
         }
         let n = lines.len() as f64;
+        // Dodge the lines sideways a little so error bars at the same x stay apart; without
+        // any error bar there is nothing to keep apart, and each marker stays at its own x.
+        let step = if lines.iter().any(|l| l.series.points.iter().any(|p| p.loss.1 > 0.0)) { 0.012 } else { 0.0 };
         for (i, l) in lines.iter().enumerate() {
-            // Dodge the lines sideways a little so error bars at the same x stay apart.
-            let dodge = (i as f64 - (n - 1.0) / 2.0) * 0.012 * x_span;
+            let dodge = (i as f64 - (n - 1.0) / 2.0) * step * x_span;
             draw_points(&mut chart, l, self.axis, dodge)?;
         }
-        draw_legend(&legend.margin(60, 0, 8, 0), &legend_entries(&lines, blind.map(|b| (b, blind_inside))))
+        let points = super::series::points_label(&self.summaries, "loss", |s| s.loss.1);
+        draw_legend(&legend.margin(60, 0, 8, 0), &legend_entries(&lines, &points, blind.map(|b| (b, blind_inside))))
     }
 }
 
-/// The y range: every mean ± CI and fitted curve, the bands as far as half the data's
-/// span beyond them (a wild band is clipped rather than flattening the data), and the
+/// The y range: every mean ± CI, fitted curve and drawn band (a band is drawn only within
+/// a factor `MAX_BAND_FACTOR` of its curve, so it is shown whole, never clipped), and the
 /// blind line when it is not far off (else the legend gives its value).
 fn y_range(lines: &[Track], blind: Option<f64>) -> ((f64, f64), bool) {
     let mut v: Vec<f64> = Vec::new();
@@ -165,10 +194,9 @@ fn y_range(lines: &[Track], blind: Option<f64>) -> ((f64, f64), bool) {
         v.extend(l.curve.iter().map(|c| c.1));
     }
     let (lo, hi) = padded(v.iter().copied(), 0.0);
-    let reach = 0.5 * (hi - lo);
     for l in lines {
-        for (a, b) in l.curve.iter().filter_map(|c| c.2) {
-            v.extend([a.max(lo - reach), b.min(hi + reach)]);
+        for (a, b) in l.curve.iter().filter(|_| l.band == BandStatus::Drawn).filter_map(|c| c.2) {
+            v.extend([a, b]);
         }
     }
     let inside = blind.is_some_and(|b| b <= hi + 0.6 * (hi - lo) && b >= lo - 0.6 * (hi - lo));
@@ -220,18 +248,25 @@ fn draw_points<DB: DrawingBackend>(chart: &mut Chart<DB>, l: &Track, axis: Axis,
     Ok(())
 }
 
-fn legend_entries(lines: &[Track], blind: Option<(f64, bool)>) -> Vec<LegendEntry> {
+fn legend_entries(lines: &[Track], points: &str, blind: Option<(f64, bool)>) -> Vec<LegendEntry> {
     let mut e = vec![LegendEntry::heading("strategy (fixed factor)")];
     for l in lines {
         let mut entry = LegendEntry::marker(l.series.label(), l.color, l.marker, true).with_line(if l.fit.is_some() { Line::Solid } else { Line::Dashed });
-        if l.curve.iter().any(|c| c.2.is_some()) {
+        if l.fit.is_some() && l.band == BandStatus::Drawn {
             entry = entry.with_band();
         }
         e.push(entry);
+        if let Some(why) = l.fit.and(l.band.omitted_because()) {
+            e.push(LegendEntry::heading(format!("   {why}")));
+        }
     }
     e.push(LegendEntry::heading(""));
-    e.push(LegendEntry::marker("seed mean ± 95% CI", REFERENCE, Marker::Circle, true));
-    e.push(LegendEntry::line("fitted law ± 95% bootstrap band", REFERENCE, Line::Solid).with_band());
+    e.push(LegendEntry::marker(points, REFERENCE, Marker::Circle, true));
+    if lines.iter().any(|l| l.fit.is_some() && l.band == BandStatus::Drawn) {
+        e.push(LegendEntry::line("fitted law ± 95% bootstrap band", REFERENCE, Line::Solid).with_band());
+    } else {
+        e.push(LegendEntry::line("fitted law (no band could be estimated)", REFERENCE, Line::Solid));
+    }
     e.push(LegendEntry::heading("   (each strategy's lowest-AIC law)"));
     if lines.iter().any(|l| l.fit.is_none()) {
         e.push(LegendEntry::line("no fit: means joined", REFERENCE, Line::Dashed));

@@ -40,6 +40,14 @@ fn residuals(fit: &Fit) -> Vec<(f64, f64, bool)> {
     fit.residuals.iter().filter(|r| r.observed > 0.0 && r.predicted > 0.0).map(|r| (r.predicted, r.observed.ln() - r.predicted.ln(), r.held_out)).collect()
 }
 
+/// The residual scale every panel shares, symmetric about zero: the largest |residual| or
+/// RMSE of any fit, plus a fifth, so that panels compare at a glance (a poor fit shows as
+/// a wide scatter beside the tight ones instead of being rescaled to look alike).
+pub fn shared_bound(fits: &[Fit]) -> f64 {
+    fits.iter().flat_map(|f| residuals(f).into_iter().map(|r| r.1.abs()).chain(std::iter::once(f.rmse_log))).filter(|v| v.is_finite()).fold(0.002, f64::max)
+        * 1.2
+}
+
 impl Figure for ResidualsFigure<'_> {
     fn stem(&self) -> &'static str {
         "fit_residuals"
@@ -61,11 +69,9 @@ impl Figure for ResidualsFigure<'_> {
         let cols = fits.len().min(COLS);
         let areas = plots.split_evenly((rows, cols));
         let strategies = self.data.strategies();
+        let bound = shared_bound(fits);
         for (fit, area) in fits.iter().zip(&areas) {
             let i = strategies.iter().position(|s| *s == fit.group).unwrap_or(0);
-            // Each panel its own scale, symmetric about zero: one poor fit must not flatten
-            // the others (the title gives every fit's RMSE for comparison).
-            let bound = residuals(fit).iter().map(|r| r.1.abs()).chain(std::iter::once(fit.rmse_log)).fold(0.002, f64::max) * 1.2;
             draw_panel(area, fit, color(i), bound)?;
         }
         let entries = vec![
@@ -77,6 +83,7 @@ impl Figure for ResidualsFigure<'_> {
             LegendEntry::heading("residual = ln(observed)"),
             LegendEntry::heading("                 − ln(predicted)"),
             LegendEntry::heading("colour: the fit's strategy"),
+            LegendEntry::heading("every panel on one scale"),
         ];
         draw_legend(&legend.margin(70, 0, 8, 0), &entries)
     }
@@ -90,7 +97,7 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fit: &Fit, colo
         return draw_note(&area, &["no residuals recorded for this fit"]);
     }
     let (x0, x1) = padded(res.iter().map(|r| r.0), 0.08);
-    let (x_digits, y_digits) = (tick_decimals(x0, x1, 6, 2), tick_decimals(-bound, bound, 7, 2));
+    let (x_digits, y_digits) = (tick_decimals(x0, x1, 6, 2), tick_decimals(-bound, bound, 9, 2));
     let mut chart: ChartContext<DB, Cartesian2d<RangedCoordf64, RangedCoordf64>> =
         ChartBuilder::on(&area).margin(12).x_label_area_size(50).y_label_area_size(84).build_cartesian_2d(x0..x1, -bound..bound)?;
     chart
@@ -100,7 +107,7 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fit: &Fit, colo
         .x_label_formatter(&|v| format!("{v:.x_digits$}"))
         .y_label_formatter(&|v| if v.abs() < 1e-12 { "0".to_string() } else { format!("{v:+.y_digits$}") })
         .x_labels(6)
-        .y_labels(7)
+        .y_labels(9)
         .axis_desc_style(text(LABEL))
         .label_style(text(NOTE))
         .bold_line_style(GRID)
@@ -116,4 +123,28 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fit: &Fit, colo
     chart.draw_series(res.iter().filter(|r| !r.2).map(|r| marker((r.0, r.1), Marker::Circle, color, 6, true)))?;
     chart.draw_series(res.iter().filter(|r| r.2).map(|r| marker((r.0, r.1), Marker::Diamond, HELD_OUT, 9, false)))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fit::report::Residual;
+
+    #[test]
+    fn every_panel_shares_the_largest_residual_scale() {
+        let g = crate::fit::GroupRows { name: "g".into(), x: vec![1.0, 2.0, 4.0, 8.0], loss: vec![2.0, 1.6, 1.35, 1.2], ..Default::default() };
+        let opts = crate::fit::FitOptions { grid: crate::fit::StartGrid::coarse(), bootstrap: 0, holdout_fraction: 0.0, ..Default::default() };
+        let base = crate::fit::fit_groups(&[g], &opts).unwrap().fits.remove(0);
+        let fit = |observed: f64, rmse: f64| -> Fit {
+            let mut f = base.clone();
+            f.rmse_log = rmse;
+            f.residuals = vec![Residual { x: 1.0, y: None, observed, predicted: 1.0, held_out: false }];
+            f
+        };
+        let tight = fit(1.01, 0.01);
+        let poor = fit(0.5f64.exp(), 0.3);
+        let b = shared_bound(&[tight.clone(), poor]);
+        assert!((b - 0.5 * 1.2).abs() < 1e-12, "{b}");
+        assert!(shared_bound(&[tight]) < 0.02);
+    }
 }

@@ -100,6 +100,22 @@ pub fn along(summaries: &[Summary], axis: Axis) -> Vec<AxisSeries<'_>> {
     out
 }
 
+/// The legend text of the measured markers, as the run measured them: a seed mean with its
+/// 95% interval only where points have several seeds, one seed's evaluation interval where
+/// they have one, and no interval where none was recorded (a table without errors).
+/// `what` names the quantity (`loss`, `accuracy`); `half` is a point's 95% half-width.
+pub fn points_label(summaries: &[Summary], what: &str, half: impl Fn(&Summary) -> f64) -> String {
+    let lo = summaries.iter().map(|s| s.seeds).min().unwrap_or(1);
+    let hi = summaries.iter().map(|s| s.seeds).max().unwrap_or(1);
+    let any_interval = summaries.iter().any(|s| half(s) > 0.0 && half(s).is_finite());
+    match (hi, any_interval) {
+        (1, true) => format!("one seed: {what} ± 95% CI"),
+        (1, false) => format!("measured {what}, one seed, no CI"),
+        (_, _) if lo == hi => format!("mean of {hi} seeds ± 95% CI"),
+        (_, _) => format!("mean of {lo}–{hi} seeds ± 95% CI"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +123,33 @@ mod tests {
 
     fn s(strategy: &str, frames: f64, tokens: f64) -> Summary {
         Summary { strategy: strategy.into(), frames, tokens, seeds: 1, loss: (1.0, 0.1), accuracy: BTreeMap::new() }
+    }
+
+    #[test]
+    fn the_markers_legend_matches_the_seeds_and_intervals_of_the_run() {
+        let one = vec![s("a", 1.0, 1.0), s("a", 2.0, 1.0)];
+        let half = |p: &Summary| p.loss.1;
+        assert_eq!(points_label(&one, "loss", half), "one seed: loss ± 95% CI");
+        let bare: Vec<Summary> = one
+            .iter()
+            .cloned()
+            .map(|mut p| {
+                p.loss.1 = 0.0;
+                p
+            })
+            .collect();
+        assert_eq!(points_label(&bare, "loss", half), "measured loss, one seed, no CI");
+        let two: Vec<Summary> = one
+            .iter()
+            .cloned()
+            .map(|mut p| {
+                p.seeds = 2;
+                p
+            })
+            .collect();
+        assert_eq!(points_label(&two, "accuracy", half), "mean of 2 seeds ± 95% CI");
+        let mixed = vec![two[0].clone(), one[1].clone()];
+        assert_eq!(points_label(&mixed, "loss", half), "mean of 1–2 seeds ± 95% CI");
     }
 
     #[test]

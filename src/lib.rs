@@ -4,11 +4,12 @@
 //! checks it):
 //!
 //! `config` (the YAML schema, a leaf) → `sweep::plan` (points and their keys, the checks
-//! across fields) → `features` (synthetic, files) → `reduction` (spatial, temporal, learned
-//! reducers) → `model` (projector, LM, FLOP count) → `train` → `eval` (and `niah`, the
-//! needle grid) → `results` → `sweep::run` (drives a sweep, reporting through
-//! `sweep::SweepEvents`; `lock` keeps one sweep per run directory) → `fit` → `optimum` →
-//! `plot` / `report` / `export` → `analysis` (what a sweep does after its last point).
+//! across fields; `sweep::preflight`, everything checked before training) → `features`
+//! (synthetic, files) → `reduction` (spatial, temporal, learned reducers) → `model`
+//! (projector, LM, FLOP count) → `train` → `eval` (and `niah`, the needle grid) → `results`
+//! → `sweep::run` (drives a sweep, reporting through `sweep::SweepEvents`; `lock` keeps one
+//! sweep per run directory) → `fit` → `optimum` → `run_data` → `plot` / `report` / `export`
+//! → `analysis` (what a sweep does after its last point).
 //! `rundir` owns every path under `results/<run>/`; `tokens` holds the token rules of real
 //! model families; `bench` the benchmarks beside their Python references.
 //!

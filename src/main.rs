@@ -29,9 +29,9 @@ enum Command {
     Fit(cli::fit::Args),
     /// Solve the best (T, M) under T·M ≤ L from fitted laws.
     Optimum(cli::optimum::Args),
-    /// Draw the figures of a run (PNG and SVG) into <run>/plots/.
+    /// Draw the figures (PNG and SVG) of a run into <run>/plots/, or of a results table with its fits.json.
     Plot(cli::plot::Args),
-    /// Write <run>/report.md: config, results, fits, optimum and the figures.
+    /// Write report.md (config, results, fits, optimum and the figures) for a run or a results table.
     Report(cli::report::Args),
     /// Write notebooks-export/<run>.ipynb, which reloads the run and redraws its plots.
     ExportNotebook(cli::export_notebook::Args),

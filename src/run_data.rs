@@ -362,17 +362,7 @@ fn points(df: &DataFrame, families: &[String]) -> Result<Vec<Point>> {
         let se = if df.column(&format!("acc_{f}_se")).is_ok() { f64_column(df, &format!("acc_{f}_se"))? } else { vec![0.0; df.height()] };
         acc.push((f.clone(), f64_column(df, &format!("acc_{f}"))?, se));
     }
-    Ok((0..df.height())
-        .map(|i| Point {
-            strategy: strategy[i].clone(),
-            frames: frames[i],
-            tokens: tokens[i],
-            seed: seed[i],
-            loss: (loss[i], loss_se[i]),
-            train_loss_final: train[i],
-            accuracy: acc.iter().map(|(k, v, se)| (k.clone(), (v[i], se[i]))).collect(),
-        })
-        .collect())
+    Ok(Columns { strategy, frames, tokens, seed, loss, loss_se, train, acc }.into_points())
 }
 
 /// The points of a table of one's own: the factors and the loss must be there; a column
@@ -395,17 +385,36 @@ fn loose_points(df: &DataFrame, families: &[String]) -> Result<Vec<Point>> {
             acc.push((f.clone(), f64_column(df, &format!("acc_{f}"))?, or(&format!("acc_{f}_se"), 0.0)?));
         }
     }
-    Ok((0..n)
-        .map(|i| Point {
-            strategy: strategy[i].clone(),
-            frames: frames[i],
-            tokens: tokens[i],
-            seed: seed[i],
-            loss: (loss[i], loss_se[i]),
-            train_loss_final: train[i],
-            accuracy: acc.iter().map(|(k, v, se)| (k.clone(), (v[i], se[i]))).collect(),
-        })
-        .collect())
+    Ok(Columns { strategy, frames, tokens, seed, loss, loss_se, train, acc }.into_points())
+}
+
+/// A table's columns as read, one entry per row, before they become points.
+struct Columns {
+    strategy: Vec<String>,
+    frames: Vec<f64>,
+    tokens: Vec<f64>,
+    seed: Vec<f64>,
+    loss: Vec<f64>,
+    loss_se: Vec<f64>,
+    train: Vec<f64>,
+    /// (family, accuracy, its standard error).
+    acc: Vec<(String, Vec<f64>, Vec<f64>)>,
+}
+
+impl Columns {
+    fn into_points(self) -> Vec<Point> {
+        (0..self.frames.len())
+            .map(|i| Point {
+                strategy: self.strategy[i].clone(),
+                frames: self.frames[i],
+                tokens: self.tokens[i],
+                seed: self.seed[i],
+                loss: (self.loss[i], self.loss_se[i]),
+                train_loss_final: self.train[i],
+                accuracy: self.acc.iter().map(|(k, v, se)| (k.clone(), (v[i], se[i]))).collect(),
+            })
+            .collect()
+    }
 }
 
 fn curves(df: &DataFrame) -> Result<Vec<Curve>> {

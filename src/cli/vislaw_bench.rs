@@ -1,7 +1,7 @@
 //! `vislaw-bench`: the benchmarks beside their Python references, kept out of the shipped
 //! `vislaw` binary. A thin layer over `vislaw::bench`: flags in, printed tables out.
 #[macro_use]
-#[path = "../cli/out.rs"]
+#[path = "out.rs"]
 mod out;
 
 use clap::{Parser, Subcommand};

@@ -473,7 +473,7 @@ fn render_fit(out: &mut String, f: &Fit) {
             out,
             "  holdout: {} rows with budget ≥ {}: max relative error {:.2}%, mean {:.2}%",
             h.n,
-            num(h.min_budget),
+            budget_text(h.min_budget),
             100.0 * h.max_rel_error,
             100.0 * h.mean_rel_error
         );
@@ -536,6 +536,16 @@ fn stop_words(f: &Fit) -> String {
     format!("{verdict} ({})", fired.join(", "))
 }
 
+/// A budget as the config writes it: a whole number of tokens without decimals (`32`), any
+/// other value as [`num`] writes it.
+pub(crate) fn budget_text(v: f64) -> String {
+    if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        num(v)
+    }
+}
+
 /// A number for people: six significant digits, scientific outside [1e-3, 1e6).
 pub(crate) fn num(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
@@ -547,5 +557,18 @@ pub(crate) fn num(v: f64) -> String {
         format!("{v:.digits$}")
     } else {
         format!("{v:.5e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budgets_print_as_the_config_writes_them() {
+        assert_eq!(budget_text(32.0), "32");
+        assert_eq!(budget_text(6272.0), "6272");
+        assert_eq!(budget_text(32.5), num(32.5));
+        assert_eq!(num(32.0), "32.0000", "other numbers keep six significant digits");
     }
 }

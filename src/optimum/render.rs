@@ -1,6 +1,6 @@
 //! The optima as text tables for people (what `vislaw optimum` and the sweep print).
 use super::{Extrapolation, Measured, OptimaReport, Optimum, TargetBudget};
-use crate::fit::report::num;
+use crate::fit::report::{budget_text, num};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -30,7 +30,7 @@ fn ci(map: &BTreeMap<String, [f64; 2]>, key: &str) -> String {
 
 fn render_optimum(out: &mut String, o: &Optimum) {
     let c = &o.continuous;
-    let _ = writeln!(out, "group {} ({} law), budget {}:", o.group, o.law.name(), num(o.budget));
+    let _ = writeln!(out, "group {} ({} law), budget {}:", o.group, o.law.name(), budget_text(o.budget));
     let _ = writeln!(
         out,
         "  continuous  T* = {}{}  M* = {}{}  loss {}{}",
@@ -139,7 +139,7 @@ fn render_target(out: &mut String, t: &TargetBudget, within_data: bool) {
     }
     match &t.discrete {
         Some(d) => {
-            let _ = writeln!(out, "  discrete    budget {} at T = {}, M = {}", num(d.budget), d.t, d.m);
+            let _ = writeln!(out, "  discrete    budget {} at T = {}, M = {}", budget_text(d.budget), d.t, d.m);
         }
         None => {
             let grid = if within_data { "the feasible grid inside the measured ranges" } else { "the feasible grid" };

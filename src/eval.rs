@@ -166,6 +166,70 @@ mod tests {
         assert!(clustered > plain * 1.3, "{clustered} vs {plain}");
     }
 
+    /// A model whose logits are `ln w` at every position, whatever the input: every weight
+    /// zero (so the final layer norm outputs 0 and the head outputs its bias), the head's bias
+    /// `ln w`. Then log p(token t) = ln w_t exactly, as Σ w = 1.
+    fn constant_logit_model(w: &[f64]) -> (tch::nn::VarStore, VisionLm) {
+        let cfg: crate::config::ModelConfig = serde_yaml::from_str("{projector: {hidden: 4}, lm: {layers: 1, heads: 2, width: 8, max_context: 40}}").unwrap();
+        let vs = tch::nn::VarStore::new(Device::Cpu);
+        let model = VisionLm::new(&vs, &cfg, 3, w.len());
+        let _guard = tch::no_grad_guard();
+        for (name, mut var) in vs.variables() {
+            if name == "lm.head.bias" {
+                let b: Vec<f32> = w.iter().map(|x| x.ln() as f32).collect();
+                var.copy_(&Tensor::from_slice(&b));
+            } else {
+                let _ = var.zero_();
+            }
+        }
+        (vs, model)
+    }
+
+    fn question(video: usize, family: &str, options: &[&[i64]], answer: usize) -> Question {
+        Question { video, family: family.into(), prompt: vec![1, 2], options: options.iter().map(|o| o.to_vec()).collect(), answer }
+    }
+
+    #[test]
+    fn evaluate_matches_a_hand_computed_case() {
+        // p(token) for tokens 0..5; log-likelihood of an option = Σ ln p over its tokens.
+        let w = [0.05, 0.05, 0.1, 0.2, 0.4, 0.2];
+        let (_vs, model) = constant_logit_model(&w);
+        let ln = |t: usize| w[t].ln();
+        let questions = vec![
+            // [4] (ln .4) beats [3] (ln .2): right; loss −ln .4.
+            question(0, "a", &[&[4], &[3]], 0),
+            // [2] (ln .1 = −2.303) beats [3, 4] (ln .08 = −2.526): ranking sums, no length
+            // normalisation, so the correct two-token answer loses; loss −ln .08 / 2 per token.
+            question(1, "a", &[&[2], &[3, 4]], 1),
+            // [4] beats [5] and [3]: right; loss −ln .4.
+            question(1, "b", &[&[5], &[3], &[4]], 2),
+            // [4] beats [5]: the correct [5] loses; loss −ln .2.
+            question(2, "b", &[&[4], &[5]], 1),
+        ];
+        let losses = [-ln(4), -(ln(3) + ln(4)) / 2.0, -ln(4), -ln(5)];
+        // Logits are f32 (ln w rounded to ~6e-8 relative), summed in f64: 1e-6 is ample.
+        let tol = 1e-6;
+        for batch in [1, 3, 16] {
+            for features in [None, Some(Tensor::randn([3, 2, 3], (Kind::Float, Device::Cpu)))] {
+                let r = evaluate(&model, features.as_ref(), &questions, batch, Device::Cpu);
+                assert_eq!((r.questions, r.videos), (4, 3));
+                assert_eq!(r.accuracy, 0.5, "right: questions 0 and 2");
+                // Hits [1, 0, 1, 0] in videos [0, 1, 1, 2]: cluster sums of (x − ½) are ½, 0, −½,
+                // so SE² = 3/2 · (¼ + 0 + ¼) / 4² and SE = √0.75 / 4.
+                assert!((r.accuracy_se - 0.75f64.sqrt() / 4.0).abs() < 1e-12, "{}", r.accuracy_se);
+                let mean_loss = losses.iter().sum::<f64>() / 4.0;
+                assert!((r.loss - mean_loss).abs() < tol, "{} vs {mean_loss}", r.loss);
+                let a = &r.families["a"];
+                assert_eq!((a.n, a.accuracy), (2, 0.5));
+                assert!((a.loss - (losses[0] + losses[1]) / 2.0).abs() < tol, "{}", a.loss);
+                let b = &r.families["b"];
+                assert_eq!((b.n, b.accuracy), (2, 0.5));
+                assert!((b.loss - (losses[2] + losses[3]) / 2.0).abs() < tol, "{}", b.loss);
+                assert_eq!(r.families.len(), 2);
+            }
+        }
+    }
+
     #[test]
     fn likelihood_ranking_picks_the_most_likely_option() {
         // Logits favouring token 3 at the answer position.

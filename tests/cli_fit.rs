@@ -298,7 +298,7 @@ fn bench_fit_runs_both_sides_on_a_small_problem() {
     // Every timing row is min ≤ median ≤ max, positive and finite.
     let rows: Vec<Vec<f64>> = text
         .lines()
-        .filter(|l| l.contains("vislaw default") || l.contains("vislaw matched") || l.contains("full `vislaw fit`"))
+        .filter(|l| !l.contains("ratio of medians") && (l.contains("vislaw default") || l.contains("vislaw matched") || l.contains("full `vislaw fit`")))
         .map(|l| l.split_whitespace().rev().take(3).map(|v| v.parse::<f64>().unwrap()).collect::<Vec<_>>().into_iter().rev().collect())
         .collect();
     assert_eq!(rows.len(), 7, "grid, bootstrap, total for both settings, and the full fit: {text}");

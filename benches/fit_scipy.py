@@ -7,6 +7,10 @@ a, b ∈ {0, 5, …, 25}, in the same order), the best converged start kept, the
 warm-started refit per bootstrap resample, using the resample counts vislaw wrote so both
 sides refit identical resamples. Prints one JSON document with the timings and the results.
 
+One invocation is one timed repeat of `vislaw-bench fit`'s protocol, after its own warm-up
+(one untimed fit per worker, so the pool and the imports are ready); the binary interleaves
+invocations with its own repeats.
+
 --starts N runs only N evenly spaced starts and extrapolates the grid time to the full grid;
 the output says so ("extrapolated": true).
 """
@@ -89,6 +93,7 @@ def main():
         starts = [starts[i] for i in idx]
 
     with Pool(args.processes, initializer=init, initargs=(lx, ly, ll)) as pool:
+        pool.map(fit_from, [(starts[0], ones)] * args.processes, chunksize=1)  # warm-up, untimed
         t0 = time.perf_counter()
         runs = pool.map(fit_from, [(s, ones) for s in starts], chunksize=16)
         grid_seconds = time.perf_counter() - t0

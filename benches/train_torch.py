@@ -1,6 +1,8 @@
 """PyTorch-eager reference for `vislaw-bench train`: the same projector + LM, batch and
 optimiser step as vislaw's tch training loop, and the same reducers, on random data.
-Prints one JSON object: training samples/s and reducer frames/s."""
+One invocation is one timed repeat of `vislaw-bench train`'s protocol (after its own warm-up:
+5 untimed steps, one untimed pass per reducer); the binary interleaves invocations with its
+own repeats. Prints one JSON object: training samples/s and reducer frames/s."""
 import argparse, json, math, time
 import torch
 import torch.nn as nn
@@ -36,7 +38,7 @@ class VisionLm(nn.Module):
         self.blocks = nn.ModuleList(Block(a.width, a.heads) for _ in range(a.layers))
         self.ln_f = nn.LayerNorm(a.width)
         self.head = nn.Linear(a.width, a.vocab)
-        self.text_start = a.max_context - 16
+        self.text_start = a.max_context - a.text_tokens  # where vislaw's model starts the text
 
     def forward(self, feats, text):
         v, l = feats.shape[1], text.shape[1]
@@ -106,7 +108,7 @@ def reducer_rates():
 def main():
     p = argparse.ArgumentParser()
     for name, typ in [("batch", int), ("visual", int), ("dim", int), ("hidden", int), ("width", int), ("layers", int),
-                      ("heads", int), ("vocab", int), ("max-context", int), ("steps", int), ("threads", int),
+                      ("heads", int), ("vocab", int), ("max-context", int), ("text-tokens", int), ("steps", int), ("threads", int),
                       ("lr", float), ("weight-decay", float)]:
         p.add_argument("--" + name, type=typ, required=True)
     a = p.parse_args()

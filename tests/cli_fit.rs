@@ -279,7 +279,7 @@ fn where_fits_one_axis_of_a_run_directory() {
 #[test]
 fn bench_fit_runs_both_sides_on_a_small_problem() {
     let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    let mut args = vec!["fit", "--rows", "40", "--bootstrap", "10", "--repeat", "1"];
+    let mut args = vec!["fit", "--rows", "40", "--bootstrap", "10", "--repeats", "2", "--warmup", "0"];
     let has_scipy = Command::new(&python).args(["-c", "import scipy"]).output().is_ok_and(|o| o.status.success());
     if has_scipy {
         args.extend(["--scipy-starts", "12"]);
@@ -292,6 +292,18 @@ fn bench_fit_runs_both_sides_on_a_small_problem() {
     assert!(text.contains("grid + bootstrap") && text.contains("alpha"), "{text}");
     if has_scipy {
         assert!(text.contains("EXTRAPOLATED from 12 of 4500 starts"), "a subset must be labelled: {text}");
+        assert!(text.contains("ratio of medians, grid + bootstrap, SciPy / vislaw matched"), "{text}");
+    }
+    assert!(text.contains("machine: ") && text.contains("stopping rules differ"), "{text}");
+    // Every timing row is min ≤ median ≤ max, positive and finite.
+    let rows: Vec<Vec<f64>> = text
+        .lines()
+        .filter(|l| !l.contains("ratio of medians") && (l.contains("vislaw default") || l.contains("vislaw matched") || l.contains("full `vislaw fit`")))
+        .map(|l| l.split_whitespace().rev().take(3).map(|v| v.parse::<f64>().unwrap()).collect::<Vec<_>>().into_iter().rev().collect())
+        .collect();
+    assert_eq!(rows.len(), 7, "grid, bootstrap, total for both settings, and the full fit: {text}");
+    for r in rows {
+        assert!(r.iter().all(|v| v.is_finite() && *v > 0.0) && r[0] <= r[1] && r[1] <= r[2], "{r:?}: {text}");
     }
 }
 

@@ -284,10 +284,21 @@ fn temporal_twins_at_all_frames_are_trained_once_and_recorded_under_both_strateg
 
 #[test]
 fn bench_train_measures_the_quick_model_and_rejects_a_point_beyond_its_context() {
-    let out = vislaw_bench(&["train", "--steps", "2", "--skip-torch"]);
+    let out = vislaw_bench(&["train", "--steps", "2", "--repeats", "3", "--warmup", "0", "--skip-torch"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("visual tokens = 32") && stdout.contains("vislaw (tch)"), "{stdout}");
+    assert!(stdout.contains("machine: ") && stdout.contains("3 timed repeat(s) per side"), "{stdout}");
+    // Every vislaw row (training and the four reducers) is min ≤ median ≤ max, positive and finite.
+    let rows: Vec<Vec<f64>> = stdout
+        .lines()
+        .filter(|l| l.contains("vislaw (tch)"))
+        .map(|l| l.split_whitespace().rev().take(3).map(|v| v.parse::<f64>().unwrap()).collect::<Vec<_>>().into_iter().rev().collect())
+        .collect();
+    assert_eq!(rows.len(), 6, "samples/s, tokens/s and four reducers: {stdout}");
+    for r in rows {
+        assert!(r.iter().all(|v| v.is_finite() && *v > 0.0) && r[0] <= r[1] && r[1] <= r[2], "{r:?}: {stdout}");
+    }
     let out = vislaw_bench(&["train", "--frames", "8", "--steps", "2", "--skip-torch"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");

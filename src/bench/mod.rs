@@ -1,9 +1,11 @@
 //! Benchmarks beside their Python references: training and reducer throughput against
-//! PyTorch eager (`train`), and the full fit against SciPy (`fit`).
+//! PyTorch eager (`train`), and the full fit against SciPy (`fit`), both measured under the
+//! one protocol of [`protocol`] (warm-up, interleaved repeats, min / median / max, the machine).
 //!
 //! The library measures and returns results; the `vislaw-bench` binary prints them. The
 //! references are the scripts in `benches/`, run as subprocesses with the project's Python.
 pub mod fit;
+pub mod protocol;
 pub mod train;
 
 /// The Python that runs the references (the project's venv, made by `make setup`).

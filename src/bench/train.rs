@@ -17,8 +17,8 @@ use tch::{Device, Kind, Tensor};
 pub const SCRIPT: &str = "benches/train_torch.py";
 /// The name input errors give to the measured point (frames × tokens per frame).
 pub const POINT: &str = "point";
-/// Untimed warm-up steps before the timed ones.
-const WARMUP_STEPS: usize = 5;
+/// Untimed warm-up steps before the timed ones (benches/train_torch.py runs as many).
+pub const WARMUP_STEPS: usize = 5;
 
 /// The visual tokens of `frames` × `tokens_per_frame`, or an input error when they do not fit
 /// the context the config's model leaves beside the text.
@@ -85,9 +85,15 @@ pub fn reducer_rates() -> Vec<(String, f64)> {
     out
 }
 
-/// What benches/train_torch.py reports.
+/// One timed repeat of `vislaw-bench train` on the vislaw side: the training step's rate after
+/// its own warm-up, and every reducer's.
+pub fn vislaw_repeat(cfg: &Config, visual: usize, steps: usize) -> Rates {
+    Rates { train_samples_per_s: train_rate(cfg, visual, steps), reduce_frames_per_s: reducer_rates().into_iter().collect() }
+}
+
+/// What one repeat measured, on either side (benches/train_torch.py prints this as JSON).
 #[derive(Debug, Deserialize)]
-pub struct TorchReference {
+pub struct Rates {
     /// Samples per second of the same training step.
     #[serde(default = "nan")]
     pub train_samples_per_s: f64,
@@ -116,7 +122,11 @@ pub enum ReferenceError {
     BadOutput(String),
 }
 
-/// Runs the PyTorch reference with the same shapes and settings.
+/// The PyTorch side's repeat is the same [`Rates`].
+pub type TorchReference = Rates;
+
+/// Runs the PyTorch reference once (one timed repeat after its own warm-up) with the same
+/// shapes and settings, the text placed where the Rust model places it.
 pub fn torch_reference(python: &Path, cfg: &Config, visual: usize, steps: usize, threads: i32) -> std::result::Result<TorchReference, ReferenceError> {
     let m = &cfg.model;
     let out = std::process::Command::new(python)
@@ -124,6 +134,7 @@ pub fn torch_reference(python: &Path, cfg: &Config, visual: usize, steps: usize,
         .args(["--batch", &cfg.train.batch.to_string(), "--visual", &visual.to_string(), "--dim", &cfg.data.dim.to_string()])
         .args(["--hidden", &m.projector.hidden.to_string(), "--width", &m.lm.width.to_string(), "--layers", &m.lm.layers.to_string()])
         .args(["--heads", &m.lm.heads.to_string(), "--vocab", &vocab::SIZE.to_string(), "--max-context", &m.lm.max_context.to_string()])
+        .args(["--text-tokens", &crate::features::MAX_TEXT_TOKENS.to_string()])
         .args([
             "--steps",
             &steps.to_string(),

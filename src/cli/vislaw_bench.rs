@@ -6,8 +6,8 @@ mod out;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+use vislaw::bench::protocol::{self, Stats};
 use vislaw::bench::{self, fit, train};
-use vislaw::config::Config;
 use vislaw::fit::Law;
 use vislaw::{Error, Result};
 
@@ -39,9 +39,15 @@ struct TrainArgs {
     /// Tokens per frame M of the measured point.
     #[arg(long, default_value_t = 16)]
     tokens_per_frame: usize,
-    /// Timed optimiser steps (after 5 untimed warm-up steps).
+    /// Timed optimiser steps per repeat (after 5 untimed warm-up steps).
     #[arg(long, default_value_t = 60)]
     steps: usize,
+    /// Timed repeats per side, interleaved (vislaw, PyTorch, vislaw, …).
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// Untimed warm-up rounds of both sides before the timed repeats.
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
     /// Skip the PyTorch side.
     #[arg(long)]
     skip_torch: bool,
@@ -59,9 +65,12 @@ struct FitArgs {
     /// Seed of the noise and of the resamples.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Timed repetitions of the vislaw side (the fastest is reported).
-    #[arg(long, default_value_t = 3)]
-    repeat: usize,
+    /// Timed repeats per side, interleaved (vislaw, SciPy, vislaw, …).
+    #[arg(long, alias = "repeat", default_value_t = 5)]
+    repeats: usize,
+    /// Untimed warm-up rounds of both sides before the timed repeats.
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
     /// Directory for the CSV, the resamples and SciPy's output (default: a temp directory).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -103,56 +112,94 @@ fn as_flag(e: Error, label: &str, flag: &str) -> Error {
     }
 }
 
+/// The protocol line every bench prints under the machine.
+fn print_protocol(warmup: usize, repeats: usize, reference: Option<&str>) {
+    let order = reference.map_or("vislaw only".to_string(), |r| format!("interleaved: vislaw, {r}, vislaw, {r}, …"));
+    outln!("protocol: {warmup} untimed warm-up round(s), then {repeats} timed repeat(s) per side, {order}");
+}
+
+/// One row of a min / median / max table.
+fn print_stats(figure: &str, side: &str, s: Option<&Stats>, digits: usize) {
+    match s {
+        Some(s) => outln!("  {:<30} {:<48} {:>12.digits$} {:>12.digits$} {:>12.digits$}", figure, side, s.min, s.median, s.max),
+        None => outln!("  {:<30} {:<48} {:>12} {:>12} {:>12}", figure, side, "—", "—", "—"),
+    }
+}
+
+fn print_header(figure: &str) {
+    outln!("  {:<30} {:<48} {:>12} {:>12} {:>12}", figure, "side", "min", "median", "max");
+}
+
+/// The ratio-of-medians line, or nothing when a side has no numbers.
+fn print_ratio(label: &str, numerator: Option<&Stats>, denominator: Option<&Stats>, tag: &str) {
+    if let (Some(n), Some(d)) = (numerator, denominator) {
+        outln!("  ratio of medians, {label}: {:.2}×{tag}", protocol::ratio_of_medians(n, d));
+    }
+}
+
 fn run_train(args: TrainArgs) -> Result<()> {
     let cfg = vislaw::sweep::load(&args.config)?;
     let threads = tch::get_num_threads();
     let visual = train::visual_tokens(&cfg, &args.config, args.frames, args.tokens_per_frame).map_err(|e| as_flag(e, train::POINT, "--frames"))?;
-    let rate = train::train_rate(&cfg, visual, args.steps);
     let tokens = train::tokens_per_sample(visual);
+    let repeats = args.repeats.max(1);
     outln!(
-        "training: {} (B = {}, visual tokens = {visual}, D = {}, width = {}, layers = {}), {threads} threads",
+        "training: {} (B = {}, visual tokens = {visual}, D = {}, width = {}, layers = {}), {} timed steps after {} warm-up steps per repeat",
         args.config.display(),
         cfg.train.batch,
         cfg.data.dim,
         cfg.model.lm.width,
-        cfg.model.lm.layers
+        cfg.model.lm.layers,
+        args.steps,
+        train::WARMUP_STEPS
     );
-    outln!("  {:<16} {:>12} {:>14} {:>10}", "implementation", "samples/s", "tokens/s", "ms/step");
-    print_rate("vislaw (tch)", rate, tokens, cfg.train.batch);
-    let reduce_rates = train::reducer_rates();
-    let torch = if args.skip_torch { None } else { torch_reference(&cfg, visual, args.steps, threads) };
-    if let Some(t) = &torch {
-        print_rate("pytorch eager", t.train_samples_per_s, tokens, cfg.train.batch);
+    outln!("machine: {}", protocol::Machine::current());
+    print_protocol(args.warmup, repeats, (!args.skip_torch).then_some("pytorch eager"));
+    let reference = (!args.skip_torch).then_some(|| train::torch_reference(bench::PYTHON.as_ref(), &cfg, visual, args.steps, threads));
+    let runs = match protocol::interleaved(args.warmup, repeats, || train::vislaw_repeat(&cfg, visual, args.steps), reference) {
+        Ok(runs) => runs,
+        Err(e) => {
+            torch_note(e);
+            let ours = (0..repeats).map(|_| train::vislaw_repeat(&cfg, visual, args.steps)).collect();
+            protocol::Runs { ours, reference: Vec::new() }
+        }
+    };
+    let rate = |rs: &[train::Rates]| Stats::over(rs, |r| r.train_samples_per_s);
+    let (ours, torch) = (rate(&runs.ours), rate(&runs.reference));
+    print_header("training step");
+    for (side, s) in [("vislaw (tch)", &ours), ("pytorch eager", &torch)] {
+        if side == "vislaw (tch)" || !runs.reference.is_empty() {
+            print_stats("samples/s", side, s.as_ref(), 1);
+            print_stats("tokens/s", side, s.as_ref().map(|s| scaled(s, tokens)).as_ref(), 0);
+        }
     }
+    print_ratio("samples/s vislaw / pytorch", ours.as_ref(), torch.as_ref(), "");
     outln!("reducers: [4 videos, 32 frames, 27×27, D = 64] → T = 16 frames, M = 49 tokens");
-    outln!("  {:<16} {:>16} {:>16}", "strategy", "vislaw frames/s", "pytorch frames/s");
-    for (name, r) in reduce_rates {
-        let t = torch.as_ref().and_then(|t| t.reduce_frames_per_s.get(&name).copied());
-        outln!("  {:<16} {:>16.0} {:>16}", name, r, t.map_or("—".into(), |v| format!("{v:.0}")));
+    print_header("strategy (frames/s)");
+    let names: Vec<String> = runs.ours.first().map(|r| r.reduce_frames_per_s.keys().cloned().collect()).unwrap_or_default();
+    for name in names {
+        let of = |rs: &[train::Rates]| Stats::over(rs, |r| r.reduce_frames_per_s.get(&name).copied().unwrap_or(f64::NAN));
+        let (v, t) = (of(&runs.ours), of(&runs.reference));
+        print_stats(&name, "vislaw (tch)", v.as_ref(), 0);
+        if !runs.reference.is_empty() {
+            print_stats(&name, "pytorch eager", t.as_ref(), 0);
+        }
+        print_ratio(&format!("{name} vislaw / pytorch"), v.as_ref(), t.as_ref(), "");
     }
     Ok(())
 }
 
-fn print_rate(name: &str, samples_per_s: f64, tokens: f64, batch: usize) {
-    outln!("  {:<16} {:>12.1} {:>14.0} {:>10.2}", name, samples_per_s, samples_per_s * tokens, 1000.0 * batch as f64 / samples_per_s);
+/// Statistics of a rate times `k` (samples/s → tokens/s).
+fn scaled(s: &Stats, k: f64) -> Stats {
+    Stats { min: s.min * k, median: s.median * k, max: s.max * k, n: s.n }
 }
 
-/// The PyTorch reference, or None with a note on stderr when it cannot run.
-fn torch_reference(cfg: &Config, visual: usize, steps: usize, threads: i32) -> Option<train::TorchReference> {
-    match train::torch_reference(bench::PYTHON.as_ref(), cfg, visual, steps, threads) {
-        Ok(t) => Some(t),
-        Err(train::ReferenceError::BadOutput(e)) => {
-            eprintln!("bench: cannot parse the PyTorch output: {e}");
-            None
-        }
-        Err(train::ReferenceError::Failed(line)) => {
-            eprintln!("bench: the PyTorch reference failed: {line}");
-            None
-        }
-        Err(train::ReferenceError::CannotRun { python, error }) => {
-            eprintln!("bench: cannot run {} ({error}); run `make setup` first", python.display());
-            None
-        }
+/// The note on stderr when the PyTorch reference cannot run (the bench goes on without it).
+fn torch_note(e: train::ReferenceError) {
+    match e {
+        train::ReferenceError::BadOutput(e) => eprintln!("bench: cannot parse the PyTorch output: {e}"),
+        train::ReferenceError::Failed(line) => eprintln!("bench: the PyTorch reference failed: {line}"),
+        train::ReferenceError::CannotRun { python, error } => eprintln!("bench: cannot run {} ({error}); run `make setup` first", python.display()),
     }
 }
 
@@ -161,6 +208,8 @@ fn run_fit(args: FitArgs) -> Result<()> {
     let dir = args.out.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     let setup = fit::prepare(&dir, args.rows, args.bootstrap, args.seed)?;
     let threads = rayon::current_num_threads();
+    let processes = args.scipy_processes.unwrap_or(threads);
+    let repeats = args.repeats.max(1);
     outln!(
         "bench-fit: additive law, {} rows ({}), {} starts, {} bootstrap refits, {threads} threads",
         args.rows,
@@ -168,48 +217,55 @@ fn run_fit(args: FitArgs) -> Result<()> {
         setup.starts,
         args.bootstrap
     );
-    let core = fit::time_core(&setup.group, &setup.counts, args.repeat.max(1));
-    let (full_secs, full) = fit::time_full(&setup.group, args.bootstrap, args.seed, args.repeat.max(1))?;
-    outln!("  {:<44} {:>10}", "vislaw", "seconds");
-    outln!("  {:<44} {:>10.3}", "grid (4,500 L-BFGS runs)", core.grid_secs);
-    outln!("  {:<44} {:>10.3}", "bootstrap (warm-started refits)", core.boot_secs);
-    outln!("  {:<44} {:>10.3}", "grid + bootstrap", core.grid_secs + core.boot_secs);
-    outln!("  {:<44} {:>10.3}", "full `vislaw fit` (+ holdout refit, VPNLS, stats)", full_secs);
-
-    let scipy = if args.skip_scipy { None } else { Some(run_scipy(&args, &setup, threads)?) };
-    if let Some(s) = &scipy {
-        print_scipy(s, &core, full_secs);
+    outln!("machine: {}", protocol::Machine::current());
+    print_protocol(args.warmup, repeats, (!args.skip_scipy).then_some("SciPy"));
+    if !args.skip_scipy {
+        outln!("SciPy: {processes} process(es){}", if args.scipy_starts.is_some() { ", on a subset of starts" } else { "" });
     }
-    print_params(&core, &full, scipy.as_ref());
+    let scipy = (!args.skip_scipy).then_some(|| {
+        fit::run_scipy(&args.python, &args.script, &setup, processes, args.scipy_starts).map_err(|e| match e {
+            Error::Input(m) => Error::Input(format!("{m} (use --skip-scipy)")),
+            e => e,
+        })
+    });
+    let runs = protocol::interleaved(args.warmup, repeats, || fit::vislaw_repeat(&setup, args.bootstrap, args.seed), scipy)?;
+    let ours: Vec<fit::Repeat> = runs.ours.into_iter().collect::<Result<_>>()?;
+    let sp = &runs.reference;
+    outln!("stopping rules differ: vislaw screens every start with loose tolerances and polishes the best 8 (default);");
+    outln!("  SciPy runs L-BFGS-B with its defaults on every start; \"matched\" runs vislaw at full tolerance on every start,");
+    outln!("  matched in kind only (the two solvers define their tolerances differently)");
+    let tag = match sp.first() {
+        Some(s) if s.extrapolated => format!(" (SciPy grid EXTRAPOLATED from {} of {} starts)", s.starts_run, s.starts_total),
+        _ => String::new(),
+    };
+    let scipy_side = sp.first().map(|s| format!("SciPy {} ({} processes){}", s.scipy_version, s.processes, if s.extrapolated { ", extrapolated" } else { "" }));
+    print_header("seconds");
+    let mut total = [None, None, None];
+    for (figure, core, scipy_of) in [
+        ("grid (4,500 L-BFGS runs)", (|c: &fit::Core| c.grid_secs) as fn(&fit::Core) -> f64, (|s: &fit::Scipy| s.grid_seconds) as fn(&fit::Scipy) -> f64),
+        ("bootstrap (warm-started)", |c| c.boot_secs, |s| s.bootstrap_seconds),
+        ("grid + bootstrap", |c| c.grid_secs + c.boot_secs, |s| s.grid_seconds + s.bootstrap_seconds),
+    ] {
+        let d = Stats::over(&ours, |r| core(&r.default));
+        let m = Stats::over(&ours, |r| core(&r.matched));
+        let s = Stats::over(sp, scipy_of);
+        print_stats(figure, "vislaw default (screen, polish best 8)", d.as_ref(), 4);
+        print_stats(figure, "vislaw matched (full tolerance, every start)", m.as_ref(), 4);
+        if let Some(side) = &scipy_side {
+            print_stats(figure, side, s.as_ref(), 4);
+        }
+        total = [d, m, s];
+    }
+    let full = Stats::over(&ours, |r| r.full_secs);
+    print_stats("full `vislaw fit`", "vislaw (+ holdout refit, VPNLS, stats)", full.as_ref(), 4);
+    let [d, m, s] = &total;
+    print_ratio("grid + bootstrap, SciPy / vislaw default", s.as_ref(), d.as_ref(), &tag);
+    print_ratio("grid + bootstrap, SciPy / vislaw matched", s.as_ref(), m.as_ref(), &tag);
+    print_ratio("SciPy grid + bootstrap / full `vislaw fit`", s.as_ref(), full.as_ref(), &tag);
+    let first = ours.first().ok_or_else(|| Error::internal("no vislaw repeat"))?;
+    print_params(&first.default, &first.full, sp.last());
     Ok(())
 }
-
-fn run_scipy(args: &FitArgs, setup: &fit::Setup, threads: usize) -> Result<fit::Scipy> {
-    let processes = args.scipy_processes.unwrap_or(threads);
-    outln!("running SciPy ({} process(es)){} …", processes, if args.scipy_starts.is_some() { ", on a subset of starts" } else { "" });
-    fit::run_scipy(&args.python, &args.script, setup, processes, args.scipy_starts).map_err(|e| match e {
-        Error::Input(m) => Error::Input(format!("{m} (use --skip-scipy)")),
-        e => e,
-    })
-}
-
-fn print_scipy(s: &fit::Scipy, core: &fit::Core, full_secs: f64) {
-    let (grid, boot) = (s.grid_seconds, s.bootstrap_seconds);
-    let label = if s.extrapolated {
-        format!("grid, EXTRAPOLATED from {} of {} starts", s.starts_run, s.starts_total)
-    } else {
-        "grid (4,500 L-BFGS-B runs)".to_string()
-    };
-    outln!("  {:<44} {:>10}", format!("SciPy {} ({} processes)", s.scipy_version, s.processes), "seconds");
-    outln!("  {:<44} {:>10.3}", label, grid);
-    outln!("  {:<44} {:>10.3}", "bootstrap (warm-started refits)", boot);
-    outln!("  {:<44} {:>10.3}", "grid + bootstrap", grid + boot);
-    let ours = core.grid_secs + core.boot_secs;
-    let tag = if s.extrapolated { " (EXTRAPOLATED)" } else { "" };
-    outln!("speed-up, grid + bootstrap: {:.1}×{tag}", (grid + boot) / ours);
-    outln!("speed-up, SciPy grid + bootstrap vs full `vislaw fit`: {:.1}×{tag}", (grid + boot) / full_secs);
-}
-
 fn print_params(core: &fit::Core, full: &vislaw::fit::Fit, scipy: Option<&fit::Scipy>) {
     let p = fit::PLANTED;
     outln!("parameters (planted E = {}, A = {}, B = {}, α = {}, β = {}):", p[0], p[1], p[2], p[3], p[4]);

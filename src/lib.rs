@@ -10,6 +10,7 @@
 //! → `sweep::run` (drives a sweep, reporting through `sweep::SweepEvents`; `lock` keeps one
 //! sweep per run directory) → `fit` → `optimum` → `run_data` → `plot` / `report` / `export`
 //! → `analysis` (what a sweep does after its last point).
+//! `ingest` turns results made elsewhere (lmms-eval) into tables `fit` reads.
 //! `hf` reads Hugging Face checkpoint directories (memory-mapped weights, JSON configs).
 //! `rundir` owns every path under `results/<run>/`; `tokens` holds the token rules of real
 //! model families; `bench` the benchmarks beside their Python references.
@@ -27,6 +28,7 @@ pub mod export;
 pub mod features;
 pub mod fit;
 pub mod hf;
+pub mod ingest;
 pub mod io;
 pub mod lock;
 pub mod model;

@@ -10,7 +10,8 @@
 //! → `sweep::run` (drives a sweep, reporting through `sweep::SweepEvents`; `lock` keeps one
 //! sweep per run directory) → `fit` → `optimum` → `run_data` → `plot` / `report` / `export`
 //! → `analysis` (what a sweep does after its last point).
-//! `ingest` turns results made elsewhere (lmms-eval) into tables `fit` reads.
+//! `ingest` turns results made elsewhere (lmms-eval) into tables `fit` reads;
+//! `disagreement` finds the steps where loss and accuracy point different ways.
 //! `hf` reads Hugging Face checkpoint directories (memory-mapped weights, JSON configs).
 //! `rundir` owns every path under `results/<run>/`; `tokens` holds the token rules of real
 //! model families; `bench` the benchmarks beside their Python references.
@@ -22,6 +23,7 @@
 pub mod analysis;
 pub mod bench;
 pub mod config;
+pub mod disagreement;
 pub mod error;
 pub mod eval;
 pub mod export;

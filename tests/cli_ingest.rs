@@ -26,7 +26,8 @@ fn write_run(root: &Path, t: i64, m: i64, with_args: bool) -> PathBuf {
     let dir = root.join(format!("run_t{t}_m{m}")).join("llava_onevision");
     std::fs::create_dir_all(&dir).unwrap();
     let acc = 100.0 * (1.0 - planted_error(t as f64, m as f64));
-    let args = if with_args { format!("pretrained=lmms-lab/llava-onevision-qwen2-7b-ov,max_frames_num={t},tokens_per_frame={m}") } else { "pretrained=x".into() };
+    let args =
+        if with_args { format!("pretrained=lmms-lab/llava-onevision-qwen2-7b-ov,max_frames_num={t},tokens_per_frame={m}") } else { "pretrained=x".into() };
     let text = format!(
         r#"{{"results": {{"videomme": {{"alias": "videomme", "videomme_perception_score,none": {acc}, "videomme_perception_score_stderr,none": "N/A"}}}},
            "n-samples": {{"videomme": {{"original": 2700, "effective": 2700}}}},
@@ -51,7 +52,8 @@ fn ingested_lmms_eval_runs_fit_back_their_planted_law_and_solve_an_optimum() {
     let said = ok(&["ingest", "lmms-eval", root.to_str().unwrap(), "-o", table.to_str().unwrap()]);
     assert!(said.contains("24 rows from 24 results files"), "{said}");
     let t = table.to_str().unwrap();
-    let v: Value = serde_json::from_str(&ok(&["fit", t, "--metric", "score", "--error", "--coarse-grid", "--bootstrap", "0", "--holdout", "0", "--json"])).unwrap();
+    let v: Value =
+        serde_json::from_str(&ok(&["fit", t, "--metric", "score", "--error", "--coarse-grid", "--bootstrap", "0", "--holdout", "0", "--json"])).unwrap();
     let fit = &v["fits"][0];
     let p = &fit["params"];
     // Noise-free data on 24 points: the planted parameters come back to well within 1%.
@@ -61,7 +63,18 @@ fn ingested_lmms_eval_runs_fit_back_their_planted_law_and_solve_an_optimum() {
     }
     let fits = dir.path().join("fits.json");
     assert!(fits.exists());
-    let o: Value = serde_json::from_str(&ok(&["optimum", fits.to_str().unwrap(), "--budget", "1024", "--feasible-m", "4,16,49,196", "--feasible-t", "1,2,4,8,16,32", "--json"])).unwrap();
+    let o: Value = serde_json::from_str(&ok(&[
+        "optimum",
+        fits.to_str().unwrap(),
+        "--budget",
+        "1024",
+        "--feasible-m",
+        "4,16,49,196",
+        "--feasible-t",
+        "1,2,4,8,16,32",
+        "--json",
+    ]))
+    .unwrap();
     let best = &o["optima"][0]["discrete"];
     let (bt, bm) = (best["T"].as_f64().unwrap(), best["M"].as_f64().unwrap());
     // The brute-force best of the reachable settings with T·M ≤ 1024 under the planted law.

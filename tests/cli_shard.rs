@@ -193,7 +193,8 @@ fn shards_killed_at_random_moments_and_restarted_end_with_every_point_once() {
 #[test]
 fn sigusr1_stops_after_the_point_in_flight_is_saved() {
     let d = tempfile::tempdir().unwrap();
-    let cfg = write_config(d.path(), TINY);
+    // Points long enough (≈ 0.5 s each) that the signal comes while one is in flight.
+    let cfg = write_config(d.path(), &TINY.replace("steps: 6,", "steps: 120,"));
     let results = d.path().join("r");
     let points = results.join("tiny/points");
     let child = spawn(&cfg, &results, &["--shard", "0/1"]);

@@ -237,7 +237,13 @@ fn dry_run_packs_2500_points_into_arrays_within_the_max_array_size() {
         assert!(all.contains(&format!("#SBATCH --array=0-{}\n", tasks - 1)), "{max}: {}", &all[..all.len().min(2000)]);
         assert!(all.contains(&format!("2500 pending point(s) of 2500 in {tasks} task(s) of at most {per_task} point(s)")), "{max}");
         // The table: one row per task, every key exactly once.
-        let table: Vec<&str> = all.lines().skip_while(|l| !l.trim_start().starts_with("task")).skip(1).take_while(|l| !l.starts_with("dry run")).collect();
+        let table: Vec<&str> = all
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with("task"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("dry run"))
+            .filter(|l| !l.trim().is_empty())
+            .collect();
         assert_eq!(table.len(), tasks);
         let mut all_keys: Vec<&str> = table.iter().flat_map(|l| l.split_whitespace().skip(3)).collect();
         assert_eq!(all_keys.len(), 2500);

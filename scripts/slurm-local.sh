@@ -66,7 +66,7 @@ running() {
 }
 
 start() {
-  [[ $(id -u) == 0 ]] || die "must run as root (slurmd switches to the job's user)"
+  [[ $(id -u) == 0 ]] || die "must run as root (slurmd switches to the job's user): cannot start a cluster here"
   ensure_packages
   if running; then
     say "already running in $dir"

@@ -7,9 +7,11 @@
 //! across fields; `sweep::preflight`, everything checked before training) → `features`
 //! (synthetic, files) → `reduction` (spatial, temporal, learned reducers) → `model`
 //! (projector, LM, FLOP count) → `train` → `eval` (and `niah`, the needle grid) → `results`
-//! → `sweep::run` (drives a sweep, reporting through `sweep::SweepEvents`; `lock` keeps one
-//! sweep per run directory) → `fit` → `optimum` → `run_data` → `plot` / `report` / `export`
-//! → `analysis` (what a sweep does after its last point).
+//! → `sweep::run` (drives a sweep, reporting through `sweep::SweepEvents`; `lock` holds the
+//! run directory and each point's claim, so shards share one directory; `shard` splits the
+//! points) → `fit` → `optimum` → `run_data` → `plot` / `report` / `export` → `analysis` (what
+//! a sweep does after its last point). `status` reads where a run stands; `slurm` plans job
+//! arrays of its pending points.
 //! `rundir` owns every path under `results/<run>/`; `tokens` holds the token rules of real
 //! model families; `bench` the benchmarks beside their Python references.
 //!

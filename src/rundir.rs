@@ -5,7 +5,7 @@
 //! ```text
 //! results/<run>/
 //!   config.yaml            the resolved sweep config
-//!   .lock                  the OS lock of a running sweep
+//!   .lock                  the OS lock every sweep process holds shared
 //!   points/<key>.parquet   one finished point (atomic)
 //!   points/<key>.claim     the OS lock of the process training the point
 //!   points/<key>.failed    why the point's last try failed (JSON; removed once it succeeds)

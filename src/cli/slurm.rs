@@ -78,6 +78,9 @@ pub fn run(args: Args) -> Result<()> {
         }
         return Ok(());
     }
+    if !args.dry_run {
+        warn_if_queued(&run_dir);
+    }
     let max_array_size = match args.max_array_size {
         Some(0) => return Err(Error::input("--max-array-size", "must be at least 1")),
         Some(n) => n,
@@ -136,6 +139,23 @@ fn flag_names(e: Error) -> Error {
         .iter()
         .find_map(|(name, flag)| text.strip_prefix(&format!("{name}: ")).map(|rest| Error::input(flag, rest)));
     flagged.unwrap_or(e)
+}
+
+/// Warns when jobs submitted earlier for the run are still queued or running: their points
+/// count as pending until they start, so they go again (the claims still train each once).
+fn warn_if_queued(run_dir: &std::path::Path) {
+    let jobs = vislaw::status::recorded_jobs(run_dir);
+    if jobs.is_empty() {
+        return;
+    }
+    let Ok(out) = Command::new("squeue").args(["-h", "-j", &jobs.join(","), "-t", "PD,R,CG,CF,RQ,S", "-o", "%i"]).output() else { return };
+    let active: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect();
+    if !active.is_empty() {
+        eprintln!(
+            "vislaw: warning: jobs {} of this run are still queued or running; their pending points are submitted again (each is still trained once)",
+            active.join(", ")
+        );
+    }
 }
 
 /// `MaxArraySize` of the cluster, when `scontrol` answers.

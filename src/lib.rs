@@ -7,9 +7,11 @@
 //! across fields; `sweep::preflight`, everything checked before training) → `features`
 //! (synthetic, files) → `reduction` (spatial, temporal, learned reducers) → `model`
 //! (projector, LM, FLOP count) → `train` → `eval` (and `niah`, the needle grid) → `results`
-//! → `sweep::run` (drives a sweep, reporting through `sweep::SweepEvents`; `lock` keeps one
-//! sweep per run directory) → `fit` → `optimum` → `run_data` → `plot` / `report` / `export`
-//! → `analysis` (what a sweep does after its last point).
+//! → `sweep::run` (drives a sweep, reporting through `sweep::SweepEvents`; `lock` holds the
+//! run directory and each point's claim, so shards share one directory; `shard` splits the
+//! points) → `fit` → `optimum` → `run_data` → `plot` / `report` / `export` → `analysis` (what
+//! a sweep does after its last point). `status` reads where a run stands; `slurm` plans job
+//! arrays of its pending points.
 //! `ingest` turns results made elsewhere (lmms-eval) into tables `fit` reads;
 //! `disagreement` finds the steps where loss and accuracy point different ways.
 //! `hf` reads Hugging Face checkpoint directories (memory-mapped weights, JSON configs).
@@ -42,6 +44,9 @@ pub mod report;
 pub mod results;
 pub mod run_data;
 pub mod rundir;
+pub mod shard;
+pub mod slurm;
+pub mod status;
 pub mod sweep;
 pub mod tokens;
 pub mod train;

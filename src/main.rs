@@ -19,6 +19,12 @@ struct Cli {
 enum Command {
     /// Train one model per point of a YAML sweep and record loss and accuracy (resumes).
     Sweep(cli::sweep::Args),
+    /// Merge a run's finished points, then fit, solve the optimum, draw the figures and write the report.
+    Analyze(cli::sweep::AnalyzeArgs),
+    /// Points done, running, failed and pending of a run, and its Slurm jobs' states.
+    Status(cli::status::Args),
+    /// Submit a sweep's pending points as a Slurm job array, then its analysis.
+    Slurm(cli::slurm::Args),
     /// Check a sweep file (and its feature files) without running it.
     Validate(cli::sweep::ValidateArgs),
     /// Reduce a [frames, g, g, D] feature file to [T, M, D] with the sweep's reducers.
@@ -43,6 +49,9 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Sweep(a) => cli::sweep::run(a),
+        Command::Analyze(a) => cli::sweep::analyze_run(a),
+        Command::Status(a) => cli::status::run(a),
+        Command::Slurm(a) => cli::slurm::run(a),
         Command::Validate(a) => cli::sweep::validate(a),
         Command::Reduce(a) => cli::reduce::run(a),
         Command::Tokens(a) => cli::tokens::run(a),

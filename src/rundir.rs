@@ -5,14 +5,17 @@
 //! ```text
 //! results/<run>/
 //!   config.yaml            the resolved sweep config
-//!   .lock                  the OS lock of a running sweep
+//!   .lock                  the OS lock every sweep process holds shared
 //!   points/<key>.parquet   one finished point (atomic)
+//!   points/<key>.claim     the OS lock of the process training the point
+//!   points/<key>.failed    why the point's last try failed (JSON; removed once it succeeds)
 //!   curves/<key>.parquet   its training curve
 //!   niah/<key>.parquet     its needle-grid cells (with a `niah:` section)
 //!   cache/prior-<k>.safetensors  the text-only warm start
 //!   blind.parquet          the blind baseline
 //!   results.parquet, results.csv, curves.parquet, niah.parquet   the merged tables
 //!   fits.json, optimum.json, report.md, plots/
+//!   slurm/sweep.sbatch, slurm/analyze.sbatch, slurm/points-<h>.txt, slurm/jobs.txt, slurm/logs/
 //! ```
 use std::path::{Path, PathBuf};
 
@@ -46,6 +49,14 @@ pub const OPTIMUM_FILE: &str = "optimum.json";
 pub const REPORT_FILE: &str = "report.md";
 /// Directory of the run's figures.
 pub const PLOTS_DIR: &str = "plots";
+/// Extension of a point's claim file.
+pub const CLAIM_EXT: &str = "claim";
+/// Extension of a point's failure record.
+pub const FAILED_EXT: &str = "failed";
+/// Directory of the Slurm scripts, job records and logs.
+pub const SLURM_DIR: &str = "slurm";
+/// The submitted jobs, one line each, inside `slurm/`.
+pub const SLURM_JOBS_FILE: &str = "jobs.txt";
 /// Prefix of temp files that atomic writes leave behind when killed mid-write.
 pub const TEMP_PREFIX: &str = ".tmp-";
 
@@ -86,6 +97,31 @@ impl RunDir {
         self.root.join(POINTS_DIR).join(format!("{key}.parquet"))
     }
 
+    /// The claim of the process training a point.
+    pub fn claim(&self, key: &str) -> PathBuf {
+        self.root.join(POINTS_DIR).join(format!("{key}.{CLAIM_EXT}"))
+    }
+
+    /// Why a point's last try failed.
+    pub fn failed(&self, key: &str) -> PathBuf {
+        self.root.join(POINTS_DIR).join(format!("{key}.{FAILED_EXT}"))
+    }
+
+    /// The claim of the process training the text-only warm start of prior key `key`.
+    pub fn prior_claim(&self, key: &str) -> PathBuf {
+        self.root.join(CACHE_DIR).join(format!("prior-{key}.{CLAIM_EXT}"))
+    }
+
+    /// `slurm/`: scripts, job records and logs.
+    pub fn slurm(&self) -> PathBuf {
+        self.join(SLURM_DIR)
+    }
+
+    /// `slurm/logs/`.
+    pub fn slurm_logs(&self) -> PathBuf {
+        self.slurm().join("logs")
+    }
+
     /// One point's training curve.
     pub fn curve(&self, key: &str) -> PathBuf {
         self.root.join(CURVES_DIR).join(format!("{key}.parquet"))
@@ -123,6 +159,9 @@ mod tests {
         assert_eq!(d.curve("abc"), Path::new("results/quick/curves/abc.parquet"));
         assert_eq!(d.niah_point("abc"), Path::new("results/quick/niah/abc.parquet"));
         assert_eq!(d.prior("k"), Path::new("results/quick/cache/prior-k.safetensors"));
+        assert_eq!(d.claim("abc"), Path::new("results/quick/points/abc.claim"));
+        assert_eq!(d.failed("abc"), Path::new("results/quick/points/abc.failed"));
+        assert_eq!(d.slurm_logs(), Path::new("results/quick/slurm/logs"));
         assert_eq!(d.join(OPTIMUM_FILE), Path::new("results/quick/optimum.json"));
     }
 }

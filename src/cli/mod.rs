@@ -7,6 +7,8 @@ pub mod plot;
 pub mod progress;
 pub mod reduce;
 pub mod report;
+pub mod slurm;
+pub mod status;
 pub mod sweep;
 pub mod tokens;
 

@@ -1,4 +1,4 @@
-//! `vislaw sweep` and `vislaw validate`.
+//! `vislaw sweep`, `vislaw analyze` and `vislaw validate`.
 use std::path::PathBuf;
 use vislaw::config::Config;
 use vislaw::sweep::{run_sweep, RunOptions};
@@ -30,6 +30,21 @@ pub struct Args {
     /// Memory the sweep may use, e.g. 64G or 512MiB [default: MemAvailable of /proc/meminfo].
     #[arg(long, value_name = "SIZE")]
     max_memory: Option<String>,
+    /// Train only shard I of N (a split by point key balanced by estimated cost); `auto/N`
+    /// takes I from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX. Implies --no-analysis.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+    /// Consider only the points whose keys this file lists, one per line (the shard is a
+    /// share of these). Implies --no-analysis.
+    #[arg(long, value_name = "FILE")]
+    points: Option<PathBuf>,
+}
+
+/// Merge a run's finished points, fit, solve the optimum, draw the figures and write the report.
+#[derive(clap::Args)]
+pub struct AnalyzeArgs {
+    /// The run directory (results/<name>).
+    run: PathBuf,
 }
 
 /// Check a sweep file without running it: every check the sweep runs before it trains.
@@ -61,18 +76,57 @@ pub fn run(args: Args) -> Result<()> {
         out!("{}", dry_run(&cfg, &prepared, &args.results));
         return Ok(());
     }
-    let opts = RunOptions { results_root: args.results, device, max_points: args.max_points, jobs, max_memory };
+    let shard =
+        args.shard.as_deref().map(|s| vislaw::shard::Shard::parse(s, |v| std::env::var(v).ok()).map_err(|m| vislaw::Error::input("--shard", m))).transpose()?;
+    // SIGUSR1 (Slurm's warning before a time limit or preemption): finish the points in
+    // flight, take no new one.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, stop.clone()).map_err(|e| vislaw::Error::internal(format!("cannot handle SIGUSR1: {e}")))?;
+    let part = shard.is_some() || args.points.is_some();
+    let opts = RunOptions {
+        max_points: args.max_points,
+        jobs,
+        max_memory,
+        shard,
+        points_file: args.points.clone(),
+        stop: Some(stop),
+        log: std::env::var_os("VISLAW_LOG").map(PathBuf::from),
+        ..RunOptions::new(args.results, device)
+    };
     let outcome = run_sweep(&cfg, &opts, &super::progress::Progress::new())?;
     if let Some(df) = &outcome.results {
         outln!("\n{}", results::summary_table(df)?);
     }
-    outln!(
-        "trained {} point(s), {} already finished{}; results in {}",
-        outcome.trained,
-        outcome.skipped,
-        if outcome.pending > 0 { format!(", {} still pending", outcome.pending) } else { String::new() },
-        outcome.run_dir.display()
-    );
+    let mut notes = String::new();
+    if outcome.pending > 0 {
+        notes += &format!(", {} still pending", outcome.pending);
+    }
+    if outcome.busy > 0 {
+        notes += &format!(" ({} being trained by another process)", outcome.busy);
+    }
+    if !outcome.failed.is_empty() {
+        notes += &format!(", {} failed", outcome.failed.len());
+    }
+    let which = shard.map(|s| format!("shard {s}: ")).unwrap_or_default();
+    outln!("{which}trained {} point(s), {} already finished{notes}; results in {}", outcome.trained, outcome.skipped, outcome.run_dir.display());
+    if outcome.stopped {
+        outln!("stopped on SIGUSR1 after saving the points in flight; run the same command again to resume");
+        return Ok(());
+    }
+    if let Some(first) = outcome.failed.first() {
+        for f in &outcome.failed {
+            eprintln!("vislaw: point {} ({}) failed: {}", f.key, f.point, f.message);
+        }
+        let e = first.to_error();
+        let msg = format!("{} point(s) failed (see {}/points/<key>.failed; a rerun retries them); first: {e}", outcome.failed.len(), outcome.run_dir.display());
+        return Err(if e.exit_code() == 2 { vislaw::Error::Input(msg) } else { vislaw::Error::Internal(msg) });
+    }
+    if part {
+        if outcome.pending == 0 {
+            outln!("once every shard has finished: vislaw analyze {}", outcome.run_dir.display());
+        }
+        return Ok(());
+    }
     if args.no_analysis || outcome.pending > 0 {
         return Ok(());
     }
@@ -86,6 +140,36 @@ pub fn run(args: Args) -> Result<()> {
                 let written = vislaw::plot::niah::plot(&outcome.run_dir, &outcome.run_dir.join(vislaw::plot::PLOTS_DIR))?;
                 outln!("wrote {} needle-grid figure file(s) in {}", written.len(), outcome.run_dir.join(vislaw::plot::PLOTS_DIR).display());
             }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `vislaw analyze`: merges the finished points of the run's config and analyses them
+/// (the points failed or pending are left out, and said so).
+pub fn analyze_run(args: AnalyzeArgs) -> Result<()> {
+    let run = &args.run;
+    let cfg = vislaw::status::run_config(run)?;
+    let points = vislaw::status::run_points(&cfg)?;
+    // Alone in the directory, remove what killed writers left; otherwise leave it.
+    let _lock = vislaw::lock::RunLock::join(run, || vislaw::sweep::remove_torn_files(run))?;
+    let finished: Vec<String> = points.iter().filter(|p| results::is_done(run, &p.key)).map(|p| p.key.clone()).collect();
+    if finished.is_empty() {
+        return Err(vislaw::Error::file(run, "no finished point to analyse"));
+    }
+    let missing = points.len() - finished.len();
+    if missing > 0 {
+        eprintln!("vislaw: warning: analysing {} of {} points; {missing} are not finished (see vislaw status {})", finished.len(), points.len(), run.display());
+    }
+    let df = results::merge(run, &finished)?;
+    if cfg.niah.is_some() {
+        vislaw::niah::merge(run, &finished)?;
+    }
+    outln!("{}", results::summary_table(&df)?);
+    if let Err(e) = analyze(&cfg, &df, run) {
+        outln!("analysis skipped: {e}\n(run `vislaw fit {}` with other options once more points exist)", run.display());
+        if cfg.niah.is_some() {
+            vislaw::plot::niah::plot(run, &run.join(vislaw::plot::PLOTS_DIR))?;
         }
     }
     Ok(())

@@ -51,6 +51,9 @@ pub trait SweepEvents: Sync {
     fn step(&self, _worker: usize, _step: usize) {}
     /// A point is saved (trained, or recorded as the twin of a trained one).
     fn point_finished(&self, _point: &Point, _row: &PointRow) {}
+    /// A point's training failed with `message` (recorded in `points/<key>.failed`); the
+    /// others go on.
+    fn point_failed(&self, _point: &Point, _message: &str) {}
     /// Every point of this run is done (or a worker failed).
     fn training_done(&self) {}
 }

@@ -2,6 +2,7 @@
 //! machine (`preflight`), and run (`run`): every pending
 //! point trained, evaluated and saved at once, finished points never redone.
 pub mod events;
+pub mod failure;
 pub mod plan;
 pub mod preflight;
 pub mod run;

@@ -10,7 +10,8 @@
 //! → `sweep::run` (drives a sweep, reporting through `sweep::SweepEvents`; `lock` keeps one
 //! sweep per run directory) → `fit` → `optimum` → `run_data` → `plot` / `report` / `export`
 //! → `analysis` (what a sweep does after its last point).
-//! `hf` reads Hugging Face checkpoint directories (memory-mapped weights, JSON configs).
+//! `hf` reads Hugging Face checkpoint directories (memory-mapped weights, JSON configs);
+//! `encode` turns videos into feature directories with SigLIP/CLIP towers (`hf` → `encode` → `features`' file format).
 //! `rundir` owns every path under `results/<run>/`; `tokens` holds the token rules of real
 //! model families; `bench` the benchmarks beside their Python references.
 //!
@@ -21,6 +22,7 @@
 pub mod analysis;
 pub mod bench;
 pub mod config;
+pub mod encode;
 pub mod error;
 pub mod eval;
 pub mod export;

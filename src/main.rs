@@ -35,6 +35,10 @@ enum Command {
     Report(cli::report::Args),
     /// Write notebooks-export/<run>.ipynb, which reloads the run and redraws its plots.
     ExportNotebook(cli::export_notebook::Args),
+    /// Encode videos or frame folders with a SigLIP or CLIP vision tower into a feature directory.
+    Encode(cli::encode::Args),
+    /// Write the sweep's questions.jsonl and dataset.json from text questions beside encoded features.
+    Dataset(cli::dataset::Args),
 }
 
 fn main() {
@@ -49,6 +53,8 @@ fn main() {
         Command::Plot(a) => cli::plot::run(a),
         Command::Report(a) => cli::report::run(a),
         Command::ExportNotebook(a) => cli::export_notebook::run(a),
+        Command::Encode(a) => cli::encode::run(a),
+        Command::Dataset(a) => cli::dataset::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

@@ -199,3 +199,78 @@ fn ffmpeg_resize_is_close_to_the_hf_processor() {
     assert!(mean < near_mean, "bicubic ({mean:.3}) should be closer to HF than nearest ({near_mean:.3})");
     eprintln!("resize vs HF processor: mean |Δ| {mean:.4}, max |Δ| {max:.4} (0–255); nearest neighbour: mean {near_mean:.4}");
 }
+
+/// A 3.3 s, 10 fps, 64×48 mp4 of ffmpeg's test source (frames at 0.0, 0.1, …, 3.2 s).
+fn test_video(dir: &Path) -> PathBuf {
+    let path = dir.join("clip.mp4");
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i", "testsrc=duration=3.3:size=64x48:rate=10", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-bf", "2", "-y"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    path
+}
+
+/// ffprobe's own `pts_time` column, parsed independently of `decode::probe_times`.
+fn ffprobe_times(video: &Path) -> Vec<f64> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pts_time", "-of", "default=nw=1:nk=1"])
+        .arg(video)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().lines().filter(|l| !l.trim().is_empty()).map(|l| l.trim().parse().unwrap()).collect()
+}
+
+#[test]
+fn video_frames_and_timestamps_follow_the_fps_grid_and_linspace() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = test_video(dir.path());
+    let probe = ffprobe_times(&video);
+    assert_eq!(probe.len(), 33);
+    let times = decode::probe_times(&video).unwrap();
+    assert_eq!(times.len(), probe.len());
+    assert!(times.iter().zip(&probe).all(|(a, b)| (a - b).abs() < 1e-6), "{times:?} vs {probe:?}");
+    // Every decoded frame, to check that the selected ones are exactly those frames.
+    let resize = super::preprocess::Resize::Exact { width: 64, height: 48 };
+    let all: Vec<usize> = (0..33).collect();
+    let mut reader = decode::FrameReader::video(&video, &all, &resize, 64, 48).unwrap();
+    let mut every = Vec::new();
+    while let Some(f) = reader.next_frame().unwrap() {
+        every.push(f);
+    }
+    assert_eq!(every.len(), 33);
+    // Hand-derived from the rule: grid times k / fps, the frame shown at each (10 fps source).
+    let cases: [(f64, Option<usize>, &[usize]); 7] = [
+        (1.0, None, &[0, 10, 20, 30]),
+        (2.0, None, &[0, 5, 10, 15, 20, 25, 30]),
+        (3.0, None, &[0, 3, 6, 10, 13, 16, 20, 23, 26, 30]),
+        (0.5, None, &[0, 20]),
+        (2.0, Some(4), &[0, 10, 20, 30]),
+        (3.0, Some(3), &[0, 13, 30]),
+        (1.0, Some(1), &[0]),
+    ];
+    for (fps, max_frames, want) in cases {
+        let keep = decode::sample(&times, Sampling { fps, max_frames });
+        assert_eq!(keep, want, "fps {fps}, max_frames {max_frames:?}");
+        let mut reader = decode::FrameReader::video(&video, &keep, &resize, 64, 48).unwrap();
+        for (n, &i) in keep.iter().enumerate() {
+            let frame = reader.next_frame().unwrap().unwrap_or_else(|| panic!("fps {fps}: frame {n} missing"));
+            assert!(frame == every[i], "fps {fps}: kept frame {n} is not decoded frame {i}");
+            assert!((times[i] - probe[i]).abs() < 1e-6);
+        }
+        assert!(reader.next_frame().unwrap().is_none());
+    }
+    // Above the source rate every frame is kept once.
+    assert_eq!(decode::sample(&times, Sampling { fps: 25.0, max_frames: None }), all);
+}
+
+#[test]
+fn unreadable_videos_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("broken.mp4");
+    std::fs::write(&bad, b"not a video at all").unwrap();
+    let err = decode::probe_times(&bad).unwrap_err();
+    assert!(err.to_string().contains("broken.mp4") && err.to_string().contains("ffmpeg cannot read it"), "{err}");
+    assert_eq!(err.exit_code(), 2);
+}

@@ -201,3 +201,39 @@ fn feature_shape(path: &Path) -> std::result::Result<Vec<usize>, String> {
     }
     Ok(info.shape.clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_split_letters_digits_and_punctuation() {
+        assert_eq!(words("What's it? 3D"), ["what", "'", "s", "it", "?", "3d"]);
+        assert!(words("  ").is_empty());
+    }
+
+    #[test]
+    fn questions_over_the_loader_limit_and_bad_splits_are_named_by_line() {
+        let d = tempfile::tempdir().unwrap();
+        let t = tch::Tensor::zeros([2, 3, 3, 4], (tch::Kind::Float, tch::Device::Cpu));
+        tch::Tensor::write_safetensors(&[("features", &t)], d.path().join("v.safetensors")).unwrap();
+        let input = d.path().join("q.jsonl");
+        let long = vec!["word"; MAX_TEXT_TOKENS].join(" ");
+        let line = |q: &str, split: &str| {
+            serde_json::json!({"video": "v", "split": split, "family": "f", "question": q, "options": ["a", "b c"], "answer": 1}).to_string()
+        };
+        std::fs::write(&input, format!("{}\n{}\n", line("ok?", "train"), line(&long, "train"))).unwrap();
+        let err = build(&input, d.path(), d.path()).unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains(&format!("2..={MAX_TEXT_TOKENS}")), "{err}");
+        std::fs::write(&input, line("ok?", "test")).unwrap();
+        assert!(build(&input, d.path(), d.path()).unwrap_err().to_string().contains("split 'test'"));
+        std::fs::write(&input, format!("{}\n{}\n", line("b ok?", "train"), line("ok?", "eval"))).unwrap();
+        let s = build(&input, d.path(), d.path()).unwrap();
+        assert_eq!((s.questions, s.videos, s.vocab_size, s.frames, s.grid, s.dim), (2, 1, 6, 2, 3, 4));
+        // ? a b c ok → 1..5; "b ok?" → [3, 5, 1].
+        let first: serde_json::Value =
+            serde_json::from_str(std::fs::read_to_string(d.path().join("questions.jsonl")).unwrap().lines().next().unwrap()).unwrap();
+        assert_eq!(first["prompt"], serde_json::json!([3, 5, 1]));
+        assert_eq!(first["options"], serde_json::json!([[2], [3, 4]]));
+    }
+}

@@ -78,8 +78,11 @@ struct Raw {
     image_std: Option<Vec<f64>>,
 }
 
+/// A size value: `(width, height)` when given, and the shortest edge when given.
+type SizeSpec = (Option<(usize, usize)>, Option<usize>);
+
 /// `(width, height)` of a size value: an integer, `{height, width}` or `{shortest_edge}`.
-fn dims(v: &serde_json::Value) -> Option<(Option<(usize, usize)>, Option<usize>)> {
+fn dims(v: &serde_json::Value) -> Option<SizeSpec> {
     let get = |k: &str| v.get(k).and_then(|x| x.as_u64()).map(|x| x as usize);
     if let Some(n) = v.as_u64() {
         return Some((Some((n as usize, n as usize)), Some(n as usize)));
@@ -146,7 +149,7 @@ impl Preprocess {
     pub fn apply(&self, pixels: &Tensor, kind: Kind) -> Tensor {
         let mut x = pixels.to_kind(Kind::Float).permute([0, 3, 1, 2]);
         if let Some(f) = self.rescale_factor {
-            x = x * f;
+            x *= f;
         }
         if let Some((mean, std)) = &self.normalize {
             let m = Tensor::from_slice(&mean.map(|v| v as f32)).view([1, 3, 1, 1]).to_device(x.device());

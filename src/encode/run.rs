@@ -303,7 +303,6 @@ fn encode_one(
         }
     }
     flush(&mut pending, &mut count)?;
-    drop(flush);
     let (f, a, k) = (Tensor::cat(&feats, 0), Tensor::cat(&atts, 0), Tensor::cat(&keys, 0));
     if f.size()[0] as usize != frames.len() {
         return Err(Error::file(input.path(), format!("decoded {} frames, expected {}", f.size()[0], frames.len())));

@@ -222,7 +222,7 @@ impl Tower {
         if let Some(cls) = &self.class {
             x = Tensor::cat(&[cls.view([1, 1, d]).expand([b, 1, d], false), x], 1);
         }
-        x = x + self.position.unsqueeze(0);
+        x += self.position.unsqueeze(0);
         if let Some(n) = &self.pre_norm {
             x = self.norm(&x, n);
         }

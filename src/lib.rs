@@ -14,7 +14,8 @@
 //! arrays of its pending points.
 //! `ingest` turns results made elsewhere (lmms-eval) into tables `fit` reads;
 //! `disagreement` finds the steps where loss and accuracy point different ways.
-//! `hf` reads Hugging Face checkpoint directories (memory-mapped weights, JSON configs).
+//! `hf` reads Hugging Face checkpoint directories (memory-mapped weights, JSON configs);
+//! `encode` turns videos into feature directories with SigLIP/CLIP towers (`hf` → `encode` → `features`' file format).
 //! `rundir` owns every path under `results/<run>/`; `tokens` holds the token rules of real
 //! model families; `bench` the benchmarks beside their Python references.
 //!
@@ -26,6 +27,7 @@ pub mod analysis;
 pub mod bench;
 pub mod config;
 pub mod disagreement;
+pub mod encode;
 pub mod error;
 pub mod eval;
 pub mod export;

@@ -43,6 +43,10 @@ enum Command {
     ExportNotebook(cli::export_notebook::Args),
     /// Turn results made elsewhere (lmms-eval) into a table that fit and optimum read.
     Ingest(cli::ingest::Args),
+    /// Encode videos or frame folders with a SigLIP or CLIP vision tower into a feature directory.
+    Encode(cli::encode::Args),
+    /// Write the sweep's questions.jsonl and dataset.json from text questions beside encoded features.
+    Dataset(cli::dataset::Args),
 }
 
 fn main() {
@@ -61,6 +65,8 @@ fn main() {
         Command::Report(a) => cli::report::run(a),
         Command::ExportNotebook(a) => cli::export_notebook::run(a),
         Command::Ingest(a) => cli::ingest::run(a),
+        Command::Encode(a) => cli::encode::run(a),
+        Command::Dataset(a) => cli::dataset::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

@@ -1,4 +1,6 @@
 //! One file per subcommand: its clap arguments and the glue to the library.
+pub mod dataset;
+pub mod encode;
 pub mod export_notebook;
 pub mod fit;
 pub mod ingest;

@@ -59,7 +59,7 @@ pub fn student_t_central(t: f64, dof: usize) -> f64 {
     let nu = dof as f64;
     let th = (t / nu.sqrt()).atan();
     let (s, c2) = (th.sin(), th.cos().powi(2));
-    if dof % 2 == 0 {
+    if dof.is_multiple_of(2) {
         let (mut term, mut sum) = (1.0, 1.0);
         for k in 1..dof / 2 {
             term *= c2 * (2 * k - 1) as f64 / (2 * k) as f64;

@@ -249,7 +249,7 @@ pub(super) fn profile(data: &ProfileData, which: &[usize]) -> Option<ProfileRepo
                 if stat(p.sse) > threshold {
                     // Bisect between the last point inside and this one.
                     let (mut a, mut b) = (inside_u, u);
-                    for _ in 0..30 {
+                    for _ in 0..16 {
                         let m = 0.5 * (a + b);
                         let q = at(m, &warm);
                         if stat(q.sse) > threshold {

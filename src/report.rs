@@ -184,7 +184,11 @@ fn families_section(md: &mut String, data: &RunData) {
 fn fits_section(md: &mut String, data: &RunData) {
     md.push_str("## Fitted laws\n\n");
     md.push_str(
-        "From `fits.json`. Intervals are 95% percentile bootstrap intervals; R², RMSE and AIC are on log \
+        "From `fits.json`. Intervals are 95%: percentile bootstrap intervals over every refit requested (a refit \
+         that ran out of range counts at the range's edge), or on few rows (fewer than three per parameter) \
+         profile-likelihood intervals with the F threshold t²(n − p; 0.975); each fit's rows say which. A \
+         parameter whose interval reaches the search bound is *not identified* and has none; a law with an \
+         unidentified exponent is not usable (no band, no optimum interval). R², RMSE and AIC are on log \
          loss; the held-out check refits without the largest budgets and predicts them.\n\n",
     );
     if data.fits.fits.is_empty() {
@@ -210,11 +214,16 @@ fn fit_section(md: &mut String, f: &Fit) {
     let fixed = f.fixed.as_ref().map(|x| format!(", `{}` fixed at {}", x.column, tick_label(x.value))).unwrap_or_default();
     let response = f.response.as_deref().map(|r| format!(" (response `{r}`)")).unwrap_or_default();
     let _ = writeln!(md, "L = {} with {factors}{fixed}; fitted to `{}`{response}.\n", formula(f), f.loss_column);
+    if !f.identified {
+        let names: Vec<&str> = f.not_identified.keys().map(String::as_str).collect();
+        let _ = writeln!(md, "**Not identified — not a usable law:** {} without a bounded 95% interval; no band is drawn from it.\n", names.join(", "));
+    }
     md.push_str("| parameter | estimate | 95% CI |\n|---|---:|---|\n");
     let values = f.natural();
     for name in param_order(f) {
         let v = f.param_names.iter().position(|n| *n == name).map_or(f64::NAN, |i| values[i]);
-        let _ = writeln!(md, "| {} | {} | {} |", param_symbol(&name), num(v), interval(f.ci95.get(&name)));
+        let ci = if f.not_identified.contains_key(&name) { "not identified".to_string() } else { interval(f.ci95.get(&name)) };
+        let _ = writeln!(md, "| {} | {} | {} |", param_symbol(&name), num(v), ci);
     }
     for (name, v) in &f.derived {
         let _ = writeln!(md, "| {} (derived) | {} | {} |", cell(name), num(*v), interval(f.ci95.get(name)));
@@ -281,8 +290,26 @@ fn validation_rows(f: &Fit) -> Vec<(&'static str, String)> {
         let err = format!(", largest relative error {:.2}%", 100.0 * h.max_rel_error);
         rows.push(("held-out points", format!("{}{err}", h.n)));
     }
-    let n_boot = f.bootstrap.samples.len();
-    rows.push(("bootstrap refits", n_boot.to_string()));
+    let b = &f.bootstrap;
+    if b.method.is_empty() {
+        rows.push(("bootstrap refits", b.samples.len().to_string()));
+    } else {
+        rows.push((
+            "bootstrap",
+            format!(
+                "{}: {} requested, {} converged, {} did not converge, {} out of range (counted at the range's edge); {}",
+                b.method, b.requested, b.converged, b.failed, b.out_of_range, b.reason
+            ),
+        ));
+    }
+    let mut sources: Vec<String> = f.ci95_source.iter().map(|(k, v)| format!("{} {v}", param_symbol(k))).collect();
+    sources.extend(f.not_identified.iter().map(|(k, why)| format!("{} not identified: {why}", param_symbol(k))));
+    if !sources.is_empty() {
+        rows.push(("intervals from", sources.join("; ")));
+    }
+    if let Some(p) = &f.profile {
+        rows.push(("profile likelihood", p.scaling.clone()));
+    }
     rows
 }
 

@@ -2,11 +2,12 @@
 //! after it.
 //!
 //! Huber loss on log residuals with the law in log-sum-exp form, argmin's L-BFGS from the full
-//! start grid in parallel, a case-resampling bootstrap for intervals, held-out validation on
-//! the largest budgets, and a variable-projection solver as an independent cross-check.
+//! start grid in parallel, a bootstrap (rows, or residuals on few rows) and profile-likelihood
+//! intervals that say when a parameter is not identified, held-out validation on the largest
+//! budgets, and a variable-projection solver as an independent cross-check.
 //! `table` is the only part that touches polars; everything else works on plain vectors.
 //! `pipeline` runs the steps for each group: `options` → `plan` → `lbfgs` → `bootstrap` /
-//! `intervals` → `checks` → `diagnose` → a `report::Fit`. The solver internals are
+//! `profile` / `intervals` → `checks` → `diagnose` → a `report::Fit`. The solver internals are
 //! crate-private; the public surface is the options, the table entry points and the report.
 pub(crate) mod accuracy;
 pub(crate) mod bootstrap;
@@ -21,6 +22,8 @@ pub(crate) mod objective;
 mod options;
 mod pipeline;
 mod plan;
+pub mod profile;
+mod render;
 pub mod report;
 mod table;
 pub(crate) mod validate;

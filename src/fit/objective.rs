@@ -35,6 +35,11 @@ impl Data {
         out
     }
 
+    /// The same rows with other log losses (a residual-bootstrap data set).
+    pub fn with_log_loss(&self, ll: &[f64]) -> Data {
+        Data { ll: ll.to_vec(), ..self.clone() }
+    }
+
     /// The rows whose indices are listed, with their weights.
     pub fn subset(&self, rows: &[usize]) -> Data {
         Data {

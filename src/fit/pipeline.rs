@@ -2,15 +2,16 @@
 //! resampled by the bootstrap, checked (holdout, VPNLS), linked to accuracy, diagnosed and
 //! recorded. The steps live in `options`, `plan`, `intervals`, `checks` and `diagnose`.
 use super::accuracy::fit_link;
-use super::bootstrap::{refit, resample_counts};
+use super::bootstrap::{refit, resample_counts, residual_refit};
 use super::checks::{cross_check, holdout_fit, non_finite_param};
 use super::diagnose::{diagnose, diagnose_axes, diagnose_bootstrap, diagnose_validation, Diagnosis};
-use super::intervals::intervals;
+use super::intervals::{below_rounding, bootstrap_intervals, few_rows, intervals, Evidence, FEW_ROWS_PER_PARAM};
 use super::law::Law;
 use super::lbfgs::multi_start;
 use super::objective::{Data, Objective};
 use super::options::{validate_options, FitOptions, GroupRows};
 use super::plan::{axes, plan_laws, prepare_rows, Plan, Rows};
+use super::profile::{profile, ProfileData};
 use super::report::*;
 use super::validate::{holdout_mask, log_fit_stats};
 use crate::error::{Error, Result};
@@ -59,9 +60,15 @@ fn fit_plan(g: &GroupRows, rows: &Rows, plan: Plan, stream: u64, opts: &FitOptio
         ));
     }
 
-    let counts = resample_counts(rows.loss.len(), opts.bootstrap, opts.seed, stream);
-    let boots = refit(&objective, &theta, &counts, &opts.search.polish);
-    // A refit that ran off to e.g. A = exp(800) cannot be stored in JSON; it is counted, not kept.
+    let n = rows.loss.len();
+    let few = few_rows(law, n);
+    let boots = if few {
+        residual_refit(&objective, &theta, opts.bootstrap, opts.seed, stream, &opts.search.polish)
+    } else {
+        refit(&objective, &theta, &resample_counts(n, opts.bootstrap, opts.seed, stream), &opts.search.polish)
+    };
+    // A refit that ran off to e.g. A = exp(800) cannot be stored in JSON: it is counted, and
+    // the intervals keep it at the range's edge.
     let samples: Vec<Vec<f64>> = boots.iter().map(|b| law.to_natural(&b.theta)).filter(|s| s.iter().all(|v| v.is_finite())).collect();
 
     let budgets: Vec<f64> = (0..xs.len()).map(|i| xs[i] * ys.get(i).copied().unwrap_or(1.0)).collect();
@@ -74,7 +81,14 @@ fn fit_plan(g: &GroupRows, rows: &Rows, plan: Plan, stream: u64, opts: &FitOptio
     let (predicted, residuals) = row_records(law, &natural, xs, ys, &rows.loss, |i| holdout.is_some() && mask[i]);
 
     let vpnls = opts.vpnls.then(|| cross_check(law, &natural, xs, ys, &rows.loss, &predicted)).flatten();
-    let (derived, ci95) = intervals(law, &natural, &samples);
+    let boot_iv = bootstrap_intervals(law, &boots);
+    let noisy = stats.rmse > 1e-6;
+    // Exponents are always profiled; E, A, B on few rows or when their bootstrap is flat.
+    let which: Vec<usize> = (0..law.n_params()).filter(|&j| j >= law.n_log_params() || few || (noisy && below_rounding(&boot_iv[j], natural[j]))).collect();
+    let prof = profile(&ProfileData::new(law, xs, ys, &rows.loss), &which);
+    let iv = intervals(&Evidence { law, natural: &natural, samples: &samples, boot: &boot_iv, profile: prof.as_ref(), few, noisy });
+    let identified = !law.param_names()[law.n_log_params()..].iter().any(|p| iv.not_identified.contains_key(*p));
+    let (derived, ci95) = (iv.derived, iv.ci95);
     let accuracy_link = link(g, rows, &predicted, opts, &mut warnings);
     let min_loss = rows.loss.iter().copied().fold(f64::INFINITY, f64::min);
     let diagnosis = Diagnosis { law, natural: &natural, ms_best: &ms.best, agreeing: ms.agreeing, total: ms.total, min_loss };
@@ -83,10 +97,16 @@ fn fit_plan(g: &GroupRows, rows: &Rows, plan: Plan, stream: u64, opts: &FitOptio
     diagnose_bootstrap(&boots, &derived, &ci95, &mut warnings);
     if samples.len() < boots.len() {
         warnings.push(format!(
-            "{} of {} bootstrap refits ran out of floating-point range and were dropped; intervals use the rest",
+            "{} of {} bootstrap refits ran out of floating-point range: they are counted at the range's edge in the intervals, not stored as samples",
             boots.len() - samples.len(),
             boots.len()
         ));
+    }
+    for (name, why) in &iv.not_identified {
+        warnings.push(format!("{name} is not identified ({why}): it has no interval"));
+    }
+    if !identified {
+        warnings.push(format!("the {} law is not identified: no band is drawn from it and an optimum from it has no interval", law.name()));
     }
     diagnose_validation(vpnls.as_ref(), holdout.as_ref(), &mut warnings);
 
@@ -102,6 +122,10 @@ fn fit_plan(g: &GroupRows, rows: &Rows, plan: Plan, stream: u64, opts: &FitOptio
         param_names: law.param_names().iter().map(|s| s.to_string()).collect(),
         params: Params::from_vec(law, &natural),
         ci95,
+        ci95_source: iv.source,
+        not_identified: iv.not_identified,
+        identified,
+        profile: prof,
         derived,
         objective: ms.best.objective,
         grad_norm: ms.best.grad_norm,
@@ -116,7 +140,19 @@ fn fit_plan(g: &GroupRows, rows: &Rows, plan: Plan, stream: u64, opts: &FitOptio
         vpnls,
         holdout,
         accuracy_link,
-        bootstrap: BootstrapSamples { samples, converged: boots.iter().filter(|b| b.converged).count() },
+        bootstrap: BootstrapSamples {
+            method: if few { "residuals" } else { "cases" }.into(),
+            reason: if few {
+                format!("{n} rows for {} parameters, fewer than {FEW_ROWS_PER_PARAM} per parameter: resampled rows would often leave a term without support, so the fitted curve's log residuals (centred, ×√(n/(n−p))) are resampled instead", law.n_params())
+            } else {
+                format!("{n} rows for {} parameters, at least {FEW_ROWS_PER_PARAM} per parameter: rows are resampled", law.n_params())
+            },
+            requested: opts.bootstrap,
+            converged: boots.iter().filter(|b| b.converged).count(),
+            failed: boots.iter().filter(|b| !b.converged).count(),
+            out_of_range: boots.len() - samples.len(),
+            samples,
+        },
         residuals,
         warnings,
         method: method_record(opts, &objective, rows),
@@ -454,7 +490,10 @@ mod tests {
         let report = fit_groups(&[g], &FitOptions { bootstrap: 300, ..FitOptions::default() }).unwrap();
         let f = &report.fits[0];
         assert!(f.warnings.iter().any(|w| w.contains("at or below 0")), "{:?}", f.warnings);
-        assert!(f.warnings.iter().any(|w| w.contains("out of floating-point range")), "{:?}", f.warnings);
+        // With 5 rows for 3 parameters the bootstrap now resamples residuals (rows resampled
+        // used to send refits to A = exp(800)); the law is reported as not identified instead.
+        assert_eq!(f.bootstrap.method, "residuals");
+        assert!(!f.identified && f.warnings.iter().any(|w| w.contains("law is not identified")), "{:?}", f.warnings);
         let json = report.to_json().unwrap();
         assert!(!json.contains("null"), "non-finite numbers leaked into JSON");
         assert_eq!(serde_json::from_str::<FitReport>(&json).unwrap(), report);
@@ -474,6 +513,8 @@ mod tests {
         assert!(lo <= p && p <= hi, "{lo} {p} {hi}");
         assert_eq!(f.predict_sample(0, 8.0, 49.0), Some(f.law.predict(&f.bootstrap.samples[0], 8.0, 49.0)));
         let table = report.render_table();
-        assert!(table.contains("additive law") && table.contains("95% bootstrap CI") && table.contains("holdout"));
+        assert!(
+            table.contains("additive law") && table.contains("95% CI") && table.contains("bootstrap (cases): 20 refits requested") && table.contains("holdout")
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! written to `fits.json` at full precision and rendered as a table for people.
 use super::law::Law;
 use super::lbfgs::Stopping;
+pub use super::profile::{ProfileInterval, ProfileReport};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -137,14 +138,32 @@ pub struct AccuracyLink {
     pub n: usize,
 }
 
-/// All bootstrap parameter vectors, in `param_names` order, at full precision.
+/// The bootstrap: how it resampled, what became of every refit, and the parameter vectors
+/// of those that stayed in floating-point range, in `param_names` order, at full precision.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct BootstrapSamples {
-    /// One natural parameter vector per resample.
-    pub samples: Vec<Vec<f64>>,
-    /// How many of those refits converged.
+    /// `cases` (rows resampled) or `residuals` (the fitted curve plus resampled log
+    /// residuals, on few rows); empty in files written before it was recorded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub method: String,
+    /// Why that method.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// Refits requested.
+    #[serde(default)]
+    pub requested: usize,
+    /// Refits that converged.
     #[serde(default)]
     pub converged: usize,
+    /// Refits that did not converge (kept in `samples` and in the intervals when finite).
+    #[serde(default)]
+    pub failed: usize,
+    /// Refits whose parameters ran out of floating-point range: not storable in `samples`,
+    /// counted at the range's edge in the intervals.
+    #[serde(default)]
+    pub out_of_range: usize,
+    /// One natural parameter vector per refit in range.
+    pub samples: Vec<Vec<f64>>,
 }
 
 /// One row as fitted: its factors, observed and predicted loss, and whether validation held it out.
@@ -230,8 +249,22 @@ pub struct Fit {
     pub param_names: Vec<String>,
     /// Fitted parameters (never rounded).
     pub params: Params,
-    /// Percentile 95% bootstrap intervals of parameters and derived quantities.
+    /// 95% intervals of the identified parameters and of derived quantities (where each
+    /// parameter's came from is in `ci95_source`; an unidentified one has none).
     pub ci95: BTreeMap<String, [f64; 2]>,
+    /// Per parameter in `ci95`: `bootstrap` (percentile) or `profile` (profile likelihood).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ci95_source: BTreeMap<String, String>,
+    /// Parameters the data do not identify (no interval), and why.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub not_identified: BTreeMap<String, String>,
+    /// Whether every exponent is identified; a law that is not gets no band and no optimum
+    /// intervals (true in files written before it was recorded).
+    #[serde(default = "yes")]
+    pub identified: bool,
+    /// Profile-likelihood intervals (exponents always; E, A, B on few rows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileReport>,
     /// Derived quantities at the point estimate (allocation exponents, α–β correlation).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub derived: BTreeMap<String, f64>,
@@ -264,7 +297,7 @@ pub struct Fit {
     /// Accuracy on fitted loss.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accuracy_link: Option<AccuracyLink>,
-    /// Bootstrap parameter vectors.
+    /// The bootstrap: method, counts and parameter vectors.
     pub bootstrap: BootstrapSamples,
     /// Per-row observed and predicted values.
     pub residuals: Vec<Residual>,
@@ -272,6 +305,10 @@ pub struct Fit {
     pub warnings: Vec<String>,
     /// How the fit was made.
     pub method: Method,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Fit {
@@ -372,7 +409,7 @@ impl FitReport {
     pub fn render_table(&self) -> String {
         let mut out = String::new();
         for fit in &self.fits {
-            render_fit(&mut out, fit);
+            super::render::render_fit(&mut out, fit);
         }
         for s in &self.skipped {
             let _ = writeln!(out, "group {}: not fitted: {}", s.group, s.reason);
@@ -433,107 +470,6 @@ pub struct LawRanking {
     pub response: String,
     /// (law, ΔAIC from the lowest; `None` when its AIC is not finite), best first.
     pub laws: Vec<(Law, Option<f64>)>,
-}
-
-fn render_fit(out: &mut String, f: &Fit) {
-    let axes = match &f.y {
-        Some(y) => format!("x = {}, y = {}", f.x, y),
-        None => format!("x = {}", f.x),
-    };
-    let response = f.response.clone().unwrap_or_else(|| f.loss_column.clone());
-    let _ = writeln!(out, "group {}: {} law, {} ~ {}  ({} rows)", f.group, f.law.name(), response, axes, f.n_points);
-    if let Some(fixed) = &f.fixed {
-        let _ = writeln!(out, "  {} fixed at {}", fixed.column, num(fixed.value));
-    }
-    let vp = f.vpnls.as_ref().map(|v| v.params.to_vec(f.law));
-    let _ = writeln!(out, "  {:<16} {:>14}  {:>31}  {:>14}", "param", "estimate", "95% bootstrap CI", "VPNLS");
-    for (i, (name, value)) in f.param_names.iter().zip(f.natural()).enumerate() {
-        let ci = f.ci95.get(name).map(|[lo, hi]| format!("[{}, {}]", num(*lo), num(*hi))).unwrap_or_default();
-        let v = vp.as_ref().map(|p| num(p[i])).unwrap_or_default();
-        let _ = writeln!(out, "  {:<16} {:>14}  {:>31}  {:>14}", name, num(value), ci, v);
-    }
-    for (name, value) in &f.derived {
-        let ci = f.ci95.get(name).map(|[lo, hi]| format!("[{}, {}]", num(*lo), num(*hi))).unwrap_or_default();
-        let _ = writeln!(out, "  {:<16} {:>14}  {:>31}", name, num(*value), ci);
-    }
-    let _ = writeln!(
-        out,
-        "  objective {}  |grad| {}  {}  after {} iterations; {} of {} starts converged, {} at the best objective",
-        num(f.objective),
-        num(f.grad_norm),
-        stop_words(f),
-        f.iterations,
-        f.starts.converged,
-        f.starts.total,
-        f.starts.agreeing
-    );
-    let _ = writeln!(out, "  R²(log) {}  RMSE(log) {}  AIC {}", num(f.r2), num(f.rmse_log), num(f.aic));
-    if let Some(h) = &f.holdout {
-        let _ = writeln!(
-            out,
-            "  holdout: {} rows with budget ≥ {}: max relative error {:.2}%, mean {:.2}%",
-            h.n,
-            budget_text(h.min_budget),
-            100.0 * h.max_rel_error,
-            100.0 * h.mean_rel_error
-        );
-    }
-    if let Some(v) = &f.vpnls {
-        let _ = writeln!(
-            out,
-            "  VPNLS vs L-BFGS: max parameter difference {:.3}%, max prediction difference {:.3}%",
-            100.0 * v.max_rel_diff,
-            100.0 * v.max_rel_pred_diff
-        );
-    }
-    if let Some(a) = &f.accuracy_link {
-        let _ = writeln!(
-            out,
-            "  accuracy link: {} ≈ {} + (1 − {})·σ({}·({} − L̂)), RMSE {}, R² {}",
-            a.column,
-            num(a.chance),
-            num(a.chance),
-            num(a.k),
-            num(a.l0),
-            num(a.rmse),
-            num(a.r2)
-        );
-    }
-    let _ = writeln!(out, "  bootstrap: {} resamples ({} converged)", f.bootstrap.samples.len(), f.bootstrap.converged);
-    for w in &f.warnings {
-        let _ = writeln!(out, "  warning: {w}");
-    }
-    out.push('\n');
-}
-
-/// The verdict and every rule behind it, e.g. `converged (cost tolerance, gradient below
-/// the stall threshold)`: the verdict is `converged` from the JSON, the reasons its flags.
-fn stop_words(f: &Fit) -> String {
-    let s = &f.stopping;
-    let mut fired = Vec::new();
-    if s.grad_tol {
-        fired.push("gradient tolerance".to_string());
-    }
-    if s.cost_tol {
-        fired.push("cost tolerance".to_string());
-    }
-    if s.max_iters {
-        fired.push("iteration cap".to_string());
-    }
-    if let Some(m) = &s.line_search {
-        fired.push(format!("line search: {m}"));
-    }
-    if s.small_gradient && !s.grad_tol {
-        fired.push("gradient below the stall threshold".to_string());
-    }
-    if let Some(m) = &s.failed {
-        fired.push(format!("failed: {m}"));
-    }
-    if fired.is_empty() {
-        fired.push("no stopping rule held at the best point".to_string());
-    }
-    let verdict = if f.converged { "converged" } else { "NOT converged" };
-    format!("{verdict} ({})", fired.join(", "))
 }
 
 /// A budget as the config writes it: a whole number of tokens without decimals (`32`), any

@@ -43,7 +43,7 @@ pub(super) fn target_budget(fit: &Fit, setup: &Setup, target: f64) -> TargetBudg
         target_loss: target,
         continuous,
         discrete,
-        ci95_budget: interval95(&reached),
+        ci95_budget: interval95(&reached).filter(|_| fit.identified),
         reachable_share: if n == 0 { 0.0 } else { reached.len() as f64 / n as f64 },
     }
 }

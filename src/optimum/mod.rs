@@ -121,8 +121,12 @@ pub struct Optimum {
     /// Why the optimum sits on a boundary, when it does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boundary: Option<String>,
-    /// 95% bootstrap intervals: T, M, loss (continuous) and discrete_loss.
+    /// 95% bootstrap intervals: T, M, loss (continuous) and discrete_loss; empty when the
+    /// fit's law is not identified (then `not_identified` says so).
     pub ci95: BTreeMap<String, [f64; 2]>,
+    /// Why the optimum has no intervals: its fit's law is not identified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_identified: Option<String>,
     /// The measured ranges of T and M of the fit (absent in files written before they were recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measured: Option<Measured>,
@@ -303,8 +307,13 @@ fn optimum_at(fit: &Fit, setup: &Setup, budget: f64) -> std::result::Result<Opti
     let discrete = discrete::discrete(&s, budget, choices);
     let mut ci95 = BTreeMap::new();
     let samples: Vec<Continuous> = fit.bootstrap.samples.iter().filter_map(|q| continuous(&Surface { p: q, ..s }, budget, bx).ok()).collect();
+    // The refits of an unidentified law scatter along its flat direction: their spread is not an interval.
+    let not_identified = (!fit.identified).then(|| {
+        let names: Vec<&str> = fit.not_identified.keys().map(String::as_str).collect();
+        format!("the fit's law is not identified ({} without a bounded interval): no interval", names.join(", "))
+    });
     let mut put = |name: &str, v: Vec<f64>| {
-        if let Some(iv) = interval95(&v) {
+        if let Some(iv) = interval95(&v).filter(|_| fit.identified) {
             ci95.insert(name.to_string(), iv);
         }
     };
@@ -328,6 +337,7 @@ fn optimum_at(fit: &Fit, setup: &Setup, budget: f64) -> std::result::Result<Opti
         unconstrained: cont.unconstrained,
         boundary: cont.boundary,
         ci95,
+        not_identified,
     })
 }
 

@@ -63,6 +63,9 @@ fn render_optimum(out: &mut String, o: &Optimum) {
     if let Some(b) = &o.boundary {
         let _ = writeln!(out, "  boundary: {b}");
     }
+    if let Some(why) = &o.not_identified {
+        let _ = writeln!(out, "  no intervals: {why}");
+    }
     render_extrapolation(
         out,
         o.measured.as_ref(),

@@ -145,6 +145,21 @@ fn intervals_come_from_the_bootstrap_and_bracket_the_estimate() {
         assert!(lo < hi && lo <= v * 1.02 && v <= hi * 1.02, "{key}: {v} not near [{lo}, {hi}]");
     }
     assert!(o.ci95.contains_key("discrete_loss"));
+    assert_eq!(o.not_identified, None);
+}
+
+/// An optimum from a law its fit marks as not identified carries no interval, and says why.
+#[test]
+fn an_unidentified_law_gives_an_optimum_without_intervals() {
+    let mut report = planted(Law::Additive, &PLANTED, 0.01, false);
+    report.fits[0].identified = false;
+    report.fits[0].not_identified.insert("beta".into(), "its profile is flat".into());
+    let out = solve(&report, &OptimumOptions { target_loss: vec![2.0], ..opts(&[6_000.0]) }).unwrap();
+    let o = &out.optima[0];
+    assert!(o.ci95.is_empty(), "{:?}", o.ci95);
+    assert!(o.not_identified.as_deref().is_some_and(|w| w.contains("beta")), "{:?}", o.not_identified);
+    assert_eq!(out.targets[0].ci95_budget, None);
+    assert!(out.render_table().contains("no intervals: the fit's law is not identified"));
 }
 
 #[test]

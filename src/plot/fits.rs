@@ -90,6 +90,8 @@ pub enum BandStatus {
     },
     /// The interval is missing or wider than [`MAX_BAND_FACTOR`] somewhere along the curve.
     Unbounded,
+    /// The fit says its law is not identified (an exponent without a bounded interval).
+    NotIdentified,
 }
 
 impl BandStatus {
@@ -99,14 +101,18 @@ impl BandStatus {
             BandStatus::Drawn => None,
             BandStatus::TooFewRefits { valid, requested } => Some(format!("no band: {valid}/{requested} refits valid")),
             BandStatus::Unbounded => Some("no band: 95% CI unbounded".to_string()),
+            BandStatus::NotIdentified => Some("no band: law not identified".to_string()),
         }
     }
 }
 
 /// Whether the band of `fit` along a curve of (fitted loss, band) samples is drawn: it
-/// needs at least [`MIN_REFITS`] valid refits and half of those requested, and an interval
-/// at every sample within [`MAX_BAND_FACTOR`] of the fitted loss.
+/// needs an identified law, at least [`MIN_REFITS`] valid refits and half of those requested,
+/// and an interval at every sample within [`MAX_BAND_FACTOR`] of the fitted loss.
 pub fn band_status(fit: &Fit, curve: &[(f64, Option<(f64, f64)>)]) -> BandStatus {
+    if !fit.identified {
+        return BandStatus::NotIdentified;
+    }
     let valid = fit.bootstrap.samples.len();
     let requested = fit.method.bootstrap.max(valid);
     if valid < MIN_REFITS || 2 * valid < requested {
@@ -185,5 +191,9 @@ mod tests {
         }
         assert_eq!(band_status(&wild, &along(&wild)), BandStatus::Unbounded);
         assert_eq!(band_status(&f, &[(1.0, None)]), BandStatus::Unbounded);
+        // A law the fit reports as not identified gets no band, however tight its refits.
+        let unidentified = Fit { identified: false, ..f.clone() };
+        assert_eq!(band_status(&unidentified, &along(&unidentified)), BandStatus::NotIdentified);
+        assert_eq!(BandStatus::NotIdentified.omitted_because().unwrap(), "no band: law not identified");
     }
 }

@@ -58,6 +58,23 @@ impl PointMean {
     }
 }
 
+/// One measured row: a point of one seed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measured {
+    /// The strategy label.
+    pub strategy: String,
+    /// Frames T.
+    pub frames: f64,
+    /// Tokens per frame M.
+    pub tokens_per_frame: f64,
+    /// Held-out loss.
+    pub loss: f64,
+    /// Accuracy.
+    pub accuracy: f64,
+    /// Its standard error (non-finite: unknown, taken as 0).
+    pub accuracy_se: f64,
+}
+
 /// Every flagged step of a results table with `frames`, `tokens_per_frame`, `loss`,
 /// `accuracy` and `accuracy_se` (`strategy` optional); none when accuracy is absent.
 pub fn find(df: &DataFrame) -> Result<Vec<Disagreement>> {
@@ -68,16 +85,24 @@ pub fn find(df: &DataFrame) -> Result<Vec<Disagreement>> {
     let strategy = if cols.iter().any(|c| c == "strategy") { str_column(df, "strategy")? } else { vec!["all".to_string(); df.height()] };
     let (t, m) = (f64_column(df, "frames")?, f64_column(df, "tokens_per_frame")?);
     let (loss, acc, se) = (f64_column(df, "loss")?, f64_column(df, "accuracy")?, f64_column(df, "accuracy_se")?);
+    let rows: Vec<Measured> = (0..df.height())
+        .map(|i| Measured { strategy: strategy[i].clone(), frames: t[i], tokens_per_frame: m[i], loss: loss[i], accuracy: acc[i], accuracy_se: se[i] })
+        .collect();
+    Ok(find_in(&rows))
+}
+
+/// Every flagged step among measured rows.
+pub fn find_in(rows: &[Measured]) -> Vec<Disagreement> {
     // (strategy, T bits, M bits) → seed values; f64 bits keep BTreeMap's order exact.
     let mut points: BTreeMap<(String, u64, u64), PointMean> = BTreeMap::new();
-    for i in 0..df.height() {
-        if !(loss[i].is_finite() && acc[i].is_finite()) {
+    for r in rows {
+        if !(r.loss.is_finite() && r.accuracy.is_finite()) {
             continue;
         }
-        let p = points.entry((strategy[i].clone(), t[i].to_bits(), m[i].to_bits())).or_default();
-        p.loss.push(loss[i]);
-        p.acc.push(acc[i]);
-        p.acc_se.push(if se[i].is_finite() { se[i] } else { 0.0 });
+        let p = points.entry((r.strategy.clone(), r.frames.to_bits(), r.tokens_per_frame.to_bits())).or_default();
+        p.loss.push(r.loss);
+        p.acc.push(r.accuracy);
+        p.acc_se.push(if r.accuracy_se.is_finite() { r.accuracy_se } else { 0.0 });
     }
     let mut out = Vec::new();
     for axis in ["tokens_per_frame", "frames"] {
@@ -110,7 +135,7 @@ pub fn find(df: &DataFrame) -> Result<Vec<Disagreement>> {
             }
         }
     }
-    Ok(out)
+    out
 }
 
 /// The flags as report lines, one per step.

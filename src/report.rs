@@ -3,6 +3,7 @@
 //! (redrawn first, so the page never points at stale or missing images). The optimum is
 //! the one saved in `optimum.json`, or solved by `crate::optimum` when that is absent.
 use crate::config::Config;
+use crate::disagreement::Measured;
 use crate::error::Result;
 use crate::fit::Fit;
 use crate::plot::fits::{formula, main_loss_indices, symbol};
@@ -43,6 +44,7 @@ pub fn render(data: &RunData) -> String {
     }
     results_section(&mut md, data);
     families_section(&mut md, data);
+    disagreement_section(&mut md, data);
     fits_section(&mut md, data);
     optimum_section(&mut md, data);
     figures_section(&mut md);
@@ -177,6 +179,37 @@ fn families_section(md: &mut String, data: &RunData) {
         let accs: Vec<String> =
             data.families.iter().map(|f| p.accuracy.get(f).map(|(a, se)| format!("{a:.3} ± {se:.3}")).unwrap_or_else(|| "–".to_string())).collect();
         let _ = writeln!(md, "| {} | {} | {} | {} | {} |", cell(name), tick_label(p.frames), tick_label(p.tokens), p.seed, accs.join(" | "));
+    }
+    md.push('\n');
+}
+
+/// The steps where loss falls while accuracy falls beyond its error: a law on loss alone
+/// would recommend them.
+fn disagreement_section(md: &mut String, data: &RunData) {
+    let rows: Vec<Measured> = data
+        .points
+        .iter()
+        .filter_map(|p| {
+            let &(accuracy, accuracy_se) = p.accuracy.get(ALL_QUESTIONS)?;
+            Some(Measured { strategy: p.strategy.clone(), frames: p.frames, tokens_per_frame: p.tokens, loss: p.loss.0, accuracy, accuracy_se })
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    md.push_str(
+        "### Where loss and accuracy disagree
+
+",
+    );
+    let flags = crate::disagreement::find_in(&rows);
+    if flags.is_empty() {
+        md.push_str("No step along an axis lowers the loss while lowering the accuracy by more than the standard error of the difference: here loss and accuracy recommend the same direction.\n\n");
+        return;
+    }
+    md.push_str("Steps along an axis where the held-out loss falls but the accuracy falls by more than the standard error of the difference (seed means; Du et al. saw this going from 49 to 196 tokens per frame). A law fitted to loss alone recommends these steps; check them against the accuracy before following it.\n\n");
+    for line in crate::disagreement::render(&flags) {
+        let _ = writeln!(md, "- {line}");
     }
     md.push('\n');
 }
@@ -520,5 +553,43 @@ mod tests {
         doc["discrete_extrapolation"] = serde_json::json!({"T": 1.0, "M": 1.0});
         let inside: crate::optimum::Optimum = serde_json::from_value(doc).unwrap();
         assert_eq!(optimum_note(&inside), "T at its upper limit 64");
+    }
+
+    fn run_with(points: &[(f64, f64, f64)]) -> RunData {
+        let points = points
+            .iter()
+            .map(|&(m, loss, acc)| Point {
+                strategy: "pool/sample".into(),
+                frames: 4.0,
+                tokens: m,
+                seed: 0.0,
+                loss: (loss, 0.01),
+                train_loss_final: loss,
+                accuracy: [(ALL_QUESTIONS.to_string(), (acc, 0.02))].into_iter().collect(),
+            })
+            .collect();
+        RunData {
+            dir: PathBuf::from("r"),
+            table: None,
+            name: "r".into(),
+            config: None,
+            points,
+            blind: None,
+            curves: vec![],
+            fits: Default::default(),
+            optima: None,
+            families: vec![],
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn the_report_lists_steps_where_loss_and_accuracy_disagree() {
+        let mut md = String::new();
+        disagreement_section(&mut md, &run_with(&[(16.0, 1.3, 0.5), (49.0, 1.2, 0.6), (196.0, 1.15, 0.52)]));
+        assert!(md.contains("- pool/sample: M 49 → 196 at T = 4: loss falls 1.2000 → 1.1500 while accuracy falls 0.600 → 0.520"), "{md}");
+        let mut md = String::new();
+        disagreement_section(&mut md, &run_with(&[(16.0, 1.3, 0.5), (49.0, 1.2, 0.6), (196.0, 1.15, 0.65)]));
+        assert!(md.contains("recommend the same direction") && !md.contains("- pool/sample"), "{md}");
     }
 }

@@ -12,7 +12,12 @@ One invocation is one timed repeat of `vislaw-bench fit`'s protocol, after its o
 invocations with its own repeats.
 
 --starts N runs only N evenly spaced starts and extrapolates the grid time to the full grid;
-the output says so ("extrapolated": true).
+the output says so ("extrapolated": true); "start_indices" lists the starts run (indices
+into the full grid) and "best_start" the winner's, so the other side can run the same ones.
+
+--gtol, --ftol and --maxiter set L-BFGS-B's pgtol, ftol and maxiter (default: SciPy's
+defaults, 1e-5, 2.2e-9 and 15000); tests/bench_same_work.rs passes vislaw's tolerances to
+compare the two sides' parameters under a matched stopping rule.
 """
 import argparse
 import json
@@ -31,6 +36,7 @@ from scipy.optimize import minimize  # noqa: E402
 
 DELTA = 1e-3
 DATA = {}
+OPTIONS = {}
 
 
 def grid():
@@ -58,13 +64,14 @@ def objective(theta, w):
     return f, grad
 
 
-def init(lx, ly, ll):
+def init(lx, ly, ll, options):
     DATA.update(lx=lx, ly=ly, ll=ll)
+    OPTIONS.update(options)
 
 
 def fit_from(args):
     start, w = args
-    res = minimize(objective, np.asarray(start, float), args=(w,), jac=True, method="L-BFGS-B")
+    res = minimize(objective, np.asarray(start, float), args=(w,), jac=True, method="L-BFGS-B", options=OPTIONS or None)
     return res.x, float(res.fun), bool(res.success)
 
 
@@ -79,7 +86,11 @@ def main():
     ap.add_argument("--counts", required=True, help="one line of per-row draw counts per resample")
     ap.add_argument("--processes", type=int, default=1)
     ap.add_argument("--starts", type=int, default=None, help="run only this many starts and extrapolate")
+    ap.add_argument("--gtol", type=float, default=None, help="L-BFGS-B pgtol (default: SciPy's)")
+    ap.add_argument("--ftol", type=float, default=None, help="L-BFGS-B ftol (default: SciPy's)")
+    ap.add_argument("--maxiter", type=int, default=None, help="L-BFGS-B maxiter (default: SciPy's)")
     args = ap.parse_args()
+    options = {k: v for k, v in [("gtol", args.gtol), ("ftol", args.ftol), ("maxiter", args.maxiter)] if v is not None}
 
     rows = np.loadtxt(args.csv, delimiter=",", skiprows=1, ndmin=2)
     lx, ly, ll = np.log(rows[:, 0]), np.log(rows[:, 1]), np.log(rows[:, 2])
@@ -88,17 +99,19 @@ def main():
 
     starts = grid()
     total = len(starts)
+    idx = list(range(total))
     if args.starts is not None and args.starts < total:
-        idx = np.linspace(0, total - 1, args.starts).round().astype(int)
+        idx = [int(i) for i in np.linspace(0, total - 1, args.starts).round().astype(int)]
         starts = [starts[i] for i in idx]
 
-    with Pool(args.processes, initializer=init, initargs=(lx, ly, ll)) as pool:
+    with Pool(args.processes, initializer=init, initargs=(lx, ly, ll, options)) as pool:
         pool.map(fit_from, [(starts[0], ones)] * args.processes, chunksize=1)  # warm-up, untimed
         t0 = time.perf_counter()
         runs = pool.map(fit_from, [(s, ones) for s in starts], chunksize=16)
         grid_seconds = time.perf_counter() - t0
-        converged = [r for r in runs if r[2]] or runs
-        best = min(converged, key=lambda r: r[1])
+        converged = [i for i, r in enumerate(runs) if r[2]] or list(range(len(runs)))
+        best_i = min(converged, key=lambda i: (runs[i][1], i))
+        best = runs[best_i]
 
         t1 = time.perf_counter()
         boots = pool.map(fit_from, [(best[0], w) for w in counts], chunksize=16)
@@ -120,6 +133,9 @@ def main():
         "bootstrap_converged": int(sum(b[2] for b in boots)),
         "starts_converged": int(sum(r[2] for r in runs)),
         "objective": best[1],
+        "options": options,
+        "start_indices": idx,
+        "best_start": idx[best_i],
         "params": natural(best[0]),
         "ci95": ci,
     }))

@@ -2,7 +2,13 @@
 optimiser step as vislaw's tch training loop, and the same reducers, on random data.
 One invocation is one timed repeat of `vislaw-bench train`'s protocol (after its own warm-up:
 5 untimed steps, one untimed pass per reducer); the binary interleaves invocations with its
-own repeats. Prints one JSON object: training samples/s and reducer frames/s."""
+own repeats. Prints one JSON object: training samples/s and reducer frames/s.
+
+With --init FILE --dump-losses it times nothing: it loads the initial weights and the batch
+vislaw wrote (`vislaw::bench::same_work::write_train_fixture`: vislaw's variable names, the
+inputs under `input.*`), runs --steps optimiser steps of the same step as the timed loop, and
+prints the loss before each step, in float32 and again in float64 from the same start (the
+float64 run measures the float32 rounding noise the test's tolerance is set from)."""
 import argparse, json, math, time
 import torch
 import torch.nn as nn
@@ -49,13 +55,10 @@ class VisionLm(nn.Module):
         return self.head(self.ln_f(x[:, v:]))
 
 
-def train_rate(a):
-    torch.manual_seed(0)
-    model = VisionLm(a)
+def make_step(a, model, feats, text, target):
+    """One optimiser step of the benchmark (AdamW, β₂ = 0.95, clip 1.0); returns the loss
+    before the step."""
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=a.weight_decay)
-    feats = torch.randn(a.batch, a.visual, a.dim)
-    text = torch.tensor([2, 7, 1]).repeat(a.batch, 1)  # question, colour, end of answer
-    target = torch.tensor([7, 1, -100]).repeat(a.batch, 1)
 
     def step():
         logits = model(feats, text)
@@ -64,13 +67,48 @@ def train_rate(a):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        return loss.item()
 
+    return step
+
+
+def train_rate(a):
+    torch.manual_seed(0)
+    model = VisionLm(a)
+    feats = torch.randn(a.batch, a.visual, a.dim)
+    text = torch.tensor([2, 7, 1]).repeat(a.batch, 1)  # question, colour, end of answer
+    target = torch.tensor([7, 1, -100]).repeat(a.batch, 1)
+    step = make_step(a, model, feats, text, target)
     for _ in range(5):
         step()
     t = time.perf_counter()
     for _ in range(a.steps):
         step()
     return a.steps * a.batch / (time.perf_counter() - t)
+
+
+def rust_name(name):
+    """vislaw's variable name of a parameter of VisionLm."""
+    if name.startswith("projector."):
+        layer, rest = name[len("projector."):].split(".", 1)
+        return "projector." + {"0": "fc1", "2": "fc2"}[layer] + "." + rest
+    return "lm." + name
+
+
+def dump_losses(a):
+    """Losses of --steps steps from the weights and batch in --init, float32 then float64."""
+    from safetensors.torch import load_file
+    saved = load_file(a.init)
+    out = {}
+    for dtype in [torch.float32, torch.float64]:
+        model = VisionLm(a)
+        state = {n: saved[rust_name(n)] for n, _ in model.named_parameters()}
+        model.load_state_dict(state, strict=True)
+        model = model.to(dtype)
+        feats = saved["input.feats"].to(dtype)
+        step = make_step(a, model, feats, saved["input.text"], saved["input.target"])
+        out[str(dtype).removeprefix("torch.")] = [step() for _ in range(a.steps)]
+    return {"losses": out["float32"], "losses_float64": out["float64"], "torch": torch.__version__}
 
 
 def reduce(x, temporal, frames, spatial, k):
@@ -111,8 +149,15 @@ def main():
                       ("heads", int), ("vocab", int), ("max-context", int), ("text-tokens", int), ("steps", int), ("threads", int),
                       ("lr", float), ("weight-decay", float)]:
         p.add_argument("--" + name, type=typ, required=True)
+    p.add_argument("--init", help="safetensors of the initial weights and the batch (vislaw's names)")
+    p.add_argument("--dump-losses", action="store_true", help="print the losses of --steps steps from --init; time nothing")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    if a.dump_losses:
+        if not a.init:
+            p.error("--dump-losses needs --init")
+        print(json.dumps(dump_losses(a)))
+        return
     print(json.dumps({"train_samples_per_s": train_rate(a), "reduce_frames_per_s": reducer_rates(),
                       "torch": torch.__version__, "threads": a.threads}))
 

@@ -59,6 +59,12 @@ pub fn column_names(df: &DataFrame) -> Vec<String> {
     df.get_column_names().iter().map(|s| s.to_string()).collect()
 }
 
+/// The `split` value of a config's rows: `None` for the held-out default (no column), else
+/// the split's name.
+pub fn split_label(cfg: &crate::config::Config) -> Option<String> {
+    (cfg.eval.split != crate::config::EvalSplit::HeldOut).then(|| cfg.eval.split.name().to_string())
+}
+
 /// Everything measured at one sweep point: one row of `results.parquet`.
 #[derive(Debug, Clone)]
 pub struct PointRow {
@@ -92,6 +98,9 @@ pub struct PointRow {
     pub tokens_per_s: f64,
     /// Device the point ran on.
     pub device: String,
+    /// The split the metrics come from, when not the held-out default (`eval.split`); the
+    /// column `split` is written only then, so held-out rows keep their schema.
+    pub split: Option<String>,
     /// The training-loss curve.
     pub curve: Vec<crate::train::CurvePoint>,
 }
@@ -136,6 +145,9 @@ impl PointRow {
             f64_col("tokens_per_s", self.tokens_per_s),
             str_col("device", &self.device),
         ]);
+        if let Some(split) = &self.split {
+            cols.push(str_col("split", split));
+        }
         Ok(DataFrame::new(1, cols)?)
     }
 

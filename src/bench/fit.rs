@@ -181,6 +181,63 @@ pub struct Scipy {
     /// 95% intervals by name.
     #[serde(default)]
     pub ci95: BTreeMap<String, [f64; 2]>,
+    /// The starts it ran, as indices into the full grid.
+    #[serde(default)]
+    pub start_indices: Vec<usize>,
+    /// The grid index of the start it kept.
+    #[serde(default)]
+    pub best_start: Option<usize>,
+}
+
+/// How benches/fit_scipy.py runs: a subset of the starts, and L-BFGS-B's stopping rule
+/// (`None`: SciPy's default).
+#[derive(Clone, Debug, Default)]
+pub struct ScipyOptions {
+    /// Only this many of the starts, evenly spaced.
+    pub starts: Option<usize>,
+    /// L-BFGS-B's `gtol` (pgtol: the largest projected-gradient component).
+    pub gtol: Option<f64>,
+    /// L-BFGS-B's `ftol` (relative change of the objective, relative to max(|f|, 1)).
+    pub ftol: Option<f64>,
+    /// L-BFGS-B's `maxiter`.
+    pub maxiter: Option<u64>,
+}
+
+/// The objective both sides minimise on the setup's rows (θ = log E, log A, log B, α, β) and
+/// its analytic gradient at θ.
+pub fn objective_and_gradient(setup: &Setup, theta: &[f64]) -> (f64, Vec<f64>) {
+    let mut g = vec![0.0; theta.len()];
+    let f = objective(setup).eval(theta, &mut g);
+    (f, g)
+}
+
+/// The additive objective of the setup's rows (δ = 1e-3, unit weights), as both sides fit it.
+fn objective(setup: &Setup) -> Objective {
+    let g = &setup.group;
+    Objective { law: Law::Additive, data: Data::new(&g.x, g.y.as_deref().unwrap_or(&[]), &g.loss), delta: 1e-3 }
+}
+
+/// SciPy's stopping rule matched to vislaw's polish settings as nearly as L-BFGS-B's
+/// definitions allow: `gtol` = vislaw's absolute gradient tolerance (a bound on the 2-norm,
+/// used as a bound on the largest component, so SciPy's is no tighter), `ftol` = vislaw's
+/// absolute cost tolerance (SciPy divides by max(|f|, 1) = 1 here, the objective being < 1),
+/// `maxiter` = vislaw's iteration cap.
+pub fn matched_scipy_options(setup: &Setup, starts: Option<usize>) -> ScipyOptions {
+    let polish = crate::fit::lbfgs::SolverSettings::default();
+    let (gtol, ftol) = polish.absolute(&objective(setup));
+    ScipyOptions { starts, gtol: Some(gtol), ftol: Some(ftol), maxiter: Some(polish.max_iters) }
+}
+
+/// vislaw's fit from the given starts (indices into the full additive grid) under `search`:
+/// the natural parameters (E, A, B, α, β), the objective and the grid index of the start kept.
+pub fn fit_from_starts(setup: &Setup, indices: &[usize], search: &Search) -> Result<(Vec<f64>, f64, usize)> {
+    let grid = StartGrid::default().starts(Law::Additive);
+    let starts: Vec<Vec<f64>> = indices
+        .iter()
+        .map(|&i| grid.get(i).cloned().ok_or_else(|| Error::internal(format!("start {i} is outside the {}-start grid", grid.len()))))
+        .collect::<Result<_>>()?;
+    let ms = multi_start(&objective(setup), &starts, search);
+    Ok((Law::Additive.to_natural(&ms.best.theta), ms.best.objective, indices[ms.best_index]))
 }
 
 fn unknown() -> String {
@@ -194,10 +251,22 @@ fn nan() -> f64 {
 /// Runs the SciPy reference once (one timed repeat after its own warm-up) on the setup's rows and resamples, with `processes` workers and,
 /// when `starts` is set, only that many of the starts (evenly spaced).
 pub fn run_scipy(python: &Path, script: &Path, setup: &Setup, processes: usize, starts: Option<usize>) -> Result<Scipy> {
+    run_scipy_with(python, script, setup, processes, &ScipyOptions { starts, ..ScipyOptions::default() })
+}
+
+/// [`run_scipy`] with every option of the script.
+pub fn run_scipy_with(python: &Path, script: &Path, setup: &Setup, processes: usize, opts: &ScipyOptions) -> Result<Scipy> {
     let mut cmd = Command::new(python);
     cmd.arg(script).arg("--csv").arg(&setup.csv).arg("--counts").arg(&setup.counts_path).arg("--processes").arg(processes.to_string());
-    if let Some(n) = starts {
+    if let Some(n) = opts.starts {
         cmd.arg("--starts").arg(n.to_string());
+    }
+    for (flag, v) in
+        [("--gtol", opts.gtol.map(|v| format!("{v:e}"))), ("--ftol", opts.ftol.map(|v| format!("{v:e}"))), ("--maxiter", opts.maxiter.map(|v| v.to_string()))]
+    {
+        if let Some(v) = v {
+            cmd.arg(flag).arg(v);
+        }
     }
     let out = cmd.output().map_err(|e| Error::input(python.display(), format!("cannot run Python: {e}")))?;
     if !out.status.success() {

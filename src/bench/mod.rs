@@ -6,6 +6,7 @@
 //! references are the scripts in `benches/`, run as subprocesses with the project's Python.
 pub mod fit;
 pub mod protocol;
+pub mod same_work;
 pub mod train;
 
 /// The Python that runs the references (the project's venv, made by `make setup`).

@@ -35,7 +35,16 @@ pub fn visual_tokens(cfg: &Config, config_path: &Path, frames: usize, tokens_per
 }
 
 /// The text of every training sample: question, answer, end (3 tokens).
-const TEXT: [i64; 3] = [vocab::QUESTION[0], vocab::COLORS[0], vocab::EOS];
+pub const TEXT: [i64; 3] = [vocab::QUESTION[0], vocab::COLORS[0], vocab::EOS];
+
+/// The targets of [`TEXT`]: each next token, nothing after the end.
+pub const TARGET: [i64; 3] = [vocab::COLORS[0], vocab::EOS, -100];
+
+/// The benchmark's optimiser: AdamW with β₂ = 0.95 and the config's weight decay and
+/// learning rate, constant (benches/train_torch.py builds the same).
+pub fn optimizer(cfg: &Config, vs: &nn::VarStore) -> Result<nn::Optimizer> {
+    nn::AdamW { beta2: 0.95, ..Default::default() }.wd(cfg.train.weight_decay).build(vs, cfg.train.lr).map_err(Error::internal)
+}
 
 /// Tokens per training sample at `visual` visual tokens: those and the text.
 pub fn tokens_per_sample(visual: usize) -> f64 {
@@ -48,11 +57,11 @@ pub fn train_rate(cfg: &Config, visual: usize, steps: usize) -> f64 {
     tch::manual_seed(0);
     let vs = nn::VarStore::new(Device::Cpu);
     let model = VisionLm::new(&vs, &cfg.model, cfg.data.dim, vocab::SIZE);
-    let mut opt = nn::AdamW { beta2: 0.95, ..Default::default() }.wd(cfg.train.weight_decay).build(&vs, cfg.train.lr).expect("optimizer");
+    let mut opt = optimizer(cfg, &vs).expect("optimizer");
     let b = cfg.train.batch as i64;
     let feats = Tensor::randn([b, visual as i64, cfg.data.dim as i64], (Kind::Float, Device::Cpu));
     let text = Tensor::from_slice(&TEXT).repeat([b, 1]);
-    let target = Tensor::from_slice(&[vocab::COLORS[0], vocab::EOS, -100i64]).repeat([b, 1]);
+    let target = Tensor::from_slice(&TARGET).repeat([b, 1]);
     let mut step = || {
         let loss = crate::train::answer_loss(&model.forward(Some(&feats), &text), &target);
         opt.backward_step_clip_norm(&loss, 1.0);
@@ -125,27 +134,33 @@ pub enum ReferenceError {
 /// The PyTorch side's repeat is the same [`Rates`].
 pub type TorchReference = Rates;
 
+/// The arguments of benches/train_torch.py for the config's model and batch at `visual`
+/// visual tokens: the same shapes and settings, the text placed where the Rust model places it.
+pub fn reference_args(cfg: &Config, visual: usize, steps: usize, threads: i32) -> Vec<String> {
+    let m = &cfg.model;
+    let pairs: [(&str, String); 14] = [
+        ("--batch", cfg.train.batch.to_string()),
+        ("--visual", visual.to_string()),
+        ("--dim", cfg.data.dim.to_string()),
+        ("--hidden", m.projector.hidden.to_string()),
+        ("--width", m.lm.width.to_string()),
+        ("--layers", m.lm.layers.to_string()),
+        ("--heads", m.lm.heads.to_string()),
+        ("--vocab", vocab::SIZE.to_string()),
+        ("--max-context", m.lm.max_context.to_string()),
+        ("--text-tokens", crate::features::MAX_TEXT_TOKENS.to_string()),
+        ("--steps", steps.to_string()),
+        ("--threads", threads.to_string()),
+        ("--lr", cfg.train.lr.to_string()),
+        ("--weight-decay", cfg.train.weight_decay.to_string()),
+    ];
+    pairs.into_iter().flat_map(|(k, v)| [k.to_string(), v]).collect()
+}
+
 /// Runs the PyTorch reference once (one timed repeat after its own warm-up) with the same
 /// shapes and settings, the text placed where the Rust model places it.
 pub fn torch_reference(python: &Path, cfg: &Config, visual: usize, steps: usize, threads: i32) -> std::result::Result<TorchReference, ReferenceError> {
-    let m = &cfg.model;
-    let out = std::process::Command::new(python)
-        .arg(SCRIPT)
-        .args(["--batch", &cfg.train.batch.to_string(), "--visual", &visual.to_string(), "--dim", &cfg.data.dim.to_string()])
-        .args(["--hidden", &m.projector.hidden.to_string(), "--width", &m.lm.width.to_string(), "--layers", &m.lm.layers.to_string()])
-        .args(["--heads", &m.lm.heads.to_string(), "--vocab", &vocab::SIZE.to_string(), "--max-context", &m.lm.max_context.to_string()])
-        .args(["--text-tokens", &crate::features::MAX_TEXT_TOKENS.to_string()])
-        .args([
-            "--steps",
-            &steps.to_string(),
-            "--threads",
-            &threads.to_string(),
-            "--lr",
-            &cfg.train.lr.to_string(),
-            "--weight-decay",
-            &cfg.train.weight_decay.to_string(),
-        ])
-        .output();
+    let out = std::process::Command::new(python).arg(SCRIPT).args(reference_args(cfg, visual, steps, threads)).output();
     match out {
         Ok(o) if o.status.success() => serde_json::from_slice(&o.stdout).map_err(|e| ReferenceError::BadOutput(e.to_string())),
         Ok(o) => Err(ReferenceError::Failed(String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("").to_string())),

@@ -5,7 +5,9 @@
 //! involve and run in `sweep::plan::check`.
 use crate::error::{Error, Result};
 
+pub mod data;
 pub mod strategies;
+pub use data::*;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 pub use strategies::*;
@@ -30,48 +32,9 @@ pub struct Config {
     /// The needle-in-a-haystack grid, evaluated at every trained point (off when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub niah: Option<NiahConfig>,
-}
-
-/// Feature source and benchmark size.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct DataConfig {
-    /// `synthetic` (the embedded procedural benchmark) or `files` (safetensors per video).
-    pub generator: Generator,
-    /// Seed of the procedural benchmark (scenes and questions).
-    #[serde(default)]
-    pub seed: u64,
-    /// Number of training videos (synthetic only).
-    #[serde(default)]
-    pub train_videos: usize,
-    /// Number of held-out videos (synthetic only).
-    #[serde(default)]
-    pub eval_videos: usize,
-    /// Source frames F per video: the length of the longest video (shorter ones are
-    /// zero-padded to F; `SplitData::lengths` holds each video's own length).
-    pub frames: usize,
-    /// Shortest video of the synthetic benchmark: lengths are drawn uniformly in
-    /// [min_frames, frames]. Absent means every video has F frames (and keeps the point keys
-    /// and draws of configs written before the field existed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_frames: Option<usize>,
-    /// Encoder grid side g (g×g tokens per frame).
-    pub grid: usize,
-    /// Encoder feature dimension D.
-    pub dim: usize,
-    /// Directory of per-video safetensors and `questions.jsonl` (files only).
-    #[serde(default)]
-    pub dir: Option<PathBuf>,
-}
-
-/// Which feature source (`features::FeatureSource`) to use.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Generator {
-    /// The embedded procedural video-QA benchmark.
-    Synthetic,
-    /// Real encoder features from safetensors files.
-    Files,
+    /// Which split the results report (absent: the held-out split).
+    #[serde(default, skip_serializing_if = "EvalConfig::is_default")]
+    pub eval: EvalConfig,
 }
 
 /// Model shapes.
@@ -230,56 +193,12 @@ impl Config {
         if self.name.trim().is_empty() || self.name.contains(['/', '\\']) {
             return Err(Error::input("name", "must be a non-empty name without slashes"));
         }
-        self.data.validate()?;
+        self.data.validate(self.eval.split)?;
         self.model.validate()?;
         self.train.validate()?;
         self.sweep.validate()
     }
 }
-
-impl DataConfig {
-    fn validate(&self) -> Result<()> {
-        positive("data.frames", self.frames)?;
-        positive("data.grid", self.grid)?;
-        positive("data.dim", self.dim)?;
-        match self.generator {
-            Generator::Synthetic => {
-                positive("data.train_videos", self.train_videos)?;
-                positive("data.eval_videos", self.eval_videos)?;
-                if self.grid < 4 {
-                    return Err(Error::input("data.grid", "the synthetic benchmark needs a grid of at least 4"));
-                }
-                self.validate_min_frames()?;
-            }
-            Generator::Files => {
-                if self.dir.is_none() {
-                    return Err(Error::input("data.dir", "required when data.generator is files"));
-                }
-                if self.min_frames.is_some() {
-                    return Err(Error::input("data.min_frames", "synthetic only: with files, each video's length is its own frame count"));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn validate_min_frames(&self) -> Result<()> {
-        let Some(min) = self.min_frames else { return Ok(()) };
-        if min < MIN_SYNTHETIC_FRAMES || min > self.frames {
-            return Err(Error::input("data.min_frames", format!("{min} must lie in [{MIN_SYNTHETIC_FRAMES}, data.frames = {}]", self.frames)));
-        }
-        Ok(())
-    }
-
-    /// The length of the shortest video: `min_frames`, or F when every video is full.
-    pub fn shortest_video(&self) -> usize {
-        self.min_frames.unwrap_or(self.frames)
-    }
-}
-
-/// The synthetic benchmark's shortest video: its events (a needle frame, four distinct
-/// onsets after the first frame, flashes) need at least this many frames.
-pub const MIN_SYNTHETIC_FRAMES: usize = 6;
 
 impl ModelConfig {
     fn validate(&self) -> Result<()> {
@@ -382,7 +301,7 @@ fn default_videos() -> usize {
     16
 }
 
-fn positive(field: &str, v: usize) -> Result<()> {
+pub(crate) fn positive(field: &str, v: usize) -> Result<()> {
     if v == 0 {
         return Err(Error::input(field, "must be positive"));
     }

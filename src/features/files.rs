@@ -2,9 +2,10 @@
 //!
 //! Layout of `data.dir`:
 //! - `dataset.json`: `{"vocab_size": N}`, the size of the vocabulary the questions use;
-//! - `questions.jsonl`: one question per line, `{"video": "clip01", "split": "train"|"eval",
+//! - `questions.jsonl`: one question per line, `{"video": "clip01", "split": "train"|"eval"|"validation",
 //!   "family": "needle", "prompt": [ids…], "options": [[ids…], …], "answer": 0}`, already
-//!   tokenised; the prompt and each option together fit in 16 tokens;
+//!   tokenised; the prompt and each option together fit in 16 tokens; `eval` is the held-out
+//!   split results report, `validation` (optional) a split for tuning (`eval.split: validation`);
 //! - `<video>.safetensors`: tensor `features` `[ℓ, g, g, D]` (f32, f16 or bf16), and
 //!   optionally `attention` `[ℓ, g·g]` and `keys` `[ℓ, g·g, dk]` for strategies that need
 //!   them. A video's length ℓ is its own frame count, at most `data.frames` = F; shorter
@@ -26,8 +27,8 @@ pub struct Files {
     questions: Vec<QuestionLine>,
     /// See [`Files::open`] for the rule.
     fingerprint: String,
-    /// Loaded bytes of the train and eval splits.
-    bytes: [f64; 2],
+    /// Loaded bytes of the train, eval and validation splits.
+    bytes: [f64; 3],
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -73,7 +74,7 @@ impl Files {
             hasher.update(name.as_bytes()).update(&(text.len() as u64).to_le_bytes()).update(text.as_bytes());
         }
         let shape = [cfg.frames as i64, cfg.grid as i64, cfg.grid as i64, cfg.dim as i64];
-        let mut files = Files { dir, vocab_size: info.vocab_size, shape, questions, fingerprint: String::new(), bytes: [0.0; 2] };
+        let mut files = Files { dir, vocab_size: info.vocab_size, shape, questions, fingerprint: String::new(), bytes: [0.0; 3] };
         for split in [Split::Train, Split::Eval] {
             if files.video_names(Some(split)).is_empty() {
                 return Err(Error::file(&questions_path, format!("no questions in split '{}' (the sweep trains on train and scores on eval)", split.name())));
@@ -88,7 +89,7 @@ impl Files {
             let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
             hasher.update(video.as_bytes()).update(&[0]).update(&meta.len().to_le_bytes()).update(&mtime.to_le_bytes()).update(blake3::hash(&raw).as_bytes());
         }
-        for (i, split) in [Split::Train, Split::Eval].into_iter().enumerate() {
+        for (i, split) in [Split::Train, Split::Eval, Split::Validation].into_iter().enumerate() {
             files.bytes[i] = files.video_names(Some(split)).iter().map(|v| loaded[v]).sum();
         }
         files.fingerprint = hasher.finalize().to_hex()[..16].to_string();
@@ -168,6 +169,7 @@ impl FeatureSource for Files {
         self.bytes[match split {
             Split::Train => 0,
             Split::Eval => 1,
+            Split::Validation => 2,
         }]
     }
 
@@ -257,8 +259,8 @@ fn parse_questions(path: &Path, text: &str, vocab_size: usize) -> Result<Vec<Que
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let at = |msg: String| Error::file(path, format!("line {}: {msg}", i + 1));
         let q: QuestionLine = serde_json::from_str(line).map_err(|e| at(e.to_string()))?;
-        if q.split != "train" && q.split != "eval" {
-            return Err(at(format!("split '{}' is neither train nor eval", q.split)));
+        if !["train", "eval", "validation"].contains(&q.split.as_str()) {
+            return Err(at(format!("split '{}' is none of train, eval, validation", q.split)));
         }
         if q.options.len() < 2 || q.answer >= q.options.len() {
             return Err(at("needs at least two options and an answer index among them".into()));
@@ -321,6 +323,7 @@ pub(crate) mod tests {
             seed: 0,
             train_videos: 0,
             eval_videos: 0,
+            validation_videos: 0,
             frames: 4,
             min_frames: None,
             grid: 3,
@@ -342,6 +345,27 @@ pub(crate) mod tests {
         assert_eq!(eval.questions[0].video, 0);
         assert_eq!(eval.features.get(0).min().double_value(&[]), 3.0);
         assert!(eval.attention.is_none());
+    }
+
+    #[test]
+    fn a_validation_split_loads_apart_from_the_held_out_one() {
+        let d = tempfile::tempdir().unwrap();
+        write_dataset(d.path(), 4, 3, 2, 3);
+        // Without validation questions the split is empty, and loading it names it.
+        let before = Files::open(&cfg(d.path())).unwrap();
+        assert_eq!(before.videos(Split::Validation), 0);
+        assert!(before.load(Split::Validation).err().unwrap().to_string().contains("no questions in split 'validation'"));
+        let mut lines = std::fs::read_to_string(d.path().join("questions.jsonl")).unwrap();
+        lines += r#"{"video": "val0", "split": "validation", "family": "probe", "prompt": [3, 1], "options": [[4, 2], [5, 2]], "answer": 1}"#;
+        std::fs::write(d.path().join("questions.jsonl"), lines + "\n").unwrap();
+        let t = Tensor::full([4, 3, 3, 2], 9.0, (Kind::Float, tch::Device::Cpu));
+        Tensor::write_safetensors(&[(FEATURES_TENSOR, &t)], d.path().join("val0.safetensors")).unwrap();
+        let src = Files::open(&cfg(d.path())).unwrap();
+        let va = src.load(Split::Validation).unwrap();
+        assert_eq!((va.videos(), va.questions.len(), va.questions[0].answer), (1, 1, 1));
+        assert_eq!(va.features.max().double_value(&[]), 9.0);
+        assert_eq!(src.load(Split::Eval).unwrap().questions, before.load(Split::Eval).unwrap().questions);
+        assert!(src.loaded_bytes(Split::Validation) > 0.0);
     }
 
     #[test]

@@ -26,8 +26,10 @@ pub const KEYS_TENSOR: &str = "keys";
 pub enum Split {
     /// Training videos.
     Train,
-    /// Held-out videos.
+    /// Held-out videos: the split results report.
     Eval,
+    /// Validation videos: for tuning, never reported.
+    Validation,
 }
 
 impl Split {
@@ -36,6 +38,15 @@ impl Split {
         match self {
             Split::Train => "train",
             Split::Eval => "eval",
+            Split::Validation => "validation",
+        }
+    }
+
+    /// The split a config's results are measured on (`eval.split`).
+    pub fn evaluated(cfg: &crate::config::Config) -> Split {
+        match cfg.eval.split {
+            crate::config::EvalSplit::HeldOut => Split::Eval,
+            crate::config::EvalSplit::Validation => Split::Validation,
         }
     }
 }

@@ -150,6 +150,9 @@ struct KeyMaterial<'a, S> {
     /// The needle grid, when enabled (its tables are written with the point).
     #[serde(skip_serializing_if = "Option::is_none")]
     niah: Option<&'a crate::config::NiahConfig>,
+    /// The split evaluated, only when not the held-out default (so existing keys are unchanged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eval_split: Option<&'static str>,
 }
 
 impl<'a, S: Serialize> KeyMaterial<'a, S> {
@@ -164,6 +167,7 @@ impl<'a, S: Serialize> KeyMaterial<'a, S> {
             seed,
             strategy: cfg.strategies.key_params(strategy.spatial, strategy.temporal),
             niah: cfg.niah.as_ref(),
+            eval_split: (cfg.eval.split != crate::config::EvalSplit::HeldOut).then(|| cfg.eval.split.name()),
         }
     }
 }
@@ -361,6 +365,25 @@ model: {projector: {hidden: 8}, lm: {layers: 1, heads: 2, width: 8, max_context:
 train: {steps: 2, batch: 2, lr: 0.001, warmup: 1, trainable: [projector, lm], prior_steps: 1}
 sweep: {frames: [4, 8], tokens_per_frame: [4], spatial: [pool], temporal: [sample, pool], seeds: [0]}
 ";
+
+    #[test]
+    fn the_evaluated_split_enters_the_key_only_when_not_held_out() {
+        let c = small();
+        let s = plan_shapes(&c.sweep)[0].clone();
+        let k = point_key(&c, None, &s, 0);
+        // Written out, the defaults serialise to nothing: the key of a config without them.
+        let mut explicit = c.clone();
+        explicit.eval = serde_yaml::from_str("{split: held_out}").unwrap();
+        explicit.data.validation_videos = 0;
+        assert_eq!(k, point_key(&explicit, None, &s, 0));
+        let mut tuning = c.clone();
+        tuning.eval.split = crate::config::EvalSplit::Validation;
+        tuning.data.validation_videos = 4;
+        assert_ne!(k, point_key(&tuning, None, &s, 0));
+        assert!(tuning.validate().is_ok());
+        tuning.data.validation_videos = 0;
+        assert!(tuning.validate().unwrap_err().to_string().contains("data.validation_videos"));
+    }
 
     #[test]
     fn key_changes_with_anything_that_changes_numbers_but_not_the_name() {

@@ -83,8 +83,8 @@ impl MemoryEstimate {
 /// where they are loaded first.
 pub fn estimate_memory(cfg: &Config, source: &dyn FeatureSource, points: &[Point], workers: usize) -> MemoryEstimate {
     let d = &cfg.data;
-    let (train_v, eval_v) = (source.videos(Split::Train) as f64, source.videos(Split::Eval) as f64);
-    let (train_b, eval_b) = (source.loaded_bytes(Split::Train), source.loaded_bytes(Split::Eval));
+    let (train_v, eval_v) = (source.videos(Split::Train) as f64, source.videos(Split::evaluated(cfg)) as f64);
+    let (train_b, eval_b) = (source.loaded_bytes(Split::Train), source.loaded_bytes(Split::evaluated(cfg)));
     let (g2, dim, f32b) = ((d.grid as f64).powi(2), d.dim as f64, 4.0);
     let videos_keys = match d.generator {
         crate::config::Generator::Synthetic => "data.train_videos, data.eval_videos",

@@ -225,7 +225,7 @@ impl Context {
     fn prepare(cfg: &Config, source: &dyn FeatureSource, dir: &Path, device: Device, events: &dyn SweepEvents) -> Result<Context> {
         let started = Instant::now();
         let mut train = source.load(Split::Train)?;
-        let mut eval = source.load(Split::Eval)?;
+        let mut eval = source.load(Split::evaluated(cfg))?;
         for split in [&mut train, &mut eval] {
             split.features = split.features.to(device);
             split.attention = split.attention.as_ref().map(|t| t.to(device));
@@ -307,7 +307,7 @@ pub use crate::rundir::BLIND_FILE;
 
 fn blind_row(cfg: &Config, fingerprint: Option<&str>, eval: EvalResult, outcome: &train::TrainOutcome, device: String) -> PointRow {
     PointRow {
-        key: format!("blind-{}", prior_key(cfg, fingerprint)),
+        key: format!("blind-{}{}", prior_key(cfg, fingerprint), crate::results::split_label(cfg).map_or(String::new(), |s| format!("-{s}"))),
         run: cfg.name.clone(),
         spatial: "none".into(),
         temporal: "none".into(),
@@ -323,6 +323,7 @@ fn blind_row(cfg: &Config, fingerprint: Option<&str>, eval: EvalResult, outcome:
         tokens_per_s: f64::NAN,
         device,
         curve: outcome.curve.clone(),
+        split: crate::results::split_label(cfg),
     }
 }
 
@@ -546,6 +547,7 @@ fn train_point(cfg: &Config, ctx: &Context, point: &Point, events: &dyn SweepEve
         tokens_per_s: rate * tokens_per_sample,
         device: device_name(ctx.device),
         curve: outcome.curve,
+        split: crate::results::split_label(cfg),
     })
 }
 

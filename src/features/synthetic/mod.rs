@@ -70,6 +70,7 @@ impl FeatureSource for Synthetic {
         match split {
             Split::Train => self.cfg.train_videos,
             Split::Eval => self.cfg.eval_videos,
+            Split::Validation => self.cfg.validation_videos,
         }
     }
 
@@ -99,6 +100,7 @@ impl FeatureSource for Synthetic {
         let n = match split {
             Split::Train => self.cfg.train_videos,
             Split::Eval => self.cfg.eval_videos,
+            Split::Validation => self.cfg.validation_videos,
         };
         let scenes: Vec<Scene> = (0..n).map(|i| Scene::random(&self.cfg, split, i)).collect();
         let (features, attention, keys) = render_and_encode(&self.cfg, &scenes);
@@ -201,6 +203,20 @@ pub(super) mod tests {
         c.seed = 6;
         let other = Synthetic::new(c).load(Split::Eval).unwrap();
         assert!(!other.features.equal(&ev.features));
+    }
+
+    #[test]
+    fn the_validation_split_is_its_own_stream_and_leaves_the_others_bitwise() {
+        let base = Synthetic::new(cfg());
+        let with = Synthetic::new(DataConfig { validation_videos: 12, ..cfg() });
+        let va = with.load(Split::Validation).unwrap();
+        assert_eq!((va.videos(), va.questions.len()), (12, 12 * FAMILIES.len()));
+        let (tr, ev) = (base.load(Split::Train).unwrap(), base.load(Split::Eval).unwrap());
+        assert!(!va.features.equal(&ev.features) && !va.features.equal(&tr.features.narrow(0, 0, 12)));
+        // Adding the split changes neither the training nor the held-out videos.
+        assert!(with.load(Split::Train).unwrap().features.equal(&tr.features));
+        assert!(with.load(Split::Eval).unwrap().features.equal(&ev.features));
+        assert_eq!(base.videos(Split::Validation), 0);
     }
 
     #[test]

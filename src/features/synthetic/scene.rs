@@ -108,6 +108,7 @@ fn scene_rng(cfg: &DataConfig, split: Split, index: usize) -> ChaCha8Rng {
     let split_tag = match split {
         Split::Train => 0x7_2A1u64,
         Split::Eval => 0xE_7A1u64,
+        Split::Validation => 0x7_A11Du64,
     };
     ChaCha8Rng::seed_from_u64(cfg.seed ^ split_tag.rotate_left(40) ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }

@@ -10,7 +10,8 @@
 //! → `sweep::run` (drives a sweep, reporting through `sweep::SweepEvents`; `lock` keeps one
 //! sweep per run directory) → `fit` → `optimum` → `run_data` → `plot` / `report` / `export`
 //! → `analysis` (what a sweep does after its last point).
-//! `hf` reads Hugging Face checkpoint directories (memory-mapped weights, JSON configs).
+//! `hf` reads Hugging Face checkpoint directories (memory-mapped weights, JSON configs);
+//! `lm` runs the decoder LMs they hold (Qwen2, Llama), with LoRA and their tokenizer.
 //! `rundir` owns every path under `results/<run>/`; `tokens` holds the token rules of real
 //! model families; `bench` the benchmarks beside their Python references.
 //!
@@ -28,6 +29,7 @@ pub mod features;
 pub mod fit;
 pub mod hf;
 pub mod io;
+pub mod lm;
 pub mod lock;
 pub mod model;
 pub mod niah;

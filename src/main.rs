@@ -35,6 +35,8 @@ enum Command {
     Report(cli::report::Args),
     /// Write notebooks-export/<run>.ipynb, which reloads the run and redraws its plots.
     ExportNotebook(cli::export_notebook::Args),
+    /// Parity commands for a Hugging Face LM directory: logits of token ids, the loss of a text.
+    Lm(cli::lm::Args),
 }
 
 fn main() {
@@ -49,6 +51,7 @@ fn main() {
         Command::Plot(a) => cli::plot::run(a),
         Command::Report(a) => cli::report::run(a),
         Command::ExportNotebook(a) => cli::export_notebook::run(a),
+        Command::Lm(a) => cli::lm::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

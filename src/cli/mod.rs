@@ -1,6 +1,7 @@
 //! One file per subcommand: its clap arguments and the glue to the library.
 pub mod export_notebook;
 pub mod fit;
+pub mod lm;
 pub mod optimum;
 pub mod plot;
 pub mod progress;

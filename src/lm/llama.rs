@@ -185,6 +185,9 @@ impl Decoder {
     /// The final hidden states `[B, n, hidden]` (after the last norm) from input embeddings
     /// `[B, n, hidden]` (token embeddings, or visual tokens spliced among them). Positions
     /// run 0..n in every row; `mask` `[B, n]` (nonzero = real) hides padded keys.
+    // `x += …` would add in place: into the caller's embeddings (`to_kind` to the same type
+    // returns the same tensor) and under autograd; the residual sums are new tensors.
+    #[allow(clippy::assign_op_pattern)]
     pub fn forward_embeds(&self, embeds: &Tensor, mask: Option<&Tensor>, train: bool) -> Tensor {
         let (b, n) = (embeds.size()[0], embeds.size()[1]);
         let device = embeds.device();

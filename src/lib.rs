@@ -16,6 +16,7 @@
 //! `disagreement` finds the steps where loss and accuracy point different ways.
 //! `hf` reads Hugging Face checkpoint directories (memory-mapped weights, JSON configs);
 //! `encode` turns videos into feature directories with SigLIP/CLIP towers (`hf` → `encode` → `features`' file format).
+//! `lm` runs the decoder LMs they hold (Qwen2, Llama), with LoRA and their tokenizer.
 //! `rundir` owns every path under `results/<run>/`; `tokens` holds the token rules of real
 //! model families; `bench` the benchmarks beside their Python references.
 //!
@@ -36,6 +37,7 @@ pub mod fit;
 pub mod hf;
 pub mod ingest;
 pub mod io;
+pub mod lm;
 pub mod lock;
 pub mod model;
 pub mod niah;

@@ -47,6 +47,8 @@ enum Command {
     Encode(cli::encode::Args),
     /// Write the sweep's questions.jsonl and dataset.json from text questions beside encoded features.
     Dataset(cli::dataset::Args),
+    /// Parity commands for a Hugging Face LM directory: logits of token ids, the loss of a text.
+    Lm(cli::lm::Args),
 }
 
 fn main() {
@@ -67,6 +69,7 @@ fn main() {
         Command::Ingest(a) => cli::ingest::run(a),
         Command::Encode(a) => cli::encode::run(a),
         Command::Dataset(a) => cli::dataset::run(a),
+        Command::Lm(a) => cli::lm::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

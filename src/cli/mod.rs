@@ -4,6 +4,7 @@ pub mod encode;
 pub mod export_notebook;
 pub mod fit;
 pub mod ingest;
+pub mod lm;
 pub mod optimum;
 pub mod plot;
 pub mod progress;

@@ -20,6 +20,10 @@ pub struct Analysis {
     pub fits_path: PathBuf,
     /// The optimum and where `optimum.json` was written, or why it could not be solved.
     pub optimum: std::result::Result<(OptimaReport, PathBuf), String>,
+    /// The laws fitted to the error rate (1 − accuracy) and their optimum at the same
+    /// budgets (`fits_accuracy.json`, `optimum_accuracy.json`), or why they could not be
+    /// solved; `None` when the rows have no accuracy.
+    pub accuracy: Option<std::result::Result<(FitReport, OptimaReport), String>>,
 }
 
 impl Analysis {
@@ -72,5 +76,37 @@ pub fn fit_and_solve(cfg: &Config, df: &DataFrame, run_dir: &Path) -> Result<Ana
             Err(e.to_string())
         }
     };
-    Ok(Analysis { run_dir: run_dir.to_path_buf(), fits, fits_path, optimum })
+    let accuracy = accuracy_fit_and_solve(cfg, df, run_dir)?;
+    Ok(Analysis { run_dir: run_dir.to_path_buf(), fits, fits_path, optimum, accuracy })
+}
+
+/// The same analysis on the error rate 1 − accuracy: Du et al. found loss and accuracy can
+/// recommend different allocations, so the report sets the two optima side by side. Files
+/// of an earlier analysis that these rows no longer support are removed.
+fn accuracy_fit_and_solve(cfg: &Config, df: &DataFrame, run_dir: &Path) -> Result<Option<std::result::Result<(FitReport, OptimaReport), String>>> {
+    if !crate::results::column_names(df).iter().any(|c| c == "accuracy") {
+        return Ok(None);
+    }
+    let fits_path = run_dir.join(crate::rundir::ACCURACY_FITS_FILE);
+    let optimum_path = run_dir.join(crate::rundir::ACCURACY_OPTIMUM_FILE);
+    let opts = FitOptions { group_by: Some("strategy".into()), loss: "accuracy".into(), error: true, ..Default::default() };
+    let solved = crate::fit::fit_table(df, &opts).map_err(|e| e.to_string()).and_then(|fits| {
+        let optimum_opts = OptimumOptions::for_fits(&fits, cfg.data.frames, cfg.data.grid, budgets(cfg, df.height()));
+        crate::optimum::solve(&fits, &optimum_opts).map(|o| (fits, o)).map_err(|e| e.to_string())
+    });
+    match &solved {
+        Ok((fits, optima)) => {
+            fits.save_as(&fits_path)?;
+            optima.save_as(&optimum_path)?;
+        }
+        Err(_) => {
+            for stale in [&fits_path, &optimum_path] {
+                match std::fs::remove_file(stale) {
+                    Err(io) if io.kind() != std::io::ErrorKind::NotFound => return Err(io.into()),
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(Some(solved))
 }

@@ -47,6 +47,7 @@ pub fn render(data: &RunData) -> String {
     disagreement_section(&mut md, data);
     fits_section(&mut md, data);
     optimum_section(&mut md, data);
+    accuracy_optimum_section(&mut md, data);
     figures_section(&mut md);
     md
 }
@@ -212,6 +213,36 @@ fn disagreement_section(md: &mut String, data: &RunData) {
         let _ = writeln!(md, "- {line}");
     }
     md.push('\n');
+}
+
+/// The discrete optimum on loss beside the one on the error rate, per (strategy, budget):
+/// where they differ, loss alone would recommend another allocation than accuracy.
+fn accuracy_optimum_section(md: &mut String, data: &RunData) {
+    let (Some(loss), Some(acc)) = (&data.optima, &data.accuracy_optima) else { return };
+    md.push_str("### Loss-optimal and accuracy-optimal allocations\n\n");
+    md.push_str("The same laws fitted to the error rate 1 − accuracy (`fits_accuracy.json`), solved at the same budgets over the same reachable settings (`optimum_accuracy.json`).\n\n");
+    md.push_str("| strategy | L | loss-optimal (T, M) | accuracy-optimal (T, M) | |\n|---|---:|---|---|---|\n");
+    let at = |o: &crate::optimum::Optimum| o.discrete.as_ref().map(|p| format!("({}, {})", tick_label(p.t), tick_label(p.m)));
+    let mut differ = 0;
+    for l in &loss.optima {
+        let Some(a) = acc.optima.iter().find(|a| a.group == l.group && a.budget == l.budget) else { continue };
+        let (lp, ap) = (at(l), at(a));
+        let verdict = match (&lp, &ap) {
+            (Some(x), Some(y)) if x == y => "agree",
+            (Some(_), Some(_)) => {
+                differ += 1;
+                "**differ**"
+            }
+            _ => "–",
+        };
+        let none = || "–".to_string();
+        let _ = writeln!(md, "| {} | {} | {} | {} | {verdict} |", cell(&l.group), l.budget, lp.unwrap_or_else(none), ap.unwrap_or_else(none));
+    }
+    if differ > 0 {
+        let _ = writeln!(md, "\nAt {differ} (strategy, budget) the loss and the accuracy recommend different allocations: check the accuracy laws' intervals before trusting either.\n");
+    } else {
+        md.push('\n');
+    }
 }
 
 fn fits_section(md: &mut String, data: &RunData) {
@@ -578,6 +609,7 @@ mod tests {
             curves: vec![],
             fits: Default::default(),
             optima: None,
+            accuracy_optima: None,
             families: vec![],
             warnings: vec![],
         }
@@ -591,5 +623,35 @@ mod tests {
         let mut md = String::new();
         disagreement_section(&mut md, &run_with(&[(16.0, 1.3, 0.5), (49.0, 1.2, 0.6), (196.0, 1.15, 0.65)]));
         assert!(md.contains("recommend the same direction") && !md.contains("- pool/sample"), "{md}");
+    }
+
+    fn optima(points: &[(&str, f64, f64, f64)]) -> crate::optimum::OptimaReport {
+        let optima = points
+            .iter()
+            .map(|&(group, budget, t, m)| {
+                serde_json::from_value(serde_json::json!({
+                    "group": group, "law": "additive", "budget": budget, "ci95": {},
+                    "continuous": {"T": t, "M": m, "loss": 1.0}, "discrete": {"T": t, "M": m, "loss": 1.0},
+                }))
+                .unwrap()
+            })
+            .collect();
+        crate::optimum::OptimaReport { optima, targets: vec![], warnings: vec![], within_data: false }
+    }
+
+    #[test]
+    fn loss_and_accuracy_optima_are_set_side_by_side_and_differences_counted() {
+        let mut data = run_with(&[]);
+        data.optima = Some(optima(&[("pool/sample", 64.0, 4.0, 16.0), ("pool/sample", 32.0, 2.0, 16.0)]));
+        data.accuracy_optima = Some(optima(&[("pool/sample", 64.0, 16.0, 4.0), ("pool/sample", 32.0, 2.0, 16.0)]));
+        let mut md = String::new();
+        accuracy_optimum_section(&mut md, &data);
+        assert!(md.contains("| pool/sample | 64 | (4, 16) | (16, 4) | **differ** |"), "{md}");
+        assert!(md.contains("| pool/sample | 32 | (2, 16) | (2, 16) | agree |"), "{md}");
+        assert!(md.contains("At 1 (strategy, budget)"), "{md}");
+        data.accuracy_optima = None;
+        let mut md = String::new();
+        accuracy_optimum_section(&mut md, &data);
+        assert!(md.is_empty());
     }
 }

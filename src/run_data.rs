@@ -39,6 +39,8 @@ pub struct RunData {
     pub fits: FitReport,
     /// The saved optimum (`optimum.json`), when the run has one.
     pub optima: Option<OptimaReport>,
+    /// The optimum of the error-rate laws (`optimum_accuracy.json`), when the run has one.
+    pub accuracy_optima: Option<OptimaReport>,
     /// Question families with an accuracy column, sorted.
     pub families: Vec<String>,
     /// What a reader should know about how the run was read (e.g. an unreadable config).
@@ -137,9 +139,24 @@ impl RunData {
         };
         let fits = load_fits(dir)?;
         let optima = if dir.join(OPTIMUM_FILE).exists() { Some(OptimaReport::load(dir)?) } else { None };
+        let accuracy_file = dir.join(crate::rundir::ACCURACY_OPTIMUM_FILE);
+        let accuracy_optima = if accuracy_file.is_file() { Some(OptimaReport::load(&accuracy_file)?) } else { None };
         let mut warnings = Vec::new();
         let config = load_config(dir, &mut warnings)?;
-        Ok(RunData { dir: dir.to_path_buf(), table: None, name: run_name(dir), config, points, blind, curves, fits, optima, families, warnings })
+        Ok(RunData {
+            dir: dir.to_path_buf(),
+            table: None,
+            name: run_name(dir),
+            config,
+            points,
+            blind,
+            curves,
+            fits,
+            optima,
+            accuracy_optima,
+            families,
+            warnings,
+        })
     }
 
     /// Reads a results table of one's own (`.csv` or `.parquet`) with the `fits.json` fitted
@@ -175,6 +192,7 @@ impl RunData {
             curves: Vec::new(),
             fits: fits_report,
             optima,
+            accuracy_optima: None,
             families,
             warnings: Vec::new(),
         })

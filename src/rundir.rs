@@ -45,6 +45,10 @@ pub const NIAH_FILE: &str = "niah.parquet";
 pub const FITS_FILE: &str = "fits.json";
 /// The solved optimum.
 pub const OPTIMUM_FILE: &str = "optimum.json";
+/// The laws fitted to the error rate (1 − accuracy), beside the loss's.
+pub const ACCURACY_FITS_FILE: &str = "fits_accuracy.json";
+/// The optimum of the accuracy laws.
+pub const ACCURACY_OPTIMUM_FILE: &str = "optimum_accuracy.json";
 /// The run's report.
 pub const REPORT_FILE: &str = "report.md";
 /// Directory of the run's figures.

@@ -184,6 +184,11 @@ fn analyze(cfg: &Config, df: &polars::prelude::DataFrame, run_dir: &std::path::P
         Ok(table) => outln!("== optimum under T·M ≤ L ==\n{table}"),
         Err(why) => outln!("== optimum ==\nnot solved: {why}"),
     }
+    match &analysis.accuracy {
+        Some(Ok((_, optima))) => outln!("== optimum of the error rate 1 − accuracy (optimum_accuracy.json) ==\n{}", optima.render_table()),
+        Some(Err(why)) => outln!("== optimum of the error rate ==\nnot solved: {why}"),
+        None => {}
+    }
     let (report, warnings) = analysis.write_report()?;
     for w in warnings {
         eprintln!("vislaw: warning: {w}");

@@ -393,9 +393,13 @@ impl FitReport {
 
     /// Writes `fits.json` into `dir` atomically; returns its path.
     pub fn save(&self, dir: &Path) -> Result<PathBuf> {
-        let path = dir.join(FITS_FILE);
-        crate::io::write_atomic(&path, self.to_json()?.as_bytes())?;
-        Ok(path)
+        self.save_as(&dir.join(FITS_FILE))
+    }
+
+    /// Writes the report to `path` atomically.
+    pub fn save_as(&self, path: &Path) -> Result<PathBuf> {
+        crate::io::write_atomic(path, self.to_json()?.as_bytes())?;
+        Ok(path.to_path_buf())
     }
 
     /// Reads a fits.json, or the one inside a run directory.

@@ -206,9 +206,13 @@ impl OptimaReport {
 
     /// Writes `optimum.json` into a run directory atomically; returns its path.
     pub fn save(&self, run_dir: &Path) -> Result<PathBuf> {
-        let path = run_dir.join(OPTIMUM_FILE);
-        crate::io::write_atomic(&path, self.to_json()?.as_bytes())?;
-        Ok(path)
+        self.save_as(&run_dir.join(OPTIMUM_FILE))
+    }
+
+    /// Writes the report to `path` atomically.
+    pub fn save_as(&self, path: &Path) -> Result<PathBuf> {
+        crate::io::write_atomic(path, self.to_json()?.as_bytes())?;
+        Ok(path.to_path_buf())
     }
 
     /// Reads an optimum.json, or the one inside a run directory.

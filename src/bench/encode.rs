@@ -148,7 +148,7 @@ fn run_script<T: serde::de::DeserializeOwned>(python: &Path, script: &Path, args
 
 /// Builds a random tower of `shape` with `transformers` into `dir`.
 pub fn make_tower(python: &Path, script: &Path, dir: &Path, shape: &TowerShape) -> Result<()> {
-    if shape.patch == 0 || shape.heads == 0 || shape.image_size % shape.patch != 0 || shape.width % shape.heads != 0 {
+    if shape.patch == 0 || shape.heads == 0 || !shape.image_size.is_multiple_of(shape.patch) || !shape.width.is_multiple_of(shape.heads) {
         return Err(Error::input("tower shape", format!("{shape}: image size must divide by patch, width by heads")));
     }
     let family = if shape.family == Family::Clip { "clip" } else { "siglip" };

@@ -22,3 +22,4 @@ lint: setup
 bench: setup
 	cargo run --release --quiet --bin vislaw-bench -- train
 	cargo run --release --quiet --bin vislaw-bench -- fit
+	cargo run --release --quiet --bin vislaw-bench -- encode

@@ -7,7 +7,7 @@ mod out;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use vislaw::bench::protocol::{self, Stats};
-use vislaw::bench::{self, fit, train};
+use vislaw::bench::{self, encode, fit, train};
 use vislaw::fit::Law;
 use vislaw::{Error, Result};
 
@@ -25,6 +25,8 @@ enum Command {
     Train(TrainArgs),
     /// Benchmark the full fit (4,500 starts + bootstrap) beside SciPy.
     Fit(FitArgs),
+    /// Benchmark the vision tower and the decoding of `vislaw encode` beside transformers and ffmpeg.
+    Encode(EncodeArgs),
 }
 
 /// Measure training samples/s and tokens/s, and reducer throughput, beside PyTorch eager.
@@ -92,11 +94,69 @@ struct FitArgs {
     script: PathBuf,
 }
 
+/// Time vislaw's vision tower beside transformers on the same decoded frames, and vislaw's
+/// decode path beside a plain ffmpeg pipe.
+#[derive(clap::Args)]
+struct EncodeArgs {
+    /// Frames encoded per repeat (sampled from ffmpeg's test source, 640×360 at 30 fps).
+    #[arg(long, default_value_t = 32)]
+    frames: usize,
+    /// Sampling rate of the test video.
+    #[arg(long, default_value_t = 2.0)]
+    fps: f64,
+    /// Frames per forward pass, on both sides.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// Hidden state (default: the family's, SigLIP −1, CLIP −2).
+    #[arg(long, allow_hyphen_values = true)]
+    layer: Option<i64>,
+    /// A Hugging Face tower checkpoint to time instead of the random one built below.
+    #[arg(long)]
+    encoder: Option<PathBuf>,
+    /// Family of the random tower.
+    #[arg(long, default_value = "siglip", value_parser = ["siglip", "clip"])]
+    family: String,
+    /// Input side of the random tower in pixels.
+    #[arg(long, default_value_t = 224)]
+    image_size: usize,
+    /// Patch side of the random tower.
+    #[arg(long, default_value_t = 16)]
+    patch: usize,
+    /// Width of the random tower (the MLP is 4×).
+    #[arg(long, default_value_t = 384)]
+    width: usize,
+    /// Layers of the random tower.
+    #[arg(long, default_value_t = 6)]
+    layers: usize,
+    /// Heads of the random tower.
+    #[arg(long, default_value_t = 6)]
+    heads: usize,
+    /// Timed repeats per side, interleaved (vislaw, transformers, vislaw, …).
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// Untimed warm-up rounds of both sides before the timed repeats.
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+    /// Directory for the tower, the video and the frames (default: a temp directory).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Skip the transformers and plain-ffmpeg sides.
+    #[arg(long)]
+    skip_torch: bool,
+    /// Python with torch and transformers.
+    #[arg(long, default_value = bench::PYTHON)]
+    python: PathBuf,
+    /// The reference script.
+    #[arg(long, default_value = encode::SCRIPT)]
+    script: PathBuf,
+}
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(a) => run_train(a),
         Command::Fit(a) => run_fit(a),
+        Command::Encode(a) => run_encode(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
@@ -280,4 +340,73 @@ fn print_params(core: &fit::Core, full: &vislaw::fit::Fit, scipy: Option<&fit::S
     if let Some(s) = scipy {
         outln!("  objective: vislaw {:.15e}, SciPy {:.15e}", full.objective, s.objective);
     }
+}
+
+fn run_encode(args: EncodeArgs) -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = args.out.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    std::fs::create_dir_all(&dir)?;
+    let family = if args.family == "clip" { vislaw::encode::vit::Family::Clip } else { vislaw::encode::vit::Family::Siglip };
+    let shape = encode::TowerShape { family, image_size: args.image_size, patch: args.patch, width: args.width, layers: args.layers, heads: args.heads };
+    let opts = encode::Options {
+        encoder: args.encoder.clone(),
+        shape: shape.clone(),
+        frames: args.frames,
+        fps: args.fps,
+        batch: args.batch,
+        layer: args.layer,
+        python: args.python.clone(),
+        script: args.script.clone(),
+    };
+    let setup =
+        encode::prepare(&dir, &opts).map_err(|e| as_flag(as_flag(as_flag(e, "frames / batch", "--frames / --batch"), "fps", "--fps"), "layer", "--layer"))?;
+    let threads = tch::get_num_threads();
+    let repeats = args.repeats.max(1);
+    let tower = match &args.encoder {
+        Some(e) => format!("{} ({})", e.display(), setup.tower.architecture),
+        None => shape.to_string(),
+    };
+    outln!("bench-encode: {tower}, hidden state {}, {} frames, batch {}", setup.tower.layer, setup.frames, setup.batch);
+    let (w, h) = encode::VIDEO_SIZE;
+    outln!(
+        "  frames: ffmpeg testsrc {w}×{h} at {} fps, sampled at {} fps, decoded once to {}×{} ({})",
+        encode::VIDEO_RATE,
+        args.fps,
+        args.image_size,
+        args.image_size,
+        setup.frames_file.display()
+    );
+    outln!("  per repeat and side: 1 untimed warm-up batch, then every frame (rescale, normalise, tower, attention, keys, cast to f16)");
+    outln!("machine: {}", protocol::Machine::current());
+    print_protocol(args.warmup, repeats, (!args.skip_torch).then_some("transformers"));
+    let reference = (!args.skip_torch).then_some(|| encode::torch_tower(&setup, threads));
+    let runs = protocol::interleaved(args.warmup, repeats, || encode::vislaw_tower(&setup), reference)?;
+    let ours: Vec<encode::Rate> = runs.ours.into_iter().collect::<Result<_>>()?;
+    let (v, t) = (Stats::over(&ours, |r| r.frames_per_s), Stats::over(&runs.reference, |r| r.frames_per_s));
+    print_header("tower (frames/s)");
+    print_stats("frames/s", "vislaw (tch)", v.as_ref(), 2);
+    if !args.skip_torch {
+        print_stats("frames/s", &format!("transformers (eager, {threads} threads)"), t.as_ref(), 2);
+    }
+    print_ratio("tower frames/s vislaw / transformers", v.as_ref(), t.as_ref(), "");
+    outln!(
+        "decoding: {} frames of {} (vislaw: ffprobe + select + scale; reference: ffmpeg fps + scale, piped into numpy)",
+        setup.frames,
+        setup.video.display()
+    );
+    let reference = (!args.skip_torch).then_some(|| encode::ffmpeg_decode(&setup));
+    let runs = protocol::interleaved(args.warmup, repeats, || encode::vislaw_decode(&setup.video, setup.sampling, &setup.pre), reference)?;
+    let ours: Vec<encode::DecodeRate> = runs.ours.into_iter().map(|r| r.map(|(_, rate)| rate)).collect::<Result<_>>()?;
+    let with_probe = Stats::over(&ours, |r| r.with_probe.frames_per_s);
+    let decode_only = Stats::over(&ours, |r| r.decode_only.frames_per_s);
+    let plain = Stats::over(&runs.reference, |r| r.frames_per_s);
+    print_header("decode (frames/s)");
+    print_stats("frames/s", "vislaw (ffprobe + ffmpeg select)", with_probe.as_ref(), 2);
+    print_stats("frames/s", "vislaw (ffmpeg select only)", decode_only.as_ref(), 2);
+    if !args.skip_torch {
+        print_stats("frames/s", "plain ffmpeg fps filter → numpy", plain.as_ref(), 2);
+    }
+    print_ratio("decode frames/s vislaw (with ffprobe) / plain ffmpeg", with_probe.as_ref(), plain.as_ref(), "");
+    print_ratio("decode frames/s vislaw (decode only) / plain ffmpeg", decode_only.as_ref(), plain.as_ref(), "");
+    Ok(())
 }

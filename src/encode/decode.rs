@@ -129,7 +129,12 @@ pub fn scale_filter(r: &Resize) -> String {
     match r {
         Resize::Exact { width, height } => format!("scale={width}:{height}:{FLAGS}"),
         Resize::ShortestEdge { edge, crop_width, crop_height } => {
-            format!("scale='if(lt(iw,ih),{edge},-2)':'if(lt(iw,ih),-2,{edge})':{FLAGS},crop={crop_width}:{crop_height}",)
+            // As the HF processors do: the long side int(edge · long / short), odd or not; the
+            // crop's offset floor((side − crop) / 2) (ffmpeg's default would round 9.5 up).
+            format!(
+                "scale='if(lte(iw,ih),{edge},trunc({edge}*iw/ih))':'if(lte(iw,ih),trunc({edge}*ih/iw),{edge})':{FLAGS},\
+                 crop={crop_width}:{crop_height}:'trunc((in_w-{crop_width})/2)':'trunc((in_h-{crop_height})/2)'"
+            )
         }
     }
 }

@@ -163,7 +163,8 @@ pub fn run_sweep(cfg: &Config, opts: &RunOptions, events: &dyn SweepEvents) -> R
     crate::io::write_atomic(&RunDir::new(&dir).config(), serde_yaml::to_string(cfg).map_err(Error::internal)?.as_bytes())?;
     events.started(&SweepStart { name: cfg.name.clone(), points: mine.len(), finished: done.len(), to_train: todo.len(), device: device_name(opts.device) });
     let mut report = Report::default();
-    if !todo.is_empty() {
+    // A blind baseline another config wrote here (another split, data or training) is redone.
+    if !todo.is_empty() || !blind_is_current(cfg, source.fingerprint(), &dir) {
         if opts.device == Device::Cpu {
             // One intra-op thread throughout (warm start, blind baseline, every point): the
             // numbers then do not depend on `jobs`, and concurrent points do not spin
@@ -247,11 +248,12 @@ impl Context {
     /// Trains the text-only QA prior once, then the blind baseline: the same training as a
     /// point (steps, schedule, trainable parts) from the prior, with no visual tokens.
     fn ensure_prior(&self, cfg: &Config, dir: &Path, events: &dyn SweepEvents) -> Result<()> {
-        if self.prior.exists() && dir.join(BLIND_FILE).exists() {
+        let current = || self.prior.exists() && blind_is_current(cfg, self.fingerprint.as_deref(), dir);
+        if current() {
             return Ok(());
         }
         let _claim = Claim::wait_take(&self.prior_claim)?;
-        if self.prior.exists() && dir.join(BLIND_FILE).exists() {
+        if current() {
             return Ok(());
         }
         let started = Instant::now();
@@ -305,9 +307,19 @@ impl Context {
 /// File of the blind (no visual tokens) baseline inside a run directory.
 pub use crate::rundir::BLIND_FILE;
 
+fn blind_key(cfg: &Config, fingerprint: Option<&str>) -> String {
+    format!("blind-{}{}", prior_key(cfg, fingerprint), crate::results::split_label(cfg).map_or(String::new(), |s| format!("-{s}")))
+}
+
+/// Whether the run directory holds this config's blind baseline (its key, not just a file).
+fn blind_is_current(cfg: &Config, fingerprint: Option<&str>, dir: &Path) -> bool {
+    let Ok(df) = results::read_parquet(&dir.join(BLIND_FILE)) else { return false };
+    df.column("key").ok().and_then(|c| c.str().ok()?.get(0).map(|k| k == blind_key(cfg, fingerprint))).unwrap_or(false)
+}
+
 fn blind_row(cfg: &Config, fingerprint: Option<&str>, eval: EvalResult, outcome: &train::TrainOutcome, device: String) -> PointRow {
     PointRow {
-        key: format!("blind-{}{}", prior_key(cfg, fingerprint), crate::results::split_label(cfg).map_or(String::new(), |s| format!("-{s}"))),
+        key: blind_key(cfg, fingerprint),
         run: cfg.name.clone(),
         spatial: "none".into(),
         temporal: "none".into(),

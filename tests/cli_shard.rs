@@ -7,20 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const TINY: &str = r#"
-name: tiny
-data: {generator: synthetic, seed: 11, train_videos: 24, eval_videos: 8, frames: 8, grid: 6, dim: 8}
-model:
-  projector: {hidden: 16}
-  lm: {layers: 1, heads: 2, width: 16, max_context: 80}
-train: {steps: 6, batch: 8, lr: 0.003, warmup: 1, weight_decay: 0.01, trainable: [projector, lm], prior_steps: 4, log_every: 2, eval_batch: 64}
-sweep:
-  frames: [2, 4]
-  tokens_per_frame: [1, 4]
-  spatial: [pool, sample]
-  temporal: [sample]
-  seeds: [0]
-"#;
+/// The tiny sweep the CLI tests share (tests/data/tiny.yaml): 8 points, seconds each.
+const TINY: &str = include_str!("data/tiny.yaml");
 
 fn command(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_vislaw"));

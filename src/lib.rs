@@ -13,7 +13,8 @@
 //! a sweep does after its last point). `status` reads where a run stands; `slurm` plans job
 //! arrays of its pending points.
 //! `ingest` turns results made elsewhere (lmms-eval) into tables `fit` reads;
-//! `disagreement` finds the steps where loss and accuracy point different ways.
+//! `disagreement` finds the steps where loss and accuracy point different ways; `ranking`
+//! ranks the strategies at equal (T, M) across seeds, beyond seed noise.
 //! `hf` reads Hugging Face checkpoint directories (memory-mapped weights, JSON configs);
 //! `encode` turns videos into feature directories with SigLIP/CLIP towers (`hf` → `encode` → `features`' file format).
 //! `lm` runs the decoder LMs they hold (Qwen2, Llama), with LoRA and their tokenizer.
@@ -43,6 +44,7 @@ pub mod model;
 pub mod niah;
 pub mod optimum;
 pub mod plot;
+pub mod ranking;
 pub mod reduction;
 pub mod report;
 pub mod results;

@@ -37,6 +37,8 @@ enum Command {
     Optimum(cli::optimum::Args),
     /// Draw the figures (PNG and SVG) of a run into <run>/plots/, or of a results table with its fits.json.
     Plot(cli::plot::Args),
+    /// Rank the strategies at equal (T, M) across seeds: means, spreads, differences beyond 2 SE.
+    Rank(cli::rank::Args),
     /// Write report.md (config, results, fits, optimum and the figures) for a run or a results table.
     Report(cli::report::Args),
     /// Write notebooks-export/<run>.ipynb, which reloads the run and redraws its plots.
@@ -64,6 +66,7 @@ fn main() {
         Command::Fit(a) => cli::fit::run(a),
         Command::Optimum(a) => cli::optimum::run(a),
         Command::Plot(a) => cli::plot::run(a),
+        Command::Rank(a) => cli::rank::run(a),
         Command::Report(a) => cli::report::run(a),
         Command::ExportNotebook(a) => cli::export_notebook::run(a),
         Command::Ingest(a) => cli::ingest::run(a),

@@ -45,6 +45,7 @@ pub fn render(data: &RunData) -> String {
     results_section(&mut md, data);
     families_section(&mut md, data);
     disagreement_section(&mut md, data);
+    ranking_section(&mut md, data);
     fits_section(&mut md, data);
     optimum_section(&mut md, data);
     accuracy_optimum_section(&mut md, data);
@@ -213,6 +214,30 @@ fn disagreement_section(md: &mut String, data: &RunData) {
         let _ = writeln!(md, "- {line}");
     }
     md.push('\n');
+}
+
+/// The strategies ranked across seeds at each (T, M) that several reach, with the
+/// differences beyond twice their standard error (only when some point has two seeds).
+fn ranking_section(md: &mut String, data: &RunData) {
+    let rows = ranking_rows(data);
+    let cells = crate::ranking::rank(&rows);
+    if !cells.iter().any(|c| c.pairs_compared > 0) {
+        return;
+    }
+    md.push_str("### Strategies ranked across seeds\n\n");
+    md.push_str("At each (T, M) that several strategies reach: seed means and standard deviations of the held-out loss and accuracy, and the pairs whose difference exceeds twice Welch's standard error over the seeds (training noise; the eval SE column is the evaluated videos' sampling noise, shared by every strategy).\n\n");
+    md.push_str(&crate::ranking::render(&cells));
+}
+
+/// A run's points as the ranking reads them.
+pub fn ranking_rows(data: &RunData) -> Vec<crate::ranking::SeedRow> {
+    data.points
+        .iter()
+        .map(|p| {
+            let (accuracy, accuracy_se) = p.accuracy.get(ALL_QUESTIONS).copied().unwrap_or((f64::NAN, f64::NAN));
+            crate::ranking::SeedRow { strategy: p.strategy.clone(), frames: p.frames, tokens_per_frame: p.tokens, loss: p.loss.0, accuracy, accuracy_se }
+        })
+        .collect()
 }
 
 /// The discrete optimum on loss beside the one on the error rate, per (strategy, budget):
@@ -613,6 +638,19 @@ mod tests {
             families: vec![],
             warnings: vec![],
         }
+    }
+
+    #[test]
+    fn the_report_ranks_strategies_only_when_seeds_allow_it() {
+        let mut data = run_with(&[(4.0, 1.0, 0.6), (4.0, 1.02, 0.61)]);
+        let mut md = String::new();
+        ranking_section(&mut md, &data);
+        assert!(md.is_empty(), "one strategy: nothing to rank: {md}");
+        let other: Vec<Point> = data.points.iter().map(|p| Point { strategy: "sample/sample".into(), loss: (p.loss.0 + 0.3, 0.01), ..p.clone() }).collect();
+        data.points.extend(other);
+        ranking_section(&mut md, &data);
+        assert!(md.contains("### Strategies ranked across seeds"), "{md}");
+        assert!(md.contains("loss: pool/sample better than sample/sample by 0.3000"), "{md}");
     }
 
     #[test]

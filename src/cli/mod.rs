@@ -8,6 +8,7 @@ pub mod lm;
 pub mod optimum;
 pub mod plot;
 pub mod progress;
+pub mod rank;
 pub mod reduce;
 pub mod report;
 pub mod slurm;

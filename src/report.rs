@@ -636,7 +636,7 @@ mod tests {
                 .unwrap()
             })
             .collect();
-        crate::optimum::OptimaReport { optima, targets: vec![], warnings: vec![], within_data: false }
+        crate::optimum::OptimaReport { optima, targets: vec![], warnings: vec![], within_data: false, flops_optima: vec![] }
     }
 
     #[test]

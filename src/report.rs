@@ -47,6 +47,7 @@ pub fn render(data: &RunData) -> String {
     disagreement_section(&mut md, data);
     fits_section(&mut md, data);
     optimum_section(&mut md, data);
+    md.push_str(&data.optima.as_ref().map(|o| o.flops_markdown()).unwrap_or_default());
     accuracy_optimum_section(&mut md, data);
     figures_section(&mut md);
     md

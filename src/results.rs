@@ -305,3 +305,29 @@ pub fn summary_table(df: &DataFrame) -> Result<String> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run resumed across the FLOPs columns: the old point's row reads them back null,
+    /// whichever order the points stack in.
+    #[test]
+    fn rows_without_the_flops_columns_stack_with_rows_that_have_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = DataFrame::new(1, vec![str_col("key", "a"), f64_col("loss", 1.5)]).unwrap();
+        let new = DataFrame::new(1, vec![str_col("key", "b"), f64_col("loss", 1.25), f64_col("flops", 3.0e6), i64_col("lm_params", 5219)]).unwrap();
+        for (name, mut df) in [("a", old), ("b", new)] {
+            write_parquet(&dir.path().join(format!("{name}.parquet")), &mut df).unwrap();
+        }
+        for keys in [["a", "b"], ["b", "a"]] {
+            let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+            let df = stack(dir.path(), &keys, &["key"]).unwrap().unwrap();
+            assert_eq!(df.height(), 2);
+            let flops: Vec<Option<f64>> = df.column("flops").unwrap().f64().unwrap().iter().collect();
+            assert_eq!(flops, vec![None, Some(3.0e6)]);
+            assert_eq!(f64_column(&df, "loss").unwrap(), vec![1.5, 1.25]);
+            assert_eq!(df.column("lm_params").unwrap().i64().unwrap().get(0), None);
+        }
+    }
+}

@@ -68,6 +68,9 @@ fn rows_carry_flops_and_the_optimum_stays_within_flops_budgets() {
     let flops = saved["flops_optima"].as_array().map_or(0, |a| a.len());
     assert!(flops > 0, "{}", saved["warnings"]);
 
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(report.contains("## Optimum under a FLOPs budget") && report.contains("| pool/sample |"), "{report}");
+
     // On the command line: every answer within its budget.
     let budget = total(&costs["strategies"]["pool/sample"], 3.0, 2.0)[3];
     let out = ok(&vislaw(&["optimum", run.to_str().unwrap(), "--budget-flops", &budget.to_string(), "--json"]));

@@ -27,6 +27,49 @@ impl OptimaReport {
     }
 }
 
+impl OptimaReport {
+    /// The optima under FLOPs budgets as a report section (empty when there are none).
+    pub fn flops_markdown(&self) -> String {
+        if self.flops_optima.is_empty() {
+            return String::new();
+        }
+        let mut md = String::from(
+            "## Optimum under a FLOPs budget
+
+",
+        );
+        md.push_str(
+            "cost(T, M) is the forward FLOPs of one sample (`cost.json`): the vision encoder per frame it runs on (counted for \
+             deployment even when features are precomputed), the reducer, the projector and the LM's prefill over T·M visual plus \
+             the text tokens, its attention quadratic in the context. Continuous: the best real-valued (T*, M*) with cost ≤ C (95% \
+             bootstrap intervals); discrete: the best setting the strategy's reducers reach within C.\n\n",
+        );
+        md.push_str("| group | law | C (FLOPs) | T* | M* | loss | discrete (T, M) | its loss | its FLOPs |\n|---|---|---|---|---|---|---|---|---|\n");
+        for o in &self.flops_optima {
+            let c = &o.continuous;
+            let (dp, dl, df) = match (&o.discrete, o.discrete_flops) {
+                (Some(d), Some(f)) => (format!("({}, {})", d.t, d.m), format!("{}{}", num(d.loss), ci(&o.ci95, "discrete_loss")), format!("{f:.3e}")),
+                _ => ("none within C".into(), String::new(), String::new()),
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.3e} | {}{} | {}{} | {}{} | {dp} | {dl} | {df} |",
+                o.group,
+                o.law.name(),
+                o.budget_flops,
+                num(c.t),
+                ci(&o.ci95, "T"),
+                num(c.m),
+                ci(&o.ci95, "M"),
+                num(c.loss),
+                ci(&o.ci95, "loss")
+            );
+        }
+        md.push('\n');
+        md
+    }
+}
+
 fn ci(map: &BTreeMap<String, [f64; 2]>, key: &str) -> String {
     map.get(key).map(|[lo, hi]| format!(" [{}, {}]", num(*lo), num(*hi))).unwrap_or_default()
 }

@@ -54,6 +54,16 @@ pub fn budgets(cfg: &Config, rows: usize) -> Vec<f64> {
     }
 }
 
+/// The config's FLOPs budgets (`sweep.budgets_flops`) with the run's cost models
+/// (`cost.json`, written by the points; without it the FLOPs optima are left out with a warning).
+fn with_flops(mut opts: OptimumOptions, cfg: &Config, run_dir: &Path) -> OptimumOptions {
+    opts.budgets_flops = cfg.sweep.budgets_flops.clone();
+    if let Ok(costs) = crate::cost::RunCosts::load(&run_dir.join(crate::cost::COST_FILE)) {
+        opts.costs = costs.strategies;
+    }
+    opts
+}
+
 /// Fits the sweep's rows grouped by strategy, saves `fits.json`, solves the optimum at the
 /// config's budgets and saves `optimum.json` (an optimum the fits cannot support is
 /// reported in [`Analysis::optimum`], not an error).
@@ -61,7 +71,7 @@ pub fn fit_and_solve(cfg: &Config, df: &DataFrame, run_dir: &Path) -> Result<Ana
     let opts = FitOptions { group_by: Some("strategy".into()), ..Default::default() };
     let fits = crate::fit::fit_table(df, &opts)?;
     let fits_path = fits.save(run_dir)?;
-    let optimum_opts = OptimumOptions::for_fits(&fits, cfg.data.frames, cfg.data.grid, budgets(cfg, df.height()));
+    let optimum_opts = with_flops(OptimumOptions::for_fits(&fits, cfg.data.frames, cfg.data.grid, budgets(cfg, df.height())), cfg, run_dir);
     let optimum = match crate::optimum::solve(&fits, &optimum_opts) {
         Ok(optima) => {
             let path = optima.save(run_dir)?;
@@ -91,7 +101,7 @@ fn accuracy_fit_and_solve(cfg: &Config, df: &DataFrame, run_dir: &Path) -> Resul
     let optimum_path = run_dir.join(crate::rundir::ACCURACY_OPTIMUM_FILE);
     let opts = FitOptions { group_by: Some("strategy".into()), loss: "accuracy".into(), error: true, ..Default::default() };
     let solved = crate::fit::fit_table(df, &opts).map_err(|e| e.to_string()).and_then(|fits| {
-        let optimum_opts = OptimumOptions::for_fits(&fits, cfg.data.frames, cfg.data.grid, budgets(cfg, df.height()));
+        let optimum_opts = with_flops(OptimumOptions::for_fits(&fits, cfg.data.frames, cfg.data.grid, budgets(cfg, df.height())), cfg, run_dir);
         crate::optimum::solve(&fits, &optimum_opts).map(|o| (fits, o)).map_err(|e| e.to_string())
     });
     match &solved {

@@ -28,6 +28,7 @@
 pub mod analysis;
 pub mod bench;
 pub mod config;
+pub mod cost;
 pub mod disagreement;
 pub mod encode;
 pub mod error;

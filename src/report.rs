@@ -48,6 +48,7 @@ pub fn render(data: &RunData) -> String {
     ranking_section(&mut md, data);
     fits_section(&mut md, data);
     optimum_section(&mut md, data);
+    md.push_str(&data.optima.as_ref().map(|o| o.flops_markdown()).unwrap_or_default());
     accuracy_optimum_section(&mut md, data);
     figures_section(&mut md);
     md
@@ -674,7 +675,7 @@ mod tests {
                 .unwrap()
             })
             .collect();
-        crate::optimum::OptimaReport { optima, targets: vec![], warnings: vec![], within_data: false }
+        crate::optimum::OptimaReport { optima, targets: vec![], warnings: vec![], within_data: false, flops_optima: vec![] }
     }
 
     #[test]

@@ -103,6 +103,10 @@ pub struct PointRow {
     pub split: Option<String>,
     /// The training-loss curve.
     pub curve: Vec<crate::train::CurvePoint>,
+    /// Forward FLOPs of one sample by part and the LM's parameter count (columns
+    /// `flops_encoder`, `flops_reducer`, `flops_projector`, `flops_lm`, `flops`, `lm_params`);
+    /// `None` writes none of them (rows of runs from before they existed read back null).
+    pub cost: Option<crate::cost::Breakdown>,
 }
 
 impl PointRow {
@@ -145,6 +149,16 @@ impl PointRow {
             f64_col("tokens_per_s", self.tokens_per_s),
             str_col("device", &self.device),
         ]);
+        if let Some(c) = &self.cost {
+            cols.extend([
+                f64_col("flops_encoder", c.encoder),
+                f64_col("flops_reducer", c.reducer),
+                f64_col("flops_projector", c.projector),
+                f64_col("flops_lm", c.lm),
+                f64_col("flops", c.total),
+                i64_col("lm_params", c.lm_params as i64),
+            ]);
+        }
         if let Some(split) = &self.split {
             cols.push(str_col("split", split));
         }
@@ -226,6 +240,7 @@ fn stack(dir: &Path, keys: &[String], sort_by: &[&str]) -> Result<Option<DataFra
         match &mut out {
             None => out = Some(df),
             Some(acc) => {
+                let df = align(acc, df)?;
                 acc.vstack_mut(&df)?;
             }
         }
@@ -234,6 +249,20 @@ fn stack(dir: &Path, keys: &[String], sort_by: &[&str]) -> Result<Option<DataFra
         Some(df) => Ok(Some(df.sort(sort_by.iter().copied(), SortMultipleOptions::default())?)),
         None => Ok(None),
     }
+}
+
+/// Makes `df` stackable under `acc`: a column only one of them has is added to the other
+/// as nulls (a run resumed across a schema change: rows written before the FLOPs columns
+/// existed read back with those columns null), and `df`'s columns follow `acc`'s order.
+fn align(acc: &mut DataFrame, mut df: DataFrame) -> Result<DataFrame> {
+    let (a, b) = (column_names(acc), column_names(&df));
+    for c in df.columns().iter().filter(|c| !a.contains(&c.name().to_string())).cloned().collect::<Vec<_>>() {
+        acc.with_column(Column::full_null(c.name().clone(), acc.height(), c.dtype()))?;
+    }
+    for c in acc.columns().iter().filter(|c| !b.contains(&c.name().to_string())).cloned().collect::<Vec<_>>() {
+        df.with_column(Column::full_null(c.name().clone(), df.height(), c.dtype()))?;
+    }
+    Ok(df.select(column_names(acc))?)
 }
 
 /// Merges the finished points named by `keys` into `results.parquet`, `results.csv` and
@@ -275,4 +304,30 @@ pub fn summary_table(df: &DataFrame) -> Result<String> {
         );
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run resumed across the FLOPs columns: the old point's row reads them back null,
+    /// whichever order the points stack in.
+    #[test]
+    fn rows_without_the_flops_columns_stack_with_rows_that_have_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = DataFrame::new(1, vec![str_col("key", "a"), f64_col("loss", 1.5)]).unwrap();
+        let new = DataFrame::new(1, vec![str_col("key", "b"), f64_col("loss", 1.25), f64_col("flops", 3.0e6), i64_col("lm_params", 5219)]).unwrap();
+        for (name, mut df) in [("a", old), ("b", new)] {
+            write_parquet(&dir.path().join(format!("{name}.parquet")), &mut df).unwrap();
+        }
+        for keys in [["a", "b"], ["b", "a"]] {
+            let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+            let df = stack(dir.path(), &keys, &["key"]).unwrap().unwrap();
+            assert_eq!(df.height(), 2);
+            let flops: Vec<Option<f64>> = df.column("flops").unwrap().f64().unwrap().iter().collect();
+            assert_eq!(flops, vec![None, Some(3.0e6)]);
+            assert_eq!(f64_column(&df, "loss").unwrap(), vec![1.5, 1.25]);
+            assert_eq!(df.column("lm_params").unwrap().i64().unwrap().get(0), None);
+        }
+    }
 }

@@ -18,6 +18,13 @@ pub struct Args {
     /// Visual-token budget L (repeatable).
     #[arg(long = "budget")]
     budgets: Vec<f64>,
+    /// Compute budget C in forward FLOPs per sample (repeatable): the optimum under
+    /// cost(T, M) ≤ C, from the run's cost model (cost.json).
+    #[arg(long = "budget-flops")]
+    budgets_flops: Vec<f64>,
+    /// The cost model for --budget-flops (default: cost.json in the run directory, or beside the fits.json).
+    #[arg(long)]
+    cost: Option<PathBuf>,
     /// Tokens per frame every group may use, comma-separated (default: per strategy group
     /// `spatial/temporal`, the M its spatial reducer reaches on the --grid; other groups:
     /// k×k pooling of the grid, 1,4,9,16,25,36,49,81,196,729 for 27).
@@ -116,14 +123,27 @@ fn optimum_options(args: &Args, report: &FitReport) -> Result<OptimumOptions> {
     opts.feasible_t = args.feasible_t.clone();
     opts.target_loss = args.target_loss.clone();
     opts.within_data = args.within_data;
+    opts.budgets_flops = args.budgets_flops.clone();
+    if !args.budgets_flops.is_empty() {
+        let path = match &args.cost {
+            Some(p) => p.clone(),
+            None if args.input.is_dir() => args.input.join(vislaw::cost::COST_FILE),
+            None => args.input.parent().unwrap_or(std::path::Path::new(".")).join(vislaw::cost::COST_FILE),
+        };
+        if !path.exists() {
+            return Err(Error::input("--budget-flops", format!("needs a cost model: {} does not exist (give --cost FILE)", path.display())));
+        }
+        opts.costs = vislaw::cost::RunCosts::load(&path)?.strategies;
+    }
     Ok(opts)
 }
 
 /// The solver's complaint about an option, in terms of the flag that set it.
 fn flag_error(e: InvalidOption) -> Error {
     match e {
-        InvalidOption::NothingToSolve => Error::input("optimum", "give at least one --budget or --target-loss"),
+        InvalidOption::NothingToSolve => Error::input("optimum", "give at least one --budget, --budget-flops or --target-loss"),
         InvalidOption::Budget(b) => Error::input("--budget", format!("{b} is not a positive number")),
+        InvalidOption::BudgetFlops(b) => Error::input("--budget-flops", format!("{b} is not a positive number")),
         InvalidOption::TargetLoss(t) => Error::input("--target-loss", format!("{t} is not a positive number")),
         InvalidOption::FeasibleM => Error::input("--feasible-m", "needs at least one value, all ≥ 1"),
         InvalidOption::FeasibleT => Error::input("--feasible-t", "values must be ≥ 1"),

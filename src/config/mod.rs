@@ -171,6 +171,10 @@ pub struct SweepConfig {
     /// Visual context budgets L: grid points need T·M ≤ max L; also the optimum's budgets.
     #[serde(default)]
     pub budgets: Vec<usize>,
+    /// Compute budgets C (forward FLOPs per sample): the analysis also solves the optimum
+    /// under cost(T, M) ≤ C. Not part of any point's key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub budgets_flops: Vec<f64>,
     /// Training seeds (the replicate axis).
     pub seeds: Vec<u64>,
 }
@@ -270,6 +274,9 @@ impl SweepConfig {
         nonempty("sweep.seeds", &self.seeds)?;
         for &b in &self.budgets {
             positive("sweep.budgets", b)?;
+        }
+        if let Some(b) = self.budgets_flops.iter().find(|b| !(b.is_finite() && **b > 0.0)) {
+            return Err(Error::input("sweep.budgets_flops", format!("{b} is not a positive number")));
         }
         if self.design == Design::Cross && self.center.is_none() {
             return Err(Error::input("sweep.center", "required by design: cross"));

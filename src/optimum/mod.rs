@@ -12,10 +12,12 @@
 //! `continuous`, `discrete` (and the target-loss budget), `render` (text tables).
 mod continuous;
 mod discrete;
+pub mod flops;
 pub mod options;
 mod render;
 mod surface;
 
+pub use flops::FlopsOptimum;
 pub use options::{strategy_sets, Feasible, InvalidOption, OptimumOptions};
 pub use render::extrapolation_words;
 
@@ -190,6 +192,10 @@ pub struct OptimaReport {
     /// One entry per (group, target loss).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<TargetBudget>,
+    /// One entry per (group, FLOPs budget): the optimum under cost(T, M) ≤ C (absent in
+    /// files written before FLOPs budgets existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flops_optima: Vec<FlopsOptimum>,
     /// Problems, one line each (fits that could not be solved and why).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -291,8 +297,21 @@ pub fn solve(report: &FitReport, opts: &OptimumOptions) -> Result<OptimaReport> 
         for &target in &opts.target_loss {
             out.targets.push(target_budget(fit, &setup, target));
         }
+        if opts.budgets_flops.is_empty() {
+            continue;
+        }
+        let Some(cost) = opts.cost_of(&fit.group) else {
+            out.warnings.push(format!("group {}: no cost model, so no optimum under a FLOPs budget", fit.group));
+            continue;
+        };
+        for &budget in &opts.budgets_flops {
+            match flops::flops_optimum_at(fit, &setup, cost, budget) {
+                Ok(o) => out.flops_optima.push(o),
+                Err(why) => out.warnings.push(format!("group {} at FLOPs budget {budget:e}: {why}", fit.group)),
+            }
+        }
     }
-    if out.optima.is_empty() && out.targets.is_empty() {
+    if out.optima.is_empty() && out.targets.is_empty() && out.flops_optima.is_empty() {
         let why = out.warnings.first().cloned().unwrap_or_else(|| "the fit report has no fits".into());
         return Err(Error::input("optimum", why));
     }

@@ -31,6 +31,11 @@ pub struct OptimumOptions {
     /// Search only inside each fit's measured ranges of T and M (continuous and discrete),
     /// instead of extrapolating the law past its data.
     pub within_data: bool,
+    /// Compute budgets C: forward FLOPs per sample, cost(T, M) ≤ C.
+    pub budgets_flops: Vec<f64>,
+    /// The cost model of each fit group (a run's `cost.json`, by strategy label); a group
+    /// without one uses the only model when there is exactly one.
+    pub costs: BTreeMap<String, crate::cost::CostModel>,
 }
 
 impl Default for OptimumOptions {
@@ -46,6 +51,8 @@ impl Default for OptimumOptions {
             frames_column: "frames".into(),
             tokens_column: "tokens_per_frame".into(),
             within_data: false,
+            budgets_flops: Vec::new(),
+            costs: BTreeMap::new(),
         }
     }
 }
@@ -220,6 +227,8 @@ pub enum InvalidOption {
     NothingToSolve,
     /// A budget that is not a positive number.
     Budget(f64),
+    /// A FLOPs budget that is not a positive number.
+    BudgetFlops(f64),
     /// A target loss that is not a positive number.
     TargetLoss(f64),
     /// `feasible_m` is empty or holds a 0.
@@ -237,6 +246,7 @@ impl fmt::Display for InvalidOption {
         match self {
             InvalidOption::NothingToSolve => f.write_str("give at least one budget or target loss"),
             InvalidOption::Budget(b) => write!(f, "budget {b} is not a positive number"),
+            InvalidOption::BudgetFlops(b) => write!(f, "FLOPs budget {b} is not a positive number"),
             InvalidOption::TargetLoss(t) => write!(f, "target loss {t} is not a positive number"),
             InvalidOption::FeasibleM => f.write_str("feasible M needs at least one value, all ≥ 1"),
             InvalidOption::FeasibleT => f.write_str("feasible T values must be ≥ 1"),
@@ -249,8 +259,11 @@ impl fmt::Display for InvalidOption {
 impl OptimumOptions {
     /// Checks the options before anything is solved.
     pub fn check(&self) -> Result<(), InvalidOption> {
-        if self.budgets.is_empty() && self.target_loss.is_empty() {
+        if self.budgets.is_empty() && self.target_loss.is_empty() && self.budgets_flops.is_empty() {
             return Err(InvalidOption::NothingToSolve);
+        }
+        if let Some(b) = self.budgets_flops.iter().find(|b| !(b.is_finite() && **b > 0.0)) {
+            return Err(InvalidOption::BudgetFlops(*b));
         }
         if let Some(b) = self.budgets.iter().find(|b| !(b.is_finite() && **b > 0.0)) {
             return Err(InvalidOption::Budget(*b));
@@ -271,6 +284,11 @@ impl OptimumOptions {
             return Err(InvalidOption::MaxFrames);
         }
         Ok(())
+    }
+
+    /// The cost model of a fit group: its own, else the only one there is.
+    pub fn cost_of(&self, group: &str) -> Option<&crate::cost::CostModel> {
+        self.costs.get(group).or_else(|| (self.costs.len() == 1).then(|| self.costs.values().next()).flatten())
     }
 
     /// The T and M a group's discrete optimum may use: its own sets, else the defaults

@@ -14,6 +14,9 @@ impl OptimaReport {
         for t in &self.targets {
             render_target(&mut out, t, self.within_data);
         }
+        for o in &self.flops_optima {
+            render_flops(&mut out, o);
+        }
         if self.within_data {
             let _ = writeln!(out, "(searched only inside each fit's measured ranges of T and M)");
         }
@@ -21,6 +24,49 @@ impl OptimaReport {
             let _ = writeln!(out, "warning: {w}");
         }
         out
+    }
+}
+
+impl OptimaReport {
+    /// The optima under FLOPs budgets as a report section (empty when there are none).
+    pub fn flops_markdown(&self) -> String {
+        if self.flops_optima.is_empty() {
+            return String::new();
+        }
+        let mut md = String::from(
+            "## Optimum under a FLOPs budget
+
+",
+        );
+        md.push_str(
+            "cost(T, M) is the forward FLOPs of one sample (`cost.json`): the vision encoder per frame it runs on (counted for \
+             deployment even when features are precomputed), the reducer, the projector and the LM's prefill over T·M visual plus \
+             the text tokens, its attention quadratic in the context. Continuous: the best real-valued (T*, M*) with cost ≤ C (95% \
+             bootstrap intervals); discrete: the best setting the strategy's reducers reach within C.\n\n",
+        );
+        md.push_str("| group | law | C (FLOPs) | T* | M* | loss | discrete (T, M) | its loss | its FLOPs |\n|---|---|---|---|---|---|---|---|---|\n");
+        for o in &self.flops_optima {
+            let c = &o.continuous;
+            let (dp, dl, df) = match (&o.discrete, o.discrete_flops) {
+                (Some(d), Some(f)) => (format!("({}, {})", d.t, d.m), format!("{}{}", num(d.loss), ci(&o.ci95, "discrete_loss")), format!("{f:.3e}")),
+                _ => ("none within C".into(), String::new(), String::new()),
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.3e} | {}{} | {}{} | {}{} | {dp} | {dl} | {df} |",
+                o.group,
+                o.law.name(),
+                o.budget_flops,
+                num(c.t),
+                ci(&o.ci95, "T"),
+                num(c.m),
+                ci(&o.ci95, "M"),
+                num(c.loss),
+                ci(&o.ci95, "loss")
+            );
+        }
+        md.push('\n');
+        md
     }
 }
 
@@ -55,6 +101,41 @@ fn render_optimum(out: &mut String, o: &Optimum) {
                 ci(&o.ci95, "discrete_loss"),
                 num(cost)
             );
+        }
+        _ => {
+            let _ = writeln!(out, "  discrete    no feasible setting fits this budget");
+        }
+    }
+    if let Some(b) = &o.boundary {
+        let _ = writeln!(out, "  boundary: {b}");
+    }
+    if let Some(why) = &o.not_identified {
+        let _ = writeln!(out, "  no intervals: {why}");
+    }
+    render_extrapolation(
+        out,
+        o.measured.as_ref(),
+        [("continuous", Some((c.t, c.m)), o.extrapolation), ("discrete", o.discrete.as_ref().map(|d| (d.t, d.m)), o.discrete_extrapolation)],
+    );
+}
+
+fn render_flops(out: &mut String, o: &super::FlopsOptimum) {
+    let c = &o.continuous;
+    let _ = writeln!(out, "group {} ({} law), FLOPs budget {:.4e} per sample:", o.group, o.law.name(), o.budget_flops);
+    let _ = writeln!(
+        out,
+        "  continuous  T* = {}{}  M* = {}{}  loss {}{}  ({:.4e} FLOPs)",
+        num(c.t),
+        ci(&o.ci95, "T"),
+        num(c.m),
+        ci(&o.ci95, "M"),
+        num(c.loss),
+        ci(&o.ci95, "loss"),
+        o.continuous_flops
+    );
+    match (&o.discrete, o.discrete_flops) {
+        (Some(d), Some(f)) => {
+            let _ = writeln!(out, "  discrete    T = {}  M = {}  loss {}{}  ({f:.4e} FLOPs)", d.t, d.m, num(d.loss), ci(&o.ci95, "discrete_loss"));
         }
         _ => {
             let _ = writeln!(out, "  discrete    no feasible setting fits this budget");

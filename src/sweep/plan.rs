@@ -276,6 +276,17 @@ fn check_shapes(cfg: &Config, shapes: &[Shape]) -> Result<()> {
     Ok(())
 }
 
+/// The run's cost models (`cost.json`): the encoder from the source (the synthetic
+/// benchmark's frozen encoder; for files, the one `manifest.json` names, else unknown), for
+/// a vocabulary of `vocab` and `text_tokens` text tokens per sample.
+pub fn run_costs(cfg: &Config, vocab: usize, text_tokens: f64) -> crate::cost::RunCosts {
+    let encoder = match cfg.data.generator {
+        crate::config::Generator::Synthetic => Some(crate::features::synthetic::encoder_shape(cfg.data.grid, cfg.data.dim)),
+        crate::config::Generator::Files => cfg.data.dir.as_deref().and_then(crate::cost::EncoderShape::from_feature_dir),
+    };
+    crate::cost::RunCosts::of(cfg, encoder, vocab, text_tokens)
+}
+
 /// Estimates a point's training + evaluation FLOPs from the model shape and sequence length.
 pub fn estimate_cost(cfg: &Config, point: &Point) -> Cost {
     let seq = point.visual_tokens() + crate::features::MAX_TEXT_TOKENS;

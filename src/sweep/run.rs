@@ -336,6 +336,7 @@ fn blind_row(cfg: &Config, fingerprint: Option<&str>, eval: EvalResult, outcome:
         device,
         curve: outcome.curve.clone(),
         split: crate::results::split_label(cfg),
+        cost: None,
     }
 }
 
@@ -542,6 +543,9 @@ fn train_point(cfg: &Config, ctx: &Context, point: &Point, events: &dyn SweepEve
     let text_tokens = ctx.train.questions.iter().map(|q| (q.prompt.len() + q.target().len() - 1) as f64).sum::<f64>() / ctx.train.questions.len() as f64;
     let tokens_per_sample = point.visual_tokens() as f64 + text_tokens;
     let rate = outcome.samples as f64 / outcome.seconds.max(1e-9);
+    let costs = sweep::run_costs(cfg, ctx.vocab, text_tokens);
+    costs.save(dir)?;
+    let cost = costs.get(&point.strategy().to_string()).map(|c| c.breakdown(point.shape.frames as f64, point.shape.tokens_per_frame as f64));
     Ok(PointRow {
         key: point.key.clone(),
         run: cfg.name.clone(),
@@ -560,6 +564,7 @@ fn train_point(cfg: &Config, ctx: &Context, point: &Point, events: &dyn SweepEve
         device: device_name(ctx.device),
         curve: outcome.curve,
         split: crate::results::split_label(cfg),
+        cost,
     })
 }
 

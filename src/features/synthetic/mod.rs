@@ -28,6 +28,13 @@ use tch::Tensor;
 mod encoder;
 mod render;
 mod scene;
+
+/// The frozen encoder's shape, for its FLOP count: a patch embedding of `PATCH² × CHANNELS`
+/// values, one attention block (no MLP) over the g² patches and a CLS token.
+pub fn encoder_shape(grid: usize, dim: usize) -> crate::cost::EncoderShape {
+    let patches = grid * grid;
+    crate::cost::EncoderShape { patches, patch_dim: render::PATCH * render::PATCH * render::CHANNELS, tokens: patches + 1, layers: 1, width: dim, mlp: 0 }
+}
 pub mod vocab;
 
 /// Question families, in vocabulary order.

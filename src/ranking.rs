@@ -225,7 +225,13 @@ pub fn render(cells: &[Cell]) -> String {
                 writeln!(md, "None of the {} pairs differs by more than twice the standard error of the difference, on loss or accuracy.\n", c.pairs_compared);
             continue;
         }
-        let _ = writeln!(md, "Differences beyond twice their standard error ({} of {} pairs compared, per metric):\n", c.beyond_2se.len(), c.pairs_compared);
+        let _ = writeln!(
+            md,
+            "Differences beyond twice their standard error: {} of {} comparisons ({} pairs, each on loss and on accuracy):\n",
+            c.beyond_2se.len(),
+            2 * c.pairs_compared,
+            c.pairs_compared
+        );
         for d in &c.beyond_2se {
             let _ = writeln!(md, "- {}: {} better than {} by {:.4} (SE {:.4}, {:.1} SE)", d.metric.name(), d.better, d.worse, d.gap, d.se, d.gap / d.se);
         }

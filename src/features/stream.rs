@@ -134,7 +134,8 @@ impl Store {
                 if cache.as_ref().is_some_and(|c| c.is_checked(&video.fingerprint)) {
                     continue;
                 }
-                drop(read_video(video, Device::Cpu)?);
+                check_video(video)?;
+                release_freed_memory();
                 if let Some(c) = &cache {
                     c.mark_checked(&video.fingerprint)?;
                 }
@@ -194,6 +195,7 @@ impl Store {
                     st.read.fetch_add(1, Ordering::Relaxed);
                     let r = reducer.reduce_video(&tensors).to_device(Device::Cpu);
                     drop(tensors);
+                    release_freed_memory();
                     if r.size() != [tokens as i64, dim as i64] {
                         return Err(Error::internal(format!("reducer gave {:?}, not [{tokens}, {dim}]", r.size())));
                     }
@@ -216,9 +218,30 @@ impl Store {
     }
 }
 
+/// Hands the heap memory one video's tensors used back to the system. glibc keeps freed
+/// blocks below its (adaptive, up to 32 MiB) mmap threshold in the heap, so without this
+/// the intermediates of reducing one 27×27×1152 video after another piled up: measured peak
+/// RSS 1.58 GB against 0.92 GB with it, on 64 videos of 32 frames.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // Safety: malloc_trim only returns free memory of the allocator to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Maps a video file and copies its tensors out as f32 on `device`, batched as one video;
 /// fails naming the file on a missing tensor, an unsupported dtype or a non-finite value.
 pub fn read_video(video: &VideoFile, device: Device) -> Result<VideoTensors> {
+    read_video_as(video, device, true).map(|t| t.expect("converted"))
+}
+
+/// Checks that a video file's tensors are finite, in their stored type (no f32 copy).
+pub fn check_video(video: &VideoFile) -> Result<()> {
+    read_video_as(video, Device::Cpu, false).map(drop)
+}
+
+fn read_video_as(video: &VideoFile, device: Device, convert: bool) -> Result<Option<VideoTensors>> {
     let path = &video.path;
     let file = std::fs::File::open(path).map_err(|e| Error::file(path, format!("missing feature file: {e}")))?;
     // Safety: the mapping is read-only and dropped before this returns; a feature file
@@ -235,13 +258,27 @@ pub fn read_video(video: &VideoFile, device: Device) -> Result<VideoTensors> {
             other => return Err(Error::file(path, format!("tensor '{name}' has dtype {other:?}; supported: F32, F16, BF16, F64"))),
         };
         let shape: Vec<i64> = view.shape().iter().map(|&s| s as i64).collect();
-        let t = Tensor::from_data_size(view.data(), &shape, kind).to_kind(Kind::Float);
-        super::check_finite(&t, name).map_err(|m| Error::file(path, m))?;
-        Ok(Some(t.to(device).unsqueeze(0)))
+        let mut stored = Tensor::from_data_size(view.data(), &shape, kind);
+        // An f16/bf16 value is finite in f32 exactly when it is in its stored type, so those
+        // are checked before converting; f64 may overflow f32, so it is converted first.
+        if kind == Kind::Double {
+            stored = stored.to_kind(Kind::Float);
+        }
+        super::check_finite(&stored, name).map_err(|m| Error::file(path, m))?;
+        if !convert {
+            return Ok(None);
+        }
+        Ok(Some(stored.to_kind(Kind::Float).to(device).unsqueeze(0)))
     };
+    if !convert {
+        for name in [FEATURES_TENSOR, ATTENTION_TENSOR, KEYS_TENSOR] {
+            tensor(name)?;
+        }
+        return Ok(None);
+    }
     let features = tensor(FEATURES_TENSOR)?.ok_or_else(|| Error::file(path, format!("no tensor named '{FEATURES_TENSOR}'")))?;
     let (attention, keys) = (tensor(ATTENTION_TENSOR)?, tensor(KEYS_TENSOR)?);
-    Ok(VideoTensors { features, attention, keys })
+    Ok(Some(VideoTensors { features, attention, keys }))
 }
 
 #[cfg(test)]

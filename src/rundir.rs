@@ -12,6 +12,8 @@
 //!   curves/<key>.parquet   its training curve
 //!   niah/<key>.parquet     its needle-grid cells (with a `niah:` section)
 //!   cache/prior-<k>.safetensors  the text-only warm start
+//!   cache/reduced/<k>.safetensors  one video's reduced features under one reduction (feature files)
+//!   cache/reduced/<v>.checked      a video found finite
 //!   blind.parquet          the blind baseline
 //!   results.parquet, results.csv, curves.parquet, niah.parquet   the merged tables
 //!   fits.json, optimum.json, report.md, plots/
@@ -31,6 +33,8 @@ pub const CURVES_DIR: &str = "curves";
 pub const NIAH_DIR: &str = "niah";
 /// Directory of caches (the text-only warm start).
 pub const CACHE_DIR: &str = "cache";
+/// Directory, inside `cache/`, of the reduced features of feature-file videos.
+pub const REDUCED_DIR: &str = "reduced";
 /// The blind (no visual tokens) baseline.
 pub const BLIND_FILE: &str = "blind.parquet";
 /// The merged results table.
@@ -141,14 +145,19 @@ impl RunDir {
         self.root.join(CACHE_DIR).join(format!("prior-{key}.safetensors"))
     }
 
+    /// `cache/reduced/`: one file per (video, reduction), see `features::cache`.
+    pub fn reduced_cache(&self) -> PathBuf {
+        self.root.join(CACHE_DIR).join(REDUCED_DIR)
+    }
+
     /// The figures' directory.
     pub fn plots(&self) -> PathBuf {
         self.join(PLOTS_DIR)
     }
 
     /// The directories where an interrupted atomic write may leave a temp file.
-    pub fn temp_file_dirs(&self) -> [PathBuf; 5] {
-        [self.join(POINTS_DIR), self.join(CURVES_DIR), self.join(NIAH_DIR), self.root.clone(), self.join(CACHE_DIR)]
+    pub fn temp_file_dirs(&self) -> [PathBuf; 6] {
+        [self.join(POINTS_DIR), self.join(CURVES_DIR), self.join(NIAH_DIR), self.root.clone(), self.join(CACHE_DIR), self.reduced_cache()]
     }
 }
 
@@ -163,6 +172,7 @@ mod tests {
         assert_eq!(d.curve("abc"), Path::new("results/quick/curves/abc.parquet"));
         assert_eq!(d.niah_point("abc"), Path::new("results/quick/niah/abc.parquet"));
         assert_eq!(d.prior("k"), Path::new("results/quick/cache/prior-k.safetensors"));
+        assert_eq!(d.reduced_cache(), Path::new("results/quick/cache/reduced"));
         assert_eq!(d.claim("abc"), Path::new("results/quick/points/abc.claim"));
         assert_eq!(d.failed("abc"), Path::new("results/quick/points/abc.failed"));
         assert_eq!(d.slurm_logs(), Path::new("results/quick/slurm/logs"));

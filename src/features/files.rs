@@ -29,6 +29,8 @@ pub struct Files {
     fingerprint: String,
     /// Loaded bytes of the train, eval and validation splits.
     bytes: [f64; 3],
+    /// Per video: what streaming needs (its own fingerprint, length, sizes).
+    videos: BTreeMap<String, super::stream::VideoFile>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -74,7 +76,7 @@ impl Files {
             hasher.update(name.as_bytes()).update(&(text.len() as u64).to_le_bytes()).update(text.as_bytes());
         }
         let shape = [cfg.frames as i64, cfg.grid as i64, cfg.grid as i64, cfg.dim as i64];
-        let mut files = Files { dir, vocab_size: info.vocab_size, shape, questions, fingerprint: String::new(), bytes: [0.0; 3] };
+        let mut files = Files { dir, vocab_size: info.vocab_size, shape, questions, fingerprint: String::new(), bytes: [0.0; 3], videos: BTreeMap::new() };
         for split in [Split::Train, Split::Eval] {
             if files.video_names(Some(split)).is_empty() {
                 return Err(Error::file(&questions_path, format!("no questions in split '{}' (the sweep trains on train and scores on eval)", split.name())));
@@ -87,7 +89,14 @@ impl Files {
             loaded.insert(video.clone(), files.check_header(&path, &header, raw.len())?);
             let meta = std::fs::metadata(&path).map_err(|e| Error::file(&path, format!("cannot stat: {e}")))?;
             let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
-            hasher.update(video.as_bytes()).update(&[0]).update(&meta.len().to_le_bytes()).update(&mtime.to_le_bytes()).update(blake3::hash(&raw).as_bytes());
+            let mut own = blake3::Hasher::new();
+            for h in [&mut hasher, &mut own] {
+                h.update(video.as_bytes()).update(&[0]).update(&meta.len().to_le_bytes()).update(&mtime.to_le_bytes()).update(blake3::hash(&raw).as_bytes());
+            }
+            let (length, f32_bytes) = own_length_and_bytes(&header);
+            let fingerprint = own.finalize().to_hex()[..32].to_string();
+            let file = super::stream::VideoFile { name: video.clone(), path, fingerprint, length, file_bytes: meta.len(), f32_bytes };
+            files.videos.insert(video.clone(), file);
         }
         for (i, split) in [Split::Train, Split::Eval, Split::Validation].into_iter().enumerate() {
             files.bytes[i] = files.video_names(Some(split)).iter().map(|v| loaded[v]).sum();
@@ -138,6 +147,22 @@ impl Files {
             .filter(|(name, _)| [FEATURES_TENSOR, ATTENTION_TENSOR, KEYS_TENSOR].contains(&name.as_str()))
             .map(|(_, t)| frames * t.shape.iter().skip(1).product::<usize>() as f64 * 4.0)
             .sum())
+    }
+
+    /// The questions of a split, `Question::video` indexing `names`.
+    fn split_questions(&self, split: Split, names: &[String]) -> Vec<Question> {
+        let index: BTreeMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+        self.questions
+            .iter()
+            .filter(|q| q.split == split.name())
+            .map(|q| Question {
+                video: index[q.video.as_str()],
+                family: q.family.clone(),
+                prompt: q.prompt.clone(),
+                options: q.options.clone(),
+                answer: q.answer,
+            })
+            .collect()
     }
 
     /// Loads a video's tensors as f32, failing by name on non-finite values.
@@ -199,6 +224,15 @@ impl FeatureSource for Files {
         })
     }
 
+    fn video_files(&self, split: Split) -> Option<Result<super::stream::SplitVideos>> {
+        let names = self.video_names(Some(split));
+        if names.is_empty() {
+            return Some(Err(Error::file(&self.dir.join("questions.jsonl"), format!("no questions in split '{}'", split.name()))));
+        }
+        let videos = names.iter().map(|n| self.videos[n].clone()).collect();
+        Some(Ok(super::stream::SplitVideos { videos, questions: self.split_questions(split, &names), shape: self.shape }))
+    }
+
     fn load(&self, split: Split) -> Result<SplitData> {
         let names = self.video_names(Some(split));
         if names.is_empty() {
@@ -221,22 +255,22 @@ impl FeatureSource for Files {
                 keys.push(pad_frames(&k, frames));
             }
         }
-        let index: BTreeMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
-        let questions = self
-            .questions
-            .iter()
-            .filter(|q| q.split == split.name())
-            .map(|q| Question {
-                video: index[q.video.as_str()],
-                family: q.family.clone(),
-                prompt: q.prompt.clone(),
-                options: q.options.clone(),
-                answer: q.answer,
-            })
-            .collect();
+        let questions = self.split_questions(split, &names);
         let stack_all = |v: Vec<Tensor>| (v.len() == names.len()).then(|| Tensor::stack(&v, 0));
         Ok(SplitData { features: Tensor::stack(&features, 0), attention: stack_all(attention), keys: stack_all(keys), lengths, questions })
     }
+}
+
+/// A checked header's frames ℓ and the bytes its tensors take as f32 at that length.
+fn own_length_and_bytes(header: &safetensors::tensor::Metadata) -> (usize, f64) {
+    let tensors = header.tensors();
+    let length = tensors.get(FEATURES_TENSOR).map_or(0, |t| t.shape[0]);
+    let floats: usize = tensors
+        .iter()
+        .filter(|(n, _)| [FEATURES_TENSOR, ATTENTION_TENSOR, KEYS_TENSOR].contains(&n.as_str()))
+        .map(|(_, t)| t.shape.iter().product::<usize>())
+        .sum();
+    (length, floats as f64 * 4.0)
 }
 
 /// Appends zero frames to `[ℓ, …]` up to `[frames, …]` (the tensor itself when ℓ = frames).

@@ -1,11 +1,15 @@
 //! Feature sources: where a sweep's encoder features and questions come from. The embedded
 //! procedural benchmark (`synthetic`) and real features from safetensors (`files`) sit
-//! behind one trait.
+//! behind one trait. A sweep reads them through `stream::Store`: whole splits for the
+//! synthetic benchmark, one video at a time (with an on-disk `cache` of reduced videos)
+//! for files.
 use crate::config::{DataConfig, Generator};
 use crate::error::Result;
 use tch::Tensor;
 
+pub mod cache;
 pub mod files;
+pub mod stream;
 pub mod synthetic;
 
 /// Text tokens reserved after the visual tokens: room for a video's packed questions and answers.
@@ -133,6 +137,11 @@ pub trait FeatureSource {
     fn vocab_size(&self) -> usize;
     /// Loads (or generates and encodes) one split.
     fn load(&self, split: Split) -> Result<SplitData>;
+    /// The split as video files to read one at a time (`stream::Store`), for sources
+    /// whose splits need not fit in memory; `None` (the default): the split loads whole.
+    fn video_files(&self, _split: Split) -> Option<Result<stream::SplitVideos>> {
+        None
+    }
     /// Whether every video carries the named extra encoder tensor (`attention`, `keys`).
     fn provides(&self, _tensor: &str) -> bool {
         false

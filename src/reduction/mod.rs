@@ -15,6 +15,7 @@ use tch::Tensor;
 pub mod kernels;
 pub mod learned;
 pub mod params;
+pub mod per_video;
 mod spatial;
 mod temporal;
 

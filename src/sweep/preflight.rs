@@ -74,8 +74,11 @@ impl MemoryEstimate {
     }
 }
 
-/// Estimates a sweep's peak host memory: both splits' tensors as loaded (f32, padded to F)
-/// plus the copy stacking one split makes and the loader's working set; the needle grid's
+/// Estimates a sweep's peak host memory: for sources loaded whole (the synthetic
+/// benchmark), both splits' tensors as loaded (f32, padded to F) plus the copy stacking one
+/// split makes and the loader's working set; for feature files, which are reduced one video
+/// at a time (`features::stream`), each worker's one video (its file's pages twice: mapped
+/// and copied out, and its f32 tensors twice: converted and temporally reduced); the needle grid's
 /// haystacks; each worker's model and AdamW state (parameter, gradient, two moments) and
 /// the warm start's; each worker's activations (training batch, evaluation logits); and
 /// each worker's reduced features of the largest point (the temporally reduced full grid
@@ -91,11 +94,21 @@ pub fn estimate_memory(cfg: &Config, source: &dyn FeatureSource, points: &[Point
         crate::config::Generator::Files => "the videos of questions.jsonl",
     };
     let workers = workers.clamp(1, points.len().max(1)) as f64;
-    let mut parts = vec![MemoryPart {
-        what: "features of both splits as loaded",
-        keys: format!("{videos_keys}, data.frames, data.grid, data.dim"),
-        bytes: train_b + eval_b + train_b.max(eval_b) + source.load_working_bytes(),
-    }];
+    let streamed = streamed_video_bytes(cfg, source, points);
+    let mut parts = match streamed {
+        // Reduced one video at a time: each worker holds one video's pages, its stored-type
+        // copy, its f32 tensors and their temporal reduction (at most as large again).
+        Some((pages, f32_bytes)) => vec![MemoryPart {
+            what: "one video at a time per worker while reducing",
+            keys: "the largest feature file, data.grid, data.dim".into(),
+            bytes: workers * (2.0 * pages + 2.0 * f32_bytes),
+        }],
+        None => vec![MemoryPart {
+            what: "features of both splits as loaded",
+            keys: format!("{videos_keys}, data.frames, data.grid, data.dim"),
+            bytes: train_b + eval_b + train_b.max(eval_b) + source.load_working_bytes(),
+        }],
+    };
     if let Some(n) = &cfg.niah {
         let frames: f64 = n.lengths.iter().map(|&l| l as f64).sum::<f64>() * n.depths.len() as f64;
         parts.push(MemoryPart {
@@ -130,12 +143,31 @@ pub fn estimate_memory(cfg: &Config, source: &dyn FeatureSource, points: &[Point
     });
     let max_t = points.iter().map(|p| p.shape.frames).max().unwrap_or(0) as f64;
     let max_input = points.iter().map(|p| if p.shape.spatial.is_learned() { p.shape.frames as f64 * g2 } else { p.visual_tokens() as f64 }).fold(0.0, f64::max);
+    // Loaded splits are reduced whole, through the temporally reduced grid of one split;
+    // streamed ones video by video (that grid is in the per-video part above).
+    let whole_split_grid = if streamed.is_some() { 0.0 } else { train_v.max(eval_v) * max_t * g2 * dim };
     parts.push(MemoryPart {
         what: "reduced features per point",
         keys: format!("{videos_keys}, sweep.frames, sweep.tokens_per_frame, data.grid, data.dim"),
-        bytes: workers * ((train_v + eval_v) * max_input * dim + train_v.max(eval_v) * max_t * g2 * dim) * f32b,
+        bytes: workers * ((train_v + eval_v) * max_input * dim + whole_split_grid) * f32b,
     });
     MemoryEstimate { parts }
+}
+
+/// For a source read one video at a time (`FeatureSource::video_files`): the largest
+/// video file's bytes, and the largest f32 bytes of one video's tensors (the larger of its
+/// own and its temporal reduction to the sweep's largest T, both padded nowhere).
+fn streamed_video_bytes(cfg: &Config, source: &dyn FeatureSource, points: &[Point]) -> Option<(f64, f64)> {
+    let (mut pages, mut f32_bytes) = (0.0f64, 0.0f64);
+    let max_t = points.iter().map(|p| p.shape.frames).max().unwrap_or(0) as f64;
+    for split in [Split::Train, Split::evaluated(cfg)] {
+        let videos = source.video_files(split)?.ok()?;
+        for v in &videos.videos {
+            pages = pages.max(v.file_bytes as f64);
+            f32_bytes = f32_bytes.max(v.f32_bytes * (max_t / v.length as f64).max(1.0));
+        }
+    }
+    Some((pages, f32_bytes))
 }
 
 /// The machine's memory available now (`MemAvailable`, else `MemTotal`, of /proc/meminfo),

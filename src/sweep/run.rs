@@ -9,7 +9,7 @@ use crate::eval::EvalResult;
 use crate::features::{FeatureSource, Split, SplitData};
 use crate::lock::{Claim, RunLock};
 use crate::model::{device_name, VisionLm};
-use crate::reduction::reduce_split;
+use crate::reduction::{per_video::PointReduction, reduce_split};
 use crate::results::{self, PointRow};
 use crate::rundir::RunDir;
 use crate::shard::Shard;
@@ -212,6 +212,8 @@ pub fn remove_torn_files(dir: &Path) {
 struct Context {
     train: SplitData,
     eval: SplitData,
+    /// The reduced features of both splits, per point (`Store::reduced`).
+    store: crate::features::stream::Store,
     vocab: usize,
     prior: PathBuf,
     /// Held while the warm start trains: concurrent shards wait for it, then reuse it.
@@ -225,13 +227,9 @@ struct Context {
 impl Context {
     fn prepare(cfg: &Config, source: &dyn FeatureSource, dir: &Path, device: Device, events: &dyn SweepEvents) -> Result<Context> {
         let started = Instant::now();
-        let mut train = source.load(Split::Train)?;
-        let mut eval = source.load(Split::evaluated(cfg))?;
-        for split in [&mut train, &mut eval] {
-            split.features = split.features.to(device);
-            split.attention = split.attention.as_ref().map(|t| t.to(device));
-            split.keys = split.keys.as_ref().map(|t| t.to(device));
-        }
+        let cache = crate::features::cache::ReducedCache::new(RunDir::new(dir).reduced_cache());
+        let store = crate::features::stream::Store::open(source, &[Split::Train, Split::evaluated(cfg)], Some(cache), device)?;
+        let (train, eval) = (store.split(Split::Train)?, store.split(Split::evaluated(cfg))?);
         let haystacks = match &cfg.niah {
             Some(n) => Some(crate::niah::Haystacks::build(cfg, n, device)?),
             None => None,
@@ -240,7 +238,7 @@ impl Context {
         let fingerprint = source.fingerprint().map(str::to_string);
         let key = prior_key(cfg, fingerprint.as_deref());
         let (prior, prior_claim) = (RunDir::new(dir).prior(&key), RunDir::new(dir).prior_claim(&key));
-        let ctx = Context { train, eval, vocab: source.vocab_size(), prior, prior_claim, device, haystacks, fingerprint };
+        let ctx = Context { train, eval, store, vocab: source.vocab_size(), prior, prior_claim, device, haystacks, fingerprint };
         ctx.ensure_prior(cfg, dir, events)?;
         Ok(ctx)
     }
@@ -277,6 +275,7 @@ impl Context {
         Context {
             train: self.train.share(),
             eval: self.eval.share(),
+            store: self.store.clone(),
             vocab: self.vocab,
             prior: self.prior.clone(),
             prior_claim: self.prior_claim.clone(),
@@ -506,8 +505,9 @@ fn train_point(cfg: &Config, ctx: &Context, point: &Point, events: &dyn SweepEve
     let started = Instant::now();
     events.point_started(worker, point);
     let reduce = |split: &SplitData| reduce_split(split, point.strategy(), point.shape.frames, point.shape.tokens_per_frame, &cfg.strategies);
-    let train_feats = reduce(&ctx.train);
-    let eval_feats = reduce(&ctx.eval);
+    let reduction = PointReduction::new(point.strategy(), point.shape.frames, point.shape.tokens_per_frame, cfg.data.grid, &cfg.strategies);
+    let train_feats = ctx.store.reduced(Split::Train, &reduction)?;
+    let eval_feats = ctx.store.reduced(Split::evaluated(cfg), &reduction)?;
     let spec = crate::reduction::learned::LearnedSpec::for_point(
         point.shape.spatial,
         point.shape.frames,

@@ -72,32 +72,73 @@ pub fn train_rate(cfg: &Config, visual: usize, steps: usize) -> f64 {
     (steps * cfg.train.batch) as f64 / t.elapsed().as_secs_f64()
 }
 
-/// Frames per second of each reduction at paper size ([4 videos, 32 frames, 27×27, D = 64] →
-/// T = 16, M = 49), labelled `spatial/temporal`.
-pub fn reducer_rates() -> Vec<(String, f64)> {
-    let _guard = tch::no_grad_guard();
-    tch::manual_seed(0);
-    let x = Tensor::randn([4, 32, 27, 27, 64], (Kind::Float, Device::Cpu));
+/// The reducer benchmark's input: [4 videos, 32 frames, 27×27, D = 64], reduced to T = 16,
+/// M = 49.
+const REDUCE_INPUT: [i64; 5] = [4, 32, 27, 27, 64];
+
+/// Every reduction the benchmark times, labelled `spatial/temporal`, in its order.
+pub fn reducers() -> Vec<(String, Temporal, Spatial)> {
     let mut out = Vec::new();
     for temporal in [Temporal::Sample, Temporal::Pool] {
         for spatial in [Spatial::Pool, Spatial::Sample] {
-            let run = || crate::reduction::reduce(&x, temporal, 16, spatial, 49).sum(Kind::Float).double_value(&[]);
-            run();
-            let reps = 20;
-            let t = Instant::now();
-            (0..reps).for_each(|_| {
-                run();
-            });
-            out.push((crate::reduction::Strategy { spatial, temporal }.to_string(), (reps * 4 * 32) as f64 / t.elapsed().as_secs_f64()));
+            out.push((crate::reduction::Strategy { spatial, temporal }.to_string(), temporal, spatial));
         }
     }
     out
 }
 
+/// How many calls of each reduction one timed repeat makes: enough that vislaw's loop lasts
+/// `min_secs` (measured once, here, after one untimed call), at least one. Both sides then
+/// loop the same count, so a sub-millisecond call is timed over enough work.
+pub fn calibrate_reducers(min_secs: f64) -> BTreeMap<String, usize> {
+    let _guard = tch::no_grad_guard();
+    tch::manual_seed(0);
+    let x = Tensor::randn(REDUCE_INPUT, (Kind::Float, Device::Cpu));
+    let mut loops = BTreeMap::new();
+    for (name, temporal, spatial) in reducers() {
+        let run = || crate::reduction::reduce(&x, temporal, 16, spatial, 49).sum(Kind::Float).double_value(&[]);
+        run();
+        let (mut n, t) = (0usize, Instant::now());
+        while n == 0 || t.elapsed().as_secs_f64() < min_secs / 4.0 {
+            run();
+            n += 1;
+        }
+        let per_call = t.elapsed().as_secs_f64() / n as f64;
+        loops.insert(name, ((min_secs / per_call).ceil() as usize).max(1));
+    }
+    loops
+}
+
+/// Frames per second of each reduction at paper size ([4 videos, 32 frames, 27×27, D = 64] →
+/// T = 16, M = 49), labelled `spatial/temporal`, each over `loops[label]` calls (20 when
+/// absent) after one untimed call.
+pub fn reducer_rates(loops: &BTreeMap<String, usize>) -> Vec<(String, f64)> {
+    let _guard = tch::no_grad_guard();
+    tch::manual_seed(0);
+    let x = Tensor::randn(REDUCE_INPUT, (Kind::Float, Device::Cpu));
+    let mut out = Vec::new();
+    for (name, temporal, spatial) in reducers() {
+        let run = || crate::reduction::reduce(&x, temporal, 16, spatial, 49).sum(Kind::Float).double_value(&[]);
+        run();
+        let reps = loops.get(&name).copied().unwrap_or(20);
+        let t = Instant::now();
+        (0..reps).for_each(|_| {
+            run();
+        });
+        out.push((name, (reps as i64 * REDUCE_INPUT[0] * REDUCE_INPUT[1]) as f64 / t.elapsed().as_secs_f64()));
+    }
+    out
+}
+
+/// `--reduce-loops` of benches/train_torch.py: `label=count,…`.
+pub fn loops_arg(loops: &BTreeMap<String, usize>) -> String {
+    loops.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+}
+
 /// One timed repeat of `vislaw-bench train` on the vislaw side: the training step's rate after
-/// its own warm-up, and every reducer's.
-pub fn vislaw_repeat(cfg: &Config, visual: usize, steps: usize) -> Rates {
-    Rates { train_samples_per_s: train_rate(cfg, visual, steps), reduce_frames_per_s: reducer_rates().into_iter().collect() }
+/// its own warm-up, and every reducer's over `loops` calls.
+pub fn vislaw_repeat(cfg: &Config, visual: usize, steps: usize, loops: &BTreeMap<String, usize>) -> Rates {
+    Rates { train_samples_per_s: train_rate(cfg, visual, steps), reduce_frames_per_s: reducer_rates(loops).into_iter().collect() }
 }
 
 /// What one repeat measured, on either side (benches/train_torch.py prints this as JSON).
@@ -158,9 +199,18 @@ pub fn reference_args(cfg: &Config, visual: usize, steps: usize, threads: i32) -
 }
 
 /// Runs the PyTorch reference once (one timed repeat after its own warm-up) with the same
-/// shapes and settings, the text placed where the Rust model places it.
-pub fn torch_reference(python: &Path, cfg: &Config, visual: usize, steps: usize, threads: i32) -> std::result::Result<TorchReference, ReferenceError> {
-    let out = std::process::Command::new(python).arg(SCRIPT).args(reference_args(cfg, visual, steps, threads)).output();
+/// shapes and settings, the text placed where the Rust model places it, and the same reducer
+/// loop counts.
+pub fn torch_reference(
+    python: &Path,
+    cfg: &Config,
+    visual: usize,
+    steps: usize,
+    threads: i32,
+    loops: &BTreeMap<String, usize>,
+) -> std::result::Result<TorchReference, ReferenceError> {
+    let out =
+        std::process::Command::new(python).arg(SCRIPT).args(reference_args(cfg, visual, steps, threads)).arg("--reduce-loops").arg(loops_arg(loops)).output();
     match out {
         Ok(o) if o.status.success() => serde_json::from_slice(&o.stdout).map_err(|e| ReferenceError::BadOutput(e.to_string())),
         Ok(o) => Err(ReferenceError::Failed(String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("").to_string())),

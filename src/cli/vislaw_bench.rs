@@ -560,13 +560,14 @@ fn run_hf_train(args: HfTrainArgs) -> Result<()> {
     let ref_args = hf_train::reference_args(&model, &shape, &settings, args.steps, args.warmup_steps, threads);
     let reference = (!args.skip_torch).then_some(|| hf_train::torch_reference(&args.python, &ref_args, &args.attn));
     let mut ours = || hf_train::vislaw_rate(&lm, &shape, &settings, args.steps, args.warmup_steps);
-    let runs = match protocol::interleaved(args.warmup, args.repeats.max(1), &mut ours, reference) {
-        Ok(runs) => runs,
-        Err(e) => {
-            torch_note(e);
-            protocol::Runs { ours: (0..args.repeats.max(1)).map(|_| ours()).collect(), reference: Vec::new() }
+    // A reference that cannot run is an error (use --skip-torch), never a silent vislaw-only run.
+    let runs = protocol::interleaved(args.warmup, args.repeats.max(1), &mut ours, reference).map_err(|e| match e {
+        train::ReferenceError::CannotRun { python, error } => {
+            Error::input(python.display(), format!("cannot run the transformers side ({error}); use --skip-torch"))
         }
-    };
+        train::ReferenceError::Failed(line) => Error::internal(format!("{} failed: {line}", hf_train::SCRIPT)),
+        train::ReferenceError::BadOutput(e) => Error::internal(format!("cannot parse the output of {}: {e}", hf_train::SCRIPT)),
+    })?;
     let rates: Vec<f64> = runs.ours.into_iter().collect::<Result<_>>()?;
     let v = Stats::of(&rates);
     let tokens = (args.visual + args.text_tokens) as f64;

@@ -313,3 +313,22 @@ pub fn run_scipy_with(python: &Path, script: &Path, setup: &Setup, processes: us
     }
     serde_json::from_slice(&out.stdout).map_err(|e| Error::internal(format!("cannot parse SciPy output: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeat_runs_the_same_fit_until_it_has_lasted_the_minimum() {
+        let dir = tempfile::tempdir().unwrap();
+        let setup = prepare(dir.path(), 40, 4, 0).unwrap();
+        let search = default_search();
+        let once = time_core_for(&setup.group, &setup.counts, &search, 0.0);
+        assert_eq!(once.fits, 1);
+        let min = 2.5 * (once.grid_secs + once.boot_secs);
+        let many = time_core_for(&setup.group, &setup.counts, &search, min);
+        // Per-fit seconds times the fits run cover the minimum, and every loop fitted the same.
+        assert!(many.fits as f64 * (many.grid_secs + many.boot_secs) >= min, "{} fits × {} s < {min} s", many.fits, many.grid_secs + many.boot_secs);
+        assert_eq!((many.params, many.ci), (once.params, once.ci));
+    }
+}

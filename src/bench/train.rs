@@ -76,6 +76,9 @@ pub fn train_rate(cfg: &Config, visual: usize, steps: usize) -> f64 {
 /// M = 49.
 const REDUCE_INPUT: [i64; 5] = [4, 32, 27, 27, 64];
 
+/// The fewest calls of a reduction one timed repeat makes.
+pub const MIN_REDUCER_CALLS: usize = 10;
+
 /// Every reduction the benchmark times, labelled `spatial/temporal`, in its order.
 pub fn reducers() -> Vec<(String, Temporal, Spatial)> {
     let mut out = Vec::new();
@@ -88,8 +91,10 @@ pub fn reducers() -> Vec<(String, Temporal, Spatial)> {
 }
 
 /// How many calls of each reduction one timed repeat makes: enough that vislaw's loop lasts
-/// `min_secs` (measured once, here, after one untimed call), at least one. Both sides then
-/// loop the same count, so a sub-millisecond call is timed over enough work.
+/// `min_secs` (measured once, here, after one untimed call), and at least [`MIN_REDUCER_CALLS`]
+/// (a calibration on a loaded machine would otherwise pick a count too small to average
+/// anything). Both sides then loop the same count, so a sub-millisecond call is timed over
+/// enough work.
 pub fn calibrate_reducers(min_secs: f64) -> BTreeMap<String, usize> {
     let _guard = tch::no_grad_guard();
     tch::manual_seed(0);
@@ -104,7 +109,7 @@ pub fn calibrate_reducers(min_secs: f64) -> BTreeMap<String, usize> {
             n += 1;
         }
         let per_call = t.elapsed().as_secs_f64() / n as f64;
-        loops.insert(name, ((min_secs / per_call).ceil() as usize).max(1));
+        loops.insert(name, ((min_secs / per_call).ceil() as usize).max(MIN_REDUCER_CALLS));
     }
     loops
 }
@@ -215,5 +220,23 @@ pub fn torch_reference(
         Ok(o) if o.status.success() => serde_json::from_slice(&o.stdout).map_err(|e| ReferenceError::BadOutput(e.to_string())),
         Ok(o) => Err(ReferenceError::Failed(String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("").to_string())),
         Err(e) => Err(ReferenceError::CannotRun { python: python.to_path_buf(), error: Error::internal(e).to_string() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reducer_gets_a_loop_count_of_at_least_the_floor_and_the_argument_lists_them() {
+        let floor = calibrate_reducers(0.0);
+        let mut labels: Vec<String> = reducers().into_iter().map(|r| r.0).collect();
+        labels.sort();
+        assert_eq!(floor.keys().cloned().collect::<Vec<_>>(), labels);
+        assert!(floor.values().all(|&n| n == MIN_REDUCER_CALLS), "{floor:?}");
+        // A calibrated count never falls below the floor, whatever the machine's load.
+        let timed = calibrate_reducers(0.05);
+        assert!(timed.len() == 4 && timed.values().all(|&n| n >= MIN_REDUCER_CALLS), "{timed:?}");
+        assert_eq!(loops_arg(&BTreeMap::from([("pool/pool".to_string(), 3), ("sample/pool".to_string(), 12)])), "pool/pool=3,sample/pool=12");
     }
 }

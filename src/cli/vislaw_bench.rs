@@ -392,7 +392,7 @@ fn run_fit(args: FitArgs) -> Result<()> {
     let sp = &runs.reference;
     let fits = |f: &dyn Fn(&fit::Repeat) -> usize| ours.iter().map(f).map(|n| n.to_string()).collect::<Vec<_>>().join("/");
     outln!(
-        "fits per repeat: vislaw default {}, matched {}, full {}; SciPy {}",
+        "fits per repeat: vislaw's default search {}, its matched search {}, its full fit {}; SciPy {}",
         fits(&|r| r.default.fits),
         fits(&|r| r.matched.fits),
         fits(&|r| r.full_fits),

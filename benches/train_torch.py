@@ -128,18 +128,22 @@ def reduce(x, temporal, frames, spatial, k):
     return x[:, :, idx][:, :, :, idx].reshape(n, frames, -1, d)
 
 
-def reducer_rates():
+def reducer_rates(loops):
+    """Frames/s of each reduction over loops[label] calls (20 when absent), after one untimed
+    call: the counts vislaw calibrated, so both sides time the same work."""
     torch.manual_seed(0)
     x = torch.randn(4, 32, 27, 27, 64)
     out = {}
     with torch.no_grad():
         for temporal in ["sample", "pool"]:
             for spatial in ["pool", "sample"]:
+                label = f"{spatial}/{temporal}"
+                n = loops.get(label, 20)
                 reduce(x, temporal, 16, spatial, 4).sum().item()
                 t = time.perf_counter()
-                for _ in range(20):
+                for _ in range(n):
                     reduce(x, temporal, 16, spatial, 4).sum().item()
-                out[f"{spatial}/{temporal}"] = 20 * 4 * 32 / (time.perf_counter() - t)
+                out[label] = n * 4 * 32 / (time.perf_counter() - t)
     return out
 
 
@@ -149,6 +153,7 @@ def main():
                       ("heads", int), ("vocab", int), ("max-context", int), ("text-tokens", int), ("steps", int), ("threads", int),
                       ("lr", float), ("weight-decay", float)]:
         p.add_argument("--" + name, type=typ, required=True)
+    p.add_argument("--reduce-loops", default="", help="calls per reduction, label=count,... (default 20 each)")
     p.add_argument("--init", help="safetensors of the initial weights and the batch (vislaw's names)")
     p.add_argument("--dump-losses", action="store_true", help="print the losses of --steps steps from --init; time nothing")
     a = p.parse_args()
@@ -158,7 +163,8 @@ def main():
             p.error("--dump-losses needs --init")
         print(json.dumps(dump_losses(a)))
         return
-    print(json.dumps({"train_samples_per_s": train_rate(a), "reduce_frames_per_s": reducer_rates(),
+    loops = {k: int(v) for k, v in (kv.split("=") for kv in a.reduce_loops.split(",") if kv)}
+    print(json.dumps({"train_samples_per_s": train_rate(a), "reduce_frames_per_s": reducer_rates(loops),
                       "torch": torch.__version__, "threads": a.threads}))
 
 

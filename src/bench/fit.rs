@@ -91,6 +91,8 @@ pub struct Core {
     pub params: Vec<f64>,
     /// 95% percentile intervals, per parameter.
     pub ci: Vec<[f64; 2]>,
+    /// Fits run back to back in this repeat (the seconds above are per fit).
+    pub fits: usize,
 }
 
 /// vislaw's default search: every start screened with loose tolerances, the best
@@ -119,7 +121,22 @@ pub fn time_core(g: &GroupRows, counts: &[Vec<u32>], search: &Search) -> Core {
     let boot_secs = t1.elapsed().as_secs_f64();
     let samples: Vec<Vec<f64>> = boots.iter().map(|b| Law::Additive.to_natural(&b.theta)).collect();
     let ci = (0..5).map(|j| interval95(&samples.iter().map(|s| s[j]).collect::<Vec<_>>()).unwrap_or([f64::NAN; 2])).collect();
-    Core { grid_secs, boot_secs, params: Law::Additive.to_natural(&ms.best.theta), ci }
+    Core { grid_secs, boot_secs, params: Law::Additive.to_natural(&ms.best.theta), ci, fits: 1 }
+}
+
+/// [`time_core`] run back to back until the repeat has lasted `min_secs` (at least once), so a
+/// short fit is timed over enough work that the scheduler's jitter averages out; the seconds
+/// are per fit. benches/fit_scipy.py applies the same rule (`--min-seconds`).
+pub fn time_core_for(g: &GroupRows, counts: &[Vec<u32>], search: &Search, min_secs: f64) -> Core {
+    let mut first = time_core(g, counts, search);
+    let (mut grid, mut boot) = (first.grid_secs, first.boot_secs);
+    while grid + boot < min_secs {
+        let c = time_core(g, counts, search);
+        (grid, boot, first.fits) = (grid + c.grid_secs, boot + c.boot_secs, first.fits + 1);
+    }
+    first.grid_secs = grid / first.fits as f64;
+    first.boot_secs = boot / first.fits as f64;
+    first
 }
 
 /// One timed repeat of the whole `fit_groups` (with holdout, VPNLS and stats), and the fit.
@@ -137,18 +154,26 @@ pub struct Repeat {
     pub default: Core,
     /// Grid + bootstrap with every start at full tolerance.
     pub matched: Core,
-    /// Seconds of the full `fit_groups`.
+    /// Seconds of the full `fit_groups`, per fit.
     pub full_secs: f64,
+    /// Full fits run back to back in this repeat.
+    pub full_fits: usize,
     /// The full fit.
     pub full: Fit,
 }
 
-/// One timed repeat of the vislaw side.
-pub fn vislaw_repeat(setup: &Setup, bootstrap: usize, seed: u64) -> Result<Repeat> {
-    let default = time_core(&setup.group, &setup.counts, &default_search());
-    let matched = time_core(&setup.group, &setup.counts, &matched_search());
-    let (full_secs, full) = time_full(&setup.group, bootstrap, seed)?;
-    Ok(Repeat { default, matched, full_secs, full })
+/// One timed repeat of the vislaw side, each figure run back to back until it has lasted
+/// `min_secs` (seconds per fit; see [`time_core_for`]).
+pub fn vislaw_repeat(setup: &Setup, bootstrap: usize, seed: u64, min_secs: f64) -> Result<Repeat> {
+    let default = time_core_for(&setup.group, &setup.counts, &default_search(), min_secs);
+    let matched = time_core_for(&setup.group, &setup.counts, &matched_search(), min_secs);
+    let (mut total, full) = time_full(&setup.group, bootstrap, seed)?;
+    let mut fits = 1;
+    while total < min_secs {
+        total += time_full(&setup.group, bootstrap, seed)?.0;
+        fits += 1;
+    }
+    Ok(Repeat { default, matched, full_secs: total / fits as f64, full_fits: fits, full })
 }
 
 /// What benches/fit_scipy.py reports.
@@ -187,6 +212,13 @@ pub struct Scipy {
     /// The grid index of the start it kept.
     #[serde(default)]
     pub best_start: Option<usize>,
+    /// Fits run back to back in the repeat (the seconds are per fit).
+    #[serde(default = "one")]
+    pub fits: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// How benches/fit_scipy.py runs: a subset of the starts, and L-BFGS-B's stopping rule
@@ -201,6 +233,9 @@ pub struct ScipyOptions {
     pub ftol: Option<f64>,
     /// L-BFGS-B's `maxiter`.
     pub maxiter: Option<u64>,
+    /// Run the grid and the bootstrap back to back until this many seconds have passed
+    /// (`None`: once), as [`time_core_for`] does.
+    pub min_secs: Option<f64>,
 }
 
 /// The objective both sides minimise on the setup's rows (θ = log E, log A, log B, α, β) and
@@ -225,7 +260,7 @@ fn objective(setup: &Setup) -> Objective {
 pub fn matched_scipy_options(setup: &Setup, starts: Option<usize>) -> ScipyOptions {
     let polish = crate::fit::lbfgs::SolverSettings::default();
     let (gtol, ftol) = polish.absolute(&objective(setup));
-    ScipyOptions { starts, gtol: Some(gtol), ftol: Some(ftol), maxiter: Some(polish.max_iters) }
+    ScipyOptions { starts, gtol: Some(gtol), ftol: Some(ftol), maxiter: Some(polish.max_iters), min_secs: None }
 }
 
 /// vislaw's fit from the given starts (indices into the full additive grid) under `search`:
@@ -249,9 +284,10 @@ fn nan() -> f64 {
 }
 
 /// Runs the SciPy reference once (one timed repeat after its own warm-up) on the setup's rows and resamples, with `processes` workers and,
-/// when `starts` is set, only that many of the starts (evenly spaced).
-pub fn run_scipy(python: &Path, script: &Path, setup: &Setup, processes: usize, starts: Option<usize>) -> Result<Scipy> {
-    run_scipy_with(python, script, setup, processes, &ScipyOptions { starts, ..ScipyOptions::default() })
+/// when `starts` is set, only that many of the starts (evenly spaced), its fits back to back
+/// until `min_secs` have passed (the seconds it reports are per fit).
+pub fn run_scipy(python: &Path, script: &Path, setup: &Setup, processes: usize, starts: Option<usize>, min_secs: f64) -> Result<Scipy> {
+    run_scipy_with(python, script, setup, processes, &ScipyOptions { starts, min_secs: Some(min_secs), ..ScipyOptions::default() })
 }
 
 /// [`run_scipy`] with every option of the script.
@@ -261,9 +297,12 @@ pub fn run_scipy_with(python: &Path, script: &Path, setup: &Setup, processes: us
     if let Some(n) = opts.starts {
         cmd.arg("--starts").arg(n.to_string());
     }
-    for (flag, v) in
-        [("--gtol", opts.gtol.map(|v| format!("{v:e}"))), ("--ftol", opts.ftol.map(|v| format!("{v:e}"))), ("--maxiter", opts.maxiter.map(|v| v.to_string()))]
-    {
+    for (flag, v) in [
+        ("--gtol", opts.gtol.map(|v| format!("{v:e}"))),
+        ("--ftol", opts.ftol.map(|v| format!("{v:e}"))),
+        ("--maxiter", opts.maxiter.map(|v| v.to_string())),
+        ("--min-seconds", opts.min_secs.map(|v| v.to_string())),
+    ] {
         if let Some(v) = v {
             cmd.arg(flag).arg(v);
         }
@@ -273,4 +312,23 @@ pub fn run_scipy_with(python: &Path, script: &Path, setup: &Setup, processes: us
         return Err(Error::internal(format!("{} failed: {}", script.display(), String::from_utf8_lossy(&out.stderr).trim())));
     }
     serde_json::from_slice(&out.stdout).map_err(|e| Error::internal(format!("cannot parse SciPy output: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeat_runs_the_same_fit_until_it_has_lasted_the_minimum() {
+        let dir = tempfile::tempdir().unwrap();
+        let setup = prepare(dir.path(), 40, 4, 0).unwrap();
+        let search = default_search();
+        let once = time_core_for(&setup.group, &setup.counts, &search, 0.0);
+        assert_eq!(once.fits, 1);
+        let min = 2.5 * (once.grid_secs + once.boot_secs);
+        let many = time_core_for(&setup.group, &setup.counts, &search, min);
+        // Per-fit seconds times the fits run cover the minimum, and every loop fitted the same.
+        assert!(many.fits as f64 * (many.grid_secs + many.boot_secs) >= min, "{} fits × {} s < {min} s", many.fits, many.grid_secs + many.boot_secs);
+        assert_eq!((many.params, many.ci), (once.params, once.ci));
+    }
 }

@@ -72,32 +72,78 @@ pub fn train_rate(cfg: &Config, visual: usize, steps: usize) -> f64 {
     (steps * cfg.train.batch) as f64 / t.elapsed().as_secs_f64()
 }
 
-/// Frames per second of each reduction at paper size ([4 videos, 32 frames, 27×27, D = 64] →
-/// T = 16, M = 49), labelled `spatial/temporal`.
-pub fn reducer_rates() -> Vec<(String, f64)> {
-    let _guard = tch::no_grad_guard();
-    tch::manual_seed(0);
-    let x = Tensor::randn([4, 32, 27, 27, 64], (Kind::Float, Device::Cpu));
+/// The reducer benchmark's input: [4 videos, 32 frames, 27×27, D = 64], reduced to T = 16,
+/// M = 49.
+const REDUCE_INPUT: [i64; 5] = [4, 32, 27, 27, 64];
+
+/// The fewest calls of a reduction one timed repeat makes.
+pub const MIN_REDUCER_CALLS: usize = 10;
+
+/// Every reduction the benchmark times, labelled `spatial/temporal`, in its order.
+pub fn reducers() -> Vec<(String, Temporal, Spatial)> {
     let mut out = Vec::new();
     for temporal in [Temporal::Sample, Temporal::Pool] {
         for spatial in [Spatial::Pool, Spatial::Sample] {
-            let run = || crate::reduction::reduce(&x, temporal, 16, spatial, 49).sum(Kind::Float).double_value(&[]);
-            run();
-            let reps = 20;
-            let t = Instant::now();
-            (0..reps).for_each(|_| {
-                run();
-            });
-            out.push((crate::reduction::Strategy { spatial, temporal }.to_string(), (reps * 4 * 32) as f64 / t.elapsed().as_secs_f64()));
+            out.push((crate::reduction::Strategy { spatial, temporal }.to_string(), temporal, spatial));
         }
     }
     out
 }
 
+/// How many calls of each reduction one timed repeat makes: enough that vislaw's loop lasts
+/// `min_secs` (measured once, here, after one untimed call), and at least [`MIN_REDUCER_CALLS`]
+/// (a calibration on a loaded machine would otherwise pick a count too small to average
+/// anything). Both sides then loop the same count, so a sub-millisecond call is timed over
+/// enough work.
+pub fn calibrate_reducers(min_secs: f64) -> BTreeMap<String, usize> {
+    let _guard = tch::no_grad_guard();
+    tch::manual_seed(0);
+    let x = Tensor::randn(REDUCE_INPUT, (Kind::Float, Device::Cpu));
+    let mut loops = BTreeMap::new();
+    for (name, temporal, spatial) in reducers() {
+        let run = || crate::reduction::reduce(&x, temporal, 16, spatial, 49).sum(Kind::Float).double_value(&[]);
+        run();
+        let (mut n, t) = (0usize, Instant::now());
+        while n == 0 || t.elapsed().as_secs_f64() < min_secs / 4.0 {
+            run();
+            n += 1;
+        }
+        let per_call = t.elapsed().as_secs_f64() / n as f64;
+        loops.insert(name, ((min_secs / per_call).ceil() as usize).max(MIN_REDUCER_CALLS));
+    }
+    loops
+}
+
+/// Frames per second of each reduction at paper size ([4 videos, 32 frames, 27×27, D = 64] →
+/// T = 16, M = 49), labelled `spatial/temporal`, each over `loops[label]` calls (20 when
+/// absent) after one untimed call.
+pub fn reducer_rates(loops: &BTreeMap<String, usize>) -> Vec<(String, f64)> {
+    let _guard = tch::no_grad_guard();
+    tch::manual_seed(0);
+    let x = Tensor::randn(REDUCE_INPUT, (Kind::Float, Device::Cpu));
+    let mut out = Vec::new();
+    for (name, temporal, spatial) in reducers() {
+        let run = || crate::reduction::reduce(&x, temporal, 16, spatial, 49).sum(Kind::Float).double_value(&[]);
+        run();
+        let reps = loops.get(&name).copied().unwrap_or(20);
+        let t = Instant::now();
+        (0..reps).for_each(|_| {
+            run();
+        });
+        out.push((name, (reps as i64 * REDUCE_INPUT[0] * REDUCE_INPUT[1]) as f64 / t.elapsed().as_secs_f64()));
+    }
+    out
+}
+
+/// `--reduce-loops` of benches/train_torch.py: `label=count,…`.
+pub fn loops_arg(loops: &BTreeMap<String, usize>) -> String {
+    loops.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+}
+
 /// One timed repeat of `vislaw-bench train` on the vislaw side: the training step's rate after
-/// its own warm-up, and every reducer's.
-pub fn vislaw_repeat(cfg: &Config, visual: usize, steps: usize) -> Rates {
-    Rates { train_samples_per_s: train_rate(cfg, visual, steps), reduce_frames_per_s: reducer_rates().into_iter().collect() }
+/// its own warm-up, and every reducer's over `loops` calls.
+pub fn vislaw_repeat(cfg: &Config, visual: usize, steps: usize, loops: &BTreeMap<String, usize>) -> Rates {
+    Rates { train_samples_per_s: train_rate(cfg, visual, steps), reduce_frames_per_s: reducer_rates(loops).into_iter().collect() }
 }
 
 /// What one repeat measured, on either side (benches/train_torch.py prints this as JSON).
@@ -158,12 +204,39 @@ pub fn reference_args(cfg: &Config, visual: usize, steps: usize, threads: i32) -
 }
 
 /// Runs the PyTorch reference once (one timed repeat after its own warm-up) with the same
-/// shapes and settings, the text placed where the Rust model places it.
-pub fn torch_reference(python: &Path, cfg: &Config, visual: usize, steps: usize, threads: i32) -> std::result::Result<TorchReference, ReferenceError> {
-    let out = std::process::Command::new(python).arg(SCRIPT).args(reference_args(cfg, visual, steps, threads)).output();
+/// shapes and settings, the text placed where the Rust model places it, and the same reducer
+/// loop counts.
+pub fn torch_reference(
+    python: &Path,
+    cfg: &Config,
+    visual: usize,
+    steps: usize,
+    threads: i32,
+    loops: &BTreeMap<String, usize>,
+) -> std::result::Result<TorchReference, ReferenceError> {
+    let out =
+        std::process::Command::new(python).arg(SCRIPT).args(reference_args(cfg, visual, steps, threads)).arg("--reduce-loops").arg(loops_arg(loops)).output();
     match out {
         Ok(o) if o.status.success() => serde_json::from_slice(&o.stdout).map_err(|e| ReferenceError::BadOutput(e.to_string())),
         Ok(o) => Err(ReferenceError::Failed(String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("").to_string())),
         Err(e) => Err(ReferenceError::CannotRun { python: python.to_path_buf(), error: Error::internal(e).to_string() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reducer_gets_a_loop_count_of_at_least_the_floor_and_the_argument_lists_them() {
+        let floor = calibrate_reducers(0.0);
+        let mut labels: Vec<String> = reducers().into_iter().map(|r| r.0).collect();
+        labels.sort();
+        assert_eq!(floor.keys().cloned().collect::<Vec<_>>(), labels);
+        assert!(floor.values().all(|&n| n == MIN_REDUCER_CALLS), "{floor:?}");
+        // A calibrated count never falls below the floor, whatever the machine's load.
+        let timed = calibrate_reducers(0.05);
+        assert!(timed.len() == 4 && timed.values().all(|&n| n >= MIN_REDUCER_CALLS), "{timed:?}");
+        assert_eq!(loops_arg(&BTreeMap::from([("pool/pool".to_string(), 3), ("sample/pool".to_string(), 12)])), "pool/pool=3,sample/pool=12");
     }
 }

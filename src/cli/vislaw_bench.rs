@@ -7,7 +7,7 @@ mod out;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use vislaw::bench::protocol::{self, Stats};
-use vislaw::bench::{self, encode, fit, train};
+use vislaw::bench::{self, encode, fit, hf_train, train};
 use vislaw::fit::Law;
 use vislaw::{Error, Result};
 
@@ -27,6 +27,62 @@ enum Command {
     Fit(FitArgs),
     /// Benchmark the vision tower and the decoding of `vislaw encode` beside transformers and ffmpeg.
     Encode(EncodeArgs),
+    /// Benchmark training a projector into a frozen Hugging Face LM beside transformers + PyTorch eager.
+    HfTrain(HfTrainArgs),
+}
+
+/// Measure training samples/s of projector + frozen HF LM beside transformers + PyTorch eager.
+#[derive(clap::Args)]
+struct HfTrainArgs {
+    /// Hugging Face checkpoint directory (default: SmolLM2-135M-Instruct as
+    /// scripts/smollm2-to-hf.py writes it under $VISLAW_CACHE, default ~/.cache/vislaw).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Samples per batch B.
+    #[arg(long, default_value_t = 2)]
+    batch: usize,
+    /// Visual tokens per sample V.
+    #[arg(long, default_value_t = 32)]
+    visual: usize,
+    /// Feature dim D (SigLIP so400m's, 1152).
+    #[arg(long, default_value_t = 1152)]
+    dim: usize,
+    /// The projector's hidden width.
+    #[arg(long, default_value_t = 1024)]
+    hidden: usize,
+    /// Answer tokens per sample L.
+    #[arg(long, default_value_t = 16)]
+    text_tokens: usize,
+    /// Timed optimiser steps per repeat.
+    #[arg(long, default_value_t = 4)]
+    steps: usize,
+    /// Untimed optimiser steps per repeat before the timed ones, on both sides.
+    #[arg(long, default_value_t = 1)]
+    warmup_steps: usize,
+    /// Timed repeats per side, interleaved (vislaw, transformers, vislaw, …).
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Untimed warm-up rounds of both sides before the timed repeats.
+    #[arg(long, default_value_t = 0)]
+    warmup: usize,
+    /// Intra-op threads of both sides (default: libtorch's default).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// transformers' attention implementations to time, comma-separated.
+    #[arg(long, default_value = "sdpa,eager", value_delimiter = ',')]
+    attn: Vec<String>,
+    /// AdamW learning rate (constant).
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// AdamW weight decay.
+    #[arg(long, default_value_t = 0.01)]
+    weight_decay: f64,
+    /// Skip the transformers side.
+    #[arg(long)]
+    skip_torch: bool,
+    /// Python with torch and transformers.
+    #[arg(long, default_value = bench::PYTHON)]
+    python: PathBuf,
 }
 
 /// Measure training samples/s and tokens/s, and reducer throughput, beside PyTorch eager.
@@ -42,14 +98,21 @@ struct TrainArgs {
     #[arg(long, default_value_t = 16)]
     tokens_per_frame: usize,
     /// Timed optimiser steps per repeat (after 5 untimed warm-up steps).
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 30)]
     steps: usize,
     /// Timed repeats per side, interleaved (vislaw, PyTorch, vislaw, …).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 11)]
     repeats: usize,
     /// Untimed warm-up rounds of both sides before the timed repeats.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 2)]
     warmup: usize,
+    /// Intra-op threads of both sides (libtorch's and PyTorch's; default: libtorch's default).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Each reducer is called, per repeat and on both sides, as many times as vislaw needs for
+    /// this many milliseconds (calibrated once, before the repeats).
+    #[arg(long, default_value_t = 100.0)]
+    reduce_ms: f64,
     /// Skip the PyTorch side.
     #[arg(long)]
     skip_torch: bool,
@@ -73,6 +136,14 @@ struct FitArgs {
     /// Untimed warm-up rounds of both sides before the timed repeats.
     #[arg(long, default_value_t = 1)]
     warmup: usize,
+    /// Each side repeats its fit back to back until a repeat has lasted this many seconds and
+    /// reports seconds per fit (SciPy's single fit usually lasts longer already).
+    #[arg(long, default_value_t = 5.0)]
+    min_seconds: f64,
+    /// vislaw's rayon threads and, unless --scipy-processes says otherwise, SciPy's worker
+    /// processes (default: one per logical core).
+    #[arg(long)]
+    threads: Option<usize>,
     /// Directory for the CSV, the resamples and SciPy's output (default: a temp directory).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -157,6 +228,7 @@ fn main() {
         Command::Train(a) => run_train(a),
         Command::Fit(a) => run_fit(a),
         Command::Encode(a) => run_encode(a),
+        Command::HfTrain(a) => run_hf_train(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
@@ -197,9 +269,23 @@ fn print_ratio(label: &str, numerator: Option<&Stats>, denominator: Option<&Stat
     }
 }
 
+/// Sets libtorch's intra-op threads to `threads` (when given) and returns the count in use.
+fn torch_threads(threads: Option<usize>) -> Result<i32> {
+    if let Some(n) = threads {
+        if n == 0 {
+            return Err(Error::input("--threads", "must be at least 1"));
+        }
+        tch::set_num_threads(n as i32);
+    }
+    Ok(tch::get_num_threads())
+}
+
 fn run_train(args: TrainArgs) -> Result<()> {
     let cfg = vislaw::sweep::load(&args.config)?;
-    let threads = tch::get_num_threads();
+    let threads = torch_threads(args.threads)?;
+    if !(args.reduce_ms > 0.0 && args.reduce_ms.is_finite()) {
+        return Err(Error::input("--reduce-ms", format!("must be a positive number of milliseconds, not {}", args.reduce_ms)));
+    }
     let visual = train::visual_tokens(&cfg, &args.config, args.frames, args.tokens_per_frame).map_err(|e| as_flag(e, train::POINT, "--frames"))?;
     let tokens = train::tokens_per_sample(visual);
     let repeats = args.repeats.max(1);
@@ -215,12 +301,15 @@ fn run_train(args: TrainArgs) -> Result<()> {
     );
     outln!("machine: {}", protocol::Machine::current());
     print_protocol(args.warmup, repeats, (!args.skip_torch).then_some("pytorch eager"));
-    let reference = (!args.skip_torch).then_some(|| train::torch_reference(bench::PYTHON.as_ref(), &cfg, visual, args.steps, threads));
-    let runs = match protocol::interleaved(args.warmup, repeats, || train::vislaw_repeat(&cfg, visual, args.steps), reference) {
+    outln!("threads: {threads} intra-op thread(s) on both sides");
+    let loops = train::calibrate_reducers(args.reduce_ms / 1e3);
+    outln!("reducer calls per repeat, both sides (≥ {} ms of vislaw's work each): {}", args.reduce_ms, train::loops_arg(&loops));
+    let reference = (!args.skip_torch).then_some(|| train::torch_reference(bench::PYTHON.as_ref(), &cfg, visual, args.steps, threads, &loops));
+    let runs = match protocol::interleaved(args.warmup, repeats, || train::vislaw_repeat(&cfg, visual, args.steps, &loops), reference) {
         Ok(runs) => runs,
         Err(e) => {
             torch_note(e);
-            let ours = (0..repeats).map(|_| train::vislaw_repeat(&cfg, visual, args.steps)).collect();
+            let ours = (0..repeats).map(|_| train::vislaw_repeat(&cfg, visual, args.steps, &loops)).collect();
             protocol::Runs { ours, reference: Vec::new() }
         }
     };
@@ -266,6 +355,15 @@ fn torch_note(e: train::ReferenceError) {
 fn run_fit(args: FitArgs) -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let dir = args.out.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    if let Some(n) = args.threads {
+        if n == 0 {
+            return Err(Error::input("--threads", "must be at least 1"));
+        }
+        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().map_err(Error::internal)?;
+    }
+    if !(args.min_seconds >= 0.0 && args.min_seconds.is_finite()) {
+        return Err(Error::input("--min-seconds", format!("must be a non-negative number of seconds, not {}", args.min_seconds)));
+    }
     let setup = fit::prepare(&dir, args.rows, args.bootstrap, args.seed)?;
     let threads = rayon::current_num_threads();
     let processes = args.scipy_processes.unwrap_or(threads);
@@ -282,15 +380,24 @@ fn run_fit(args: FitArgs) -> Result<()> {
     if !args.skip_scipy {
         outln!("SciPy: {processes} process(es){}", if args.scipy_starts.is_some() { ", on a subset of starts" } else { "" });
     }
+    outln!("each side repeats its fit back to back until a repeat has lasted {} s; seconds are per fit", args.min_seconds);
     let scipy = (!args.skip_scipy).then_some(|| {
-        fit::run_scipy(&args.python, &args.script, &setup, processes, args.scipy_starts).map_err(|e| match e {
+        fit::run_scipy(&args.python, &args.script, &setup, processes, args.scipy_starts, args.min_seconds).map_err(|e| match e {
             Error::Input(m) => Error::Input(format!("{m} (use --skip-scipy)")),
             e => e,
         })
     });
-    let runs = protocol::interleaved(args.warmup, repeats, || fit::vislaw_repeat(&setup, args.bootstrap, args.seed), scipy)?;
+    let runs = protocol::interleaved(args.warmup, repeats, || fit::vislaw_repeat(&setup, args.bootstrap, args.seed, args.min_seconds), scipy)?;
     let ours: Vec<fit::Repeat> = runs.ours.into_iter().collect::<Result<_>>()?;
     let sp = &runs.reference;
+    let fits = |f: &dyn Fn(&fit::Repeat) -> usize| ours.iter().map(f).map(|n| n.to_string()).collect::<Vec<_>>().join("/");
+    outln!(
+        "fits per repeat: vislaw's default search {}, its matched search {}, its full fit {}; SciPy {}",
+        fits(&|r| r.default.fits),
+        fits(&|r| r.matched.fits),
+        fits(&|r| r.full_fits),
+        sp.iter().map(|s| s.fits.to_string()).collect::<Vec<_>>().join("/")
+    );
     outln!("stopping rules differ: vislaw screens every start with loose tolerances and polishes the best 8 (default);");
     outln!("  SciPy runs L-BFGS-B with its defaults on every start; \"matched\" runs vislaw at full tolerance on every start,");
     outln!("  matched in kind only (the two solvers define their tolerances differently)");
@@ -408,5 +515,75 @@ fn run_encode(args: EncodeArgs) -> Result<()> {
     }
     print_ratio("decode frames/s vislaw (with ffprobe) / plain ffmpeg", with_probe.as_ref(), plain.as_ref(), "");
     print_ratio("decode frames/s vislaw (decode only) / plain ffmpeg", decode_only.as_ref(), plain.as_ref(), "");
+    Ok(())
+}
+
+fn run_hf_train(args: HfTrainArgs) -> Result<()> {
+    let threads = torch_threads(args.threads)?;
+    let model = args.model.clone().unwrap_or_else(hf_train::default_model);
+    if let Some(a) = args.attn.iter().find(|a| !["sdpa", "eager"].contains(&a.as_str())) {
+        return Err(Error::input("--attn", format!("'{a}' is none of sdpa, eager")));
+    }
+    let lm = vislaw::lm::HfLm::load(&model, tch::Device::Cpu, vislaw::hf::Precision::F32, vislaw::lm::Weights::Frozen)?;
+    let shape = hf_train::Shape { batch: args.batch, visual: args.visual, dim: args.dim, hidden: args.hidden, text_tokens: args.text_tokens };
+    shape.check(&lm.decoder).map_err(|e| {
+        let flag = |name: &str| format!("--{}", name.replace('_', "-"));
+        ["batch", "visual", "dim", "hidden", "text_tokens"].iter().fold(e, |e, n| as_flag(e, n, &flag(n)))
+    })?;
+    let settings = hf_train::Settings { lr: args.lr, weight_decay: args.weight_decay };
+    let c = lm.config();
+    outln!(
+        "hf-train: {} ({:?}, {} layers, hidden {}, vocab {}), frozen, f32; projector {} → {} → {} (GELU), AdamW lr {} wd {} on the projector",
+        model.display(),
+        c.architecture,
+        c.num_hidden_layers,
+        c.hidden_size,
+        c.vocab_size,
+        args.dim,
+        args.hidden,
+        c.hidden_size,
+        args.lr,
+        args.weight_decay
+    );
+    outln!(
+        "  batch B = {}, visual tokens V = {}, answer tokens L = {} (sequence {}), {} timed steps after {} warm-up step(s) per repeat",
+        args.batch,
+        args.visual,
+        args.text_tokens,
+        args.visual + args.text_tokens,
+        args.steps,
+        args.warmup_steps
+    );
+    outln!("machine: {}", protocol::Machine::current());
+    print_protocol(args.warmup, args.repeats.max(1), (!args.skip_torch).then_some("transformers"));
+    outln!("threads: {threads} intra-op thread(s) on both sides");
+    let ref_args = hf_train::reference_args(&model, &shape, &settings, args.steps, args.warmup_steps, threads);
+    let reference = (!args.skip_torch).then_some(|| hf_train::torch_reference(&args.python, &ref_args, &args.attn));
+    let mut ours = || hf_train::vislaw_rate(&lm, &shape, &settings, args.steps, args.warmup_steps);
+    // A reference that cannot run is an error (use --skip-torch), never a silent vislaw-only run.
+    let runs = protocol::interleaved(args.warmup, args.repeats.max(1), &mut ours, reference).map_err(|e| match e {
+        train::ReferenceError::CannotRun { python, error } => {
+            Error::input(python.display(), format!("cannot run the transformers side ({error}); use --skip-torch"))
+        }
+        train::ReferenceError::Failed(line) => Error::internal(format!("{} failed: {line}", hf_train::SCRIPT)),
+        train::ReferenceError::BadOutput(e) => Error::internal(format!("cannot parse the output of {}: {e}", hf_train::SCRIPT)),
+    })?;
+    let rates: Vec<f64> = runs.ours.into_iter().collect::<Result<_>>()?;
+    let v = Stats::of(&rates);
+    let tokens = (args.visual + args.text_tokens) as f64;
+    print_header("training step");
+    print_stats("samples/s", "vislaw (tch)", v.as_ref(), 3);
+    print_stats("tokens/s", "vislaw (tch)", v.as_ref().map(|s| scaled(s, tokens)).as_ref(), 1);
+    let version = runs.reference.first().map_or(String::new(), |r| r.transformers.clone());
+    for attn in &args.attn {
+        if runs.reference.is_empty() {
+            break;
+        }
+        let t = Stats::over(&runs.reference, |r| r.samples_per_s.get(attn).copied().unwrap_or(f64::NAN));
+        let side = format!("transformers {version} eager, attn {attn}");
+        print_stats("samples/s", &side, t.as_ref(), 3);
+        print_stats("tokens/s", &side, t.as_ref().map(|s| scaled(s, tokens)).as_ref(), 1);
+        print_ratio(&format!("samples/s vislaw / transformers ({attn})"), v.as_ref(), t.as_ref(), "");
+    }
     Ok(())
 }

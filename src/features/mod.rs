@@ -7,6 +7,7 @@ use tch::Tensor;
 
 pub mod files;
 pub mod synthetic;
+pub mod text;
 
 /// Text tokens reserved after the visual tokens: room for a video's packed questions and answers.
 pub const MAX_TEXT_TOKENS: usize = 24;

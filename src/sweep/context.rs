@@ -27,8 +27,10 @@ pub(crate) struct Context {
     pub(crate) prior_claim: PathBuf,
     pub(crate) device: Device,
     pub(crate) haystacks: Option<crate::niah::Haystacks>,
-    /// The feature source's content fingerprint (in every key).
+    /// The feature source's content fingerprint, with an HF LM's checkpoint's (in every key).
     pub(crate) fingerprint: Option<String>,
+    /// An HF LM's template prefix, tokenised (`None`: the built-in LM).
+    pub(crate) hf_prefix: Option<Vec<i64>>,
 }
 
 impl Context {
@@ -41,23 +43,38 @@ impl Context {
             split.attention = split.attention.as_ref().map(|t| t.to(device));
             split.keys = split.keys.as_ref().map(|t| t.to(device));
         }
-        let haystacks = match &cfg.niah {
+        let mut haystacks = match &cfg.niah {
             Some(n) => Some(crate::niah::Haystacks::build(cfg, n, device)?),
             None => None,
         };
+        // An HF LM reads the questions in its own tokens, after the template's prefix.
+        let hf_prefix = match cfg.model.lm.hf_dir() {
+            None => None,
+            Some(lm_dir) => {
+                let text = crate::sweep::hf::HfText::open(cfg, lm_dir)?;
+                let cells = haystacks.iter_mut().flat_map(|h| h.cells.iter_mut().map(|c| &mut c.2));
+                for split in [&mut train, &mut eval].into_iter().chain(cells) {
+                    split.questions = text.questions(&split.questions)?;
+                }
+                Some(text.prefix)
+            }
+        };
         events.data_ready(&source.describe(), started.elapsed().as_secs_f64());
-        let fingerprint = source.fingerprint().map(str::to_string);
+        let fingerprint = crate::sweep::hf::key_fingerprint(cfg, source)?;
         let key = prior_key(cfg, fingerprint.as_deref());
         let (prior, prior_claim) = (RunDir::new(dir).prior(&key), RunDir::new(dir).prior_claim(&key));
-        let ctx = Context { train, eval, vocab: source.vocab_size(), prior, prior_claim, device, haystacks, fingerprint };
+        let ctx = Context { train, eval, vocab: source.vocab_size(), prior, prior_claim, device, haystacks, fingerprint, hf_prefix };
         ctx.ensure_prior(cfg, dir, events)?;
         Ok(ctx)
     }
 
     /// Trains the text-only QA prior once, then the blind baseline: the same training as a
-    /// point (steps, schedule, trainable parts) from the prior, with no visual tokens.
+    /// point (steps, schedule, trainable parts) from the prior, with no visual tokens. An HF
+    /// LM has no text-only prior (the checkpoint is one); with it frozen, nothing trains
+    /// without visual tokens, so its blind baseline is the zero-shot score.
     fn ensure_prior(&self, cfg: &Config, dir: &Path, events: &dyn SweepEvents) -> Result<()> {
-        let current = || self.prior.exists() && blind_is_current(cfg, self.fingerprint.as_deref(), dir);
+        let hf = self.hf_prefix.is_some();
+        let current = || (hf || self.prior.exists()) && blind_is_current(cfg, self.fingerprint.as_deref(), dir);
         if current() {
             return Ok(());
         }
@@ -66,10 +83,17 @@ impl Context {
             return Ok(());
         }
         let started = Instant::now();
-        train::train_prior(&cfg.model, &cfg.train, cfg.data.dim, self.vocab, &self.train.questions, self.device, &self.prior)?;
+        if !hf {
+            train::train_prior(&cfg.model, &cfg.train, cfg.data.dim, self.vocab, &self.train.questions, self.device, &self.prior)?;
+        }
         let (model, mut vs) = self.model_from_prior(cfg, 0)?;
         train::apply_trainable(&mut vs, &cfg.train.trainable);
-        let outcome = train::train(&model, &vs, &cfg.train, None, &self.train.questions, 0, cfg.train.steps, &mut |_| {})?;
+        let lm_trains = cfg.train.trainable.iter().any(|t| *t != crate::config::Trainable::Projector);
+        let outcome = if hf && !lm_trains {
+            train::TrainOutcome { curve: Vec::new(), samples: 0, seconds: 0.0 }
+        } else {
+            train::train(&model, &vs, &cfg.train, None, &self.train.questions, 0, cfg.train.steps, &mut |_| {})?
+        };
         let blind = crate::eval::evaluate(&model, None, &self.eval.questions, cfg.train.eval_batch, self.device);
         events.baseline_done(&BaselineDone {
             prior_steps: cfg.train.prior_steps,
@@ -92,6 +116,7 @@ impl Context {
             device: self.device,
             haystacks: self.haystacks.as_ref().map(|h| h.share()),
             fingerprint: self.fingerprint.clone(),
+            hf_prefix: self.hf_prefix.clone(),
         }
     }
 
@@ -99,7 +124,8 @@ impl Context {
         self.model_for(cfg, seed, None)
     }
 
-    /// The model of a point (with its learned reducer, if any), LM from the prior.
+    /// The model of a point (with its learned reducer, if any), LM from the prior (or the
+    /// HF checkpoint).
     pub(crate) fn model_for(&self, cfg: &Config, seed: u64, reducer: Option<&crate::reduction::learned::LearnedSpec>) -> Result<(VisionLm, nn::VarStore)> {
         // libtorch's generator is global: seeding and initialising must not interleave
         // between workers, or a point's weights would depend on its neighbours.
@@ -107,6 +133,10 @@ impl Context {
         let _init = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         tch::manual_seed(seed as i64);
         let mut vs = nn::VarStore::new(self.device);
+        if let Some(prefix) = &self.hf_prefix {
+            let model = VisionLm::hf(&vs, &cfg.model, &cfg.train, cfg.data.dim, reducer, prefix)?;
+            return Ok((model, vs));
+        }
         let model = VisionLm::with_reducer(&vs, &cfg.model, cfg.data.dim, self.vocab, reducer);
         train::load_lm(&mut vs, &self.prior)?;
         Ok((model, vs))

@@ -5,6 +5,7 @@
 pub mod context;
 pub mod events;
 pub mod failure;
+pub mod hf;
 pub mod plan;
 pub mod point;
 pub mod preflight;

@@ -237,13 +237,18 @@ pub fn load(path: &Path) -> Result<Config> {
 /// strategy and within the LM's context, the strategies'
 /// parameters suit the data, and the needle grid suits the points. Names the field.
 pub fn check(cfg: &Config) -> Result<()> {
+    let shapes = plan_shapes(&cfg.sweep);
+    let Some(lm) = cfg.model.lm.builtin() else {
+        check_shapes(cfg, &shapes)?;
+        crate::sweep::hf::check(cfg, cfg.model.lm.hf_dir().unwrap_or(Path::new(".")), &shapes)?;
+        return check_strategies(cfg, &shapes);
+    };
     let text = crate::features::MAX_TEXT_TOKENS;
-    if cfg.model.lm.max_context <= text {
+    if lm.max_context <= text {
         return Err(Error::input("model.lm.max_context", format!("must exceed the {text} text tokens")));
     }
-    let shapes = plan_shapes(&cfg.sweep);
     check_shapes(cfg, &shapes)?;
-    let max_visual = cfg.model.lm.max_context - text;
+    let max_visual = lm.max_context - text;
     for s in &shapes {
         let (t, m) = (s.frames, s.tokens_per_frame);
         if t * m > max_visual {
@@ -253,6 +258,11 @@ pub fn check(cfg: &Config) -> Result<()> {
             ));
         }
     }
+    check_strategies(cfg, &shapes)
+}
+
+/// The strategies' parameters against the data, and the needle grid against the points.
+fn check_strategies(cfg: &Config, shapes: &[Shape]) -> Result<()> {
     let spatial: Vec<Spatial> = shapes.iter().map(|s| s.spatial).collect();
     let temporal: Vec<Temporal> = shapes.iter().map(|s| s.temporal).collect();
     cfg.strategies.validate(&spatial, &temporal, cfg.data.dim)?;

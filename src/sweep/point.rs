@@ -102,7 +102,7 @@ mod tests {
     #[test]
     fn a_point_with_a_nan_loss_fails_by_name() {
         let cfg: Config = serde_yaml::from_str(crate::config::tests::SMALL).unwrap();
-        let point = sweep::plan(&cfg, None).remove(0);
+        let point = crate::sweep::plan(&cfg, None).remove(0);
         let eval = EvalResult { loss: f64::NAN, loss_se: f64::NAN, accuracy: 0.5, accuracy_se: 0.1, families: Default::default(), questions: 4, videos: 4 };
         let msg = check_finite_scores(&point, &eval).unwrap_err().to_string();
         assert!(msg.contains(&point.key) && msg.contains("pool/sample, T = 2, M = 1, seed 0") && msg.contains("NaN"), "{msg}");

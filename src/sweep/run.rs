@@ -165,7 +165,7 @@ pub fn run_sweep(cfg: &Config, opts: &RunOptions, events: &dyn SweepEvents) -> R
     events.started(&SweepStart { name: cfg.name.clone(), points: mine.len(), finished: done.len(), to_train: todo.len(), device: device_name(opts.device) });
     let mut report = Report::default();
     // A blind baseline another config wrote here (another split, data or training) is redone.
-    if !todo.is_empty() || !blind_is_current(cfg, source.fingerprint(), &dir) {
+    if !todo.is_empty() || !blind_is_current(cfg, crate::sweep::hf::key_fingerprint(cfg, source.as_ref())?.as_deref(), &dir) {
         if opts.device == Device::Cpu {
             // One intra-op thread throughout (warm start, blind baseline, every point): the
             // numbers then do not depend on `jobs`, and concurrent points do not spin

@@ -446,6 +446,9 @@ fn merge(base: &mut serde_yaml::Value, over: serde_yaml::Value) {
         (serde_yaml::Value::Mapping(b), serde_yaml::Value::Mapping(o)) => {
             for (k, v) in o {
                 match b.get_mut(&k) {
+                    // An LM choice is one arm or the other: `{hf: DIR}` over the built-in
+                    // shape (or the reverse) replaces it.
+                    Some(slot) if k.as_str() == Some("lm") && slot.get("hf").is_some() != v.get("hf").is_some() => *slot = v,
                     Some(slot) => merge(slot, v),
                     None => {
                         b.insert(k, v);
@@ -549,6 +552,12 @@ sweep:
         assert_eq!(c.name, "child");
         assert_eq!(c.train.steps, 20);
         assert_eq!(c.train.batch, 8, "untouched keys come from the base");
+        // An HF LM over the base's built-in LM replaces it, and the reverse.
+        let hf = write(dir.path(), "hf.yaml", "base: base.yaml\nmodel: {lm: {hf: /m}}\n");
+        let c = Config::load(&hf).unwrap();
+        assert_eq!(c.model.lm.hf_dir(), Some(Path::new("/m")));
+        let back = write(dir.path(), "back.yaml", "base: hf.yaml\nmodel: {lm: {layers: 1, heads: 2, width: 8, max_context: 99}}\n");
+        assert_eq!(Config::load(&back).unwrap().model.lm.builtin().map(|l| l.max_context), Some(99));
     }
 
     #[test]

@@ -96,8 +96,8 @@ impl Context {
         };
         let blind = crate::eval::evaluate(&model, None, &self.eval.questions, cfg.train.eval_batch, self.device);
         events.baseline_done(&BaselineDone {
-            prior_steps: cfg.train.prior_steps,
-            steps: cfg.train.steps,
+            prior_steps: if hf { 0 } else { cfg.train.prior_steps },
+            steps: if outcome.samples == 0 { 0 } else { cfg.train.steps },
             seconds: started.elapsed().as_secs_f64(),
             eval: blind.clone(),
         });

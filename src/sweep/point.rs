@@ -54,7 +54,8 @@ pub(crate) fn train_point(cfg: &Config, ctx: &Context, point: &Point, events: &d
         crate::niah::save_point(dir, &id, &scores)?;
     }
     let text_tokens = ctx.train.questions.iter().map(|q| (q.prompt.len() + q.target().len() - 1) as f64).sum::<f64>() / ctx.train.questions.len() as f64;
-    let tokens_per_sample = point.visual_tokens() as f64 + text_tokens;
+    let prefix = ctx.hf_prefix.as_ref().map_or(0, Vec::len) as f64;
+    let tokens_per_sample = prefix + point.visual_tokens() as f64 + text_tokens;
     let rate = outcome.samples as f64 / outcome.seconds.max(1e-9);
     Ok(PointRow {
         key: point.key.clone(),

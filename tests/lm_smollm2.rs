@@ -76,7 +76,7 @@ fn smollm2_135m_logits_and_loss_match_transformers() {
 }
 
 /// A one-point sweep of the synthetic benchmark through frozen SmolLM2-135M (T = 2, M = 4,
-/// 40 projector steps of 4 samples, chat template).
+/// 20 projector steps of 4 samples, chat template).
 const SWEEP: &str = r#"
 name: smollm2
 data: {generator: synthetic, seed: 7, train_videos: 128, eval_videos: 8, frames: 8, grid: 6, dim: 32}
@@ -84,7 +84,7 @@ model:
   projector: {hidden: 128}
   lm: {hf: DIR}
   template: "<|im_start|>user\n{video}{question}<|im_end|>\n<|im_start|>assistant\n{answer}<|im_end|>"
-train: {steps: 40, batch: 4, lr: 0.003, warmup: 2, min_lr_ratio: 1.0, trainable: [projector], prior_steps: 1, log_every: 10, eval_batch: 8}
+train: {steps: 20, batch: 4, lr: 0.003, warmup: 2, min_lr_ratio: 1.0, trainable: [projector], prior_steps: 1, log_every: 10, eval_batch: 8}
 sweep: {frames: [2], tokens_per_frame: [4], spatial: [pool], temporal: [sample], seeds: [0]}
 "#;
 
@@ -107,10 +107,10 @@ fn a_short_projector_training_through_frozen_smollm2_beats_the_blind_baseline() 
     let loss = |df: &polars::prelude::DataFrame| df.column("loss").unwrap().f64().unwrap().get(0).unwrap();
     let (point, blind) = (loss(&read("results.parquet")), loss(&read("blind.parquet")));
     eprintln!(
-        "SmolLM2-135M frozen, 40 projector steps of 4: held-out loss {point:.4} vs blind (zero-shot) {blind:.4}, {:.0} s",
+        "SmolLM2-135M frozen, 20 projector steps of 4: held-out loss {point:.4} vs blind (zero-shot) {blind:.4}, {:.0} s",
         started.elapsed().as_secs_f64()
     );
-    // The zero-shot model spreads its mass over the whole vocabulary; 40 steps teach the
-    // projector at least the answer format, so the loss must fall below the blind one.
+    // The zero-shot model spreads its mass over the whole vocabulary; 20 steps teach the
+    // projector at least the answer format (measured in the README run: 9.9 → 2.4 at T = 2, M = 4), so the loss must fall below the blind one.
     assert!(point < blind, "held-out loss {point} not below the blind baseline's {blind}");
 }

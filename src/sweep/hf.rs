@@ -175,3 +175,60 @@ pub fn memory_shape(cfg: &Config, source: &dyn FeatureSource) -> (LmConfig, f64)
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LM_CONFIG: &str = r#"{"architectures": ["Qwen2ForCausalLM"], "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0,
+        "tie_word_embeddings": false, "vocab_size": 100, "max_position_embeddings": 128}"#;
+
+    fn files_cfg(data: &Path, lm: &Path) -> Config {
+        let yaml = crate::config::tests::SMALL
+            .replace(
+                "generator: synthetic, seed: 3, train_videos: 48, eval_videos: 16, frames: 8, grid: 6, dim: 16",
+                &format!("generator: files, dir: {}, seed: 3, train_videos: 0, eval_videos: 0, frames: 4, grid: 3, dim: 2", data.display()),
+            )
+            .replace("lm: {layers: 1, heads: 2, width: 32, max_context: 160}", &format!("lm: {{hf: {}}}", lm.display()))
+            .replace("trainable: [projector, lm]", "trainable: [projector]");
+        serde_yaml::from_str(&yaml).unwrap()
+    }
+
+    #[test]
+    fn token_id_questions_beyond_the_lm_vocabulary_name_the_dataset_file() {
+        let (data, lm) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        crate::features::files::tests::write_dataset(data.path(), 4, 3, 2, 3);
+        std::fs::write(lm.path().join("config.json"), LM_CONFIG).unwrap();
+        let cfg = files_cfg(data.path(), lm.path());
+        let source = crate::features::open(&cfg.data).unwrap();
+        check_source(&cfg, source.as_ref()).unwrap();
+        std::fs::write(data.path().join("dataset.json"), r#"{"vocab_size": 101}"#).unwrap();
+        let source = crate::features::open(&cfg.data).unwrap();
+        let e = check_source(&cfg, source.as_ref()).unwrap_err();
+        let msg = e.to_string();
+        assert_eq!(e.exit_code(), 2);
+        assert!(msg.contains("dataset.json") && msg.contains("vocab_size 101") && msg.contains("100"), "{msg}");
+    }
+
+    #[test]
+    fn the_checkpoint_fingerprint_follows_its_config_and_headers_only() {
+        let lm = tempfile::tempdir().unwrap();
+        std::fs::write(lm.path().join("config.json"), LM_CONFIG).unwrap();
+        let t = tch::Tensor::zeros([2, 3], (tch::Kind::Float, tch::Device::Cpu));
+        tch::Tensor::write_safetensors(&[("w", &t)], lm.path().join("model.safetensors")).unwrap();
+        let a = checkpoint_fingerprint(lm.path()).unwrap();
+        // The same header and size with other weight values: the same fingerprint.
+        tch::Tensor::write_safetensors(&[("w", &t.ones_like())], lm.path().join("model.safetensors")).unwrap();
+        assert_eq!(checkpoint_fingerprint(lm.path()).unwrap(), a);
+        tch::Tensor::write_safetensors(&[("w", &tch::Tensor::zeros([3, 2], (tch::Kind::Float, tch::Device::Cpu)))], lm.path().join("model.safetensors"))
+            .unwrap();
+        let b = checkpoint_fingerprint(lm.path()).unwrap();
+        assert_ne!(a, b, "a changed shape");
+        std::fs::write(lm.path().join("config.json"), LM_CONFIG.replace("1e-6", "1e-5")).unwrap();
+        assert_ne!(checkpoint_fingerprint(lm.path()).unwrap(), b, "a changed config");
+        let builtin: Config = serde_yaml::from_str(crate::config::tests::SMALL).unwrap();
+        let source = crate::features::open(&builtin.data).unwrap();
+        assert_eq!(key_fingerprint(&builtin, source.as_ref()).unwrap(), None, "the built-in LM's keys are unchanged");
+    }
+}

@@ -78,8 +78,21 @@ impl LmCost {
 
 /// The LM cost of a model config: the one place that maps the configured LM to its FLOPs
 /// (an HF checkpoint arm joins here: [`LmCost::hf`]).
-pub fn lm_cost(model: &ModelConfig, vocab: usize, text_tokens: f64) -> LmCost {
-    LmCost::builtin(&model.lm, vocab, text_tokens)
+pub fn lm_cost(model: &ModelConfig, vocab: usize, text_tokens: f64) -> Result<LmCost> {
+    match (model.lm.builtin(), model.lm.hf_dir()) {
+        (Some(b), _) => Ok(LmCost::builtin(b, vocab, text_tokens)),
+        (None, Some(dir)) => Ok(LmCost::hf(&crate::lm::config::Config::load(dir)?, text_tokens)),
+        (None, None) => Err(Error::internal("model.lm is neither built-in nor a Hugging Face LM")),
+    }
+}
+
+/// The width the projector maps into: the built-in LM's width, or the checkpoint's `hidden_size`.
+pub fn lm_width(model: &ModelConfig) -> Result<usize> {
+    match (model.lm.builtin(), model.lm.hf_dir()) {
+        (Some(b), _) => Ok(b.width),
+        (None, Some(dir)) => Ok(crate::lm::config::Config::load(dir)?.hidden_size as usize),
+        (None, None) => Err(Error::internal("model.lm is neither built-in nor a Hugging Face LM")),
+    }
 }
 
 /// A ViT-shaped vision encoder, enough to count its FLOPs per frame.
@@ -200,7 +213,14 @@ impl CostModel {
 
     /// The cost model of one strategy of a run: the encoder per frame it runs on (every
     /// source frame under a temporal pool), the reducer, the projector and the LM.
-    pub fn of(cfg: &Config, spatial: Spatial, temporal: Temporal, encoder: Option<EncoderShape>, vocab: usize, text_tokens: f64) -> CostModel {
+    pub fn of(cfg: &Config, spatial: Spatial, temporal: Temporal, encoder: Option<EncoderShape>, vocab: usize, text_tokens: f64) -> Result<CostModel> {
+        let (d, h) = (cfg.data.dim as f64, cfg.model.projector.hidden as f64);
+        let projector = Linear { per_token: 2.0 * (d * h + h * lm_width(&cfg.model)? as f64), ..Linear::default() };
+        Ok(CostModel { projector, lm: lm_cost(&cfg.model, vocab, text_tokens)?, ..Self::of_parts(cfg, spatial, temporal, encoder) })
+    }
+
+    /// The encoder and reducer parts of [`CostModel::of`] (projector and LM zero).
+    fn of_parts(cfg: &Config, spatial: Spatial, temporal: Temporal, encoder: Option<EncoderShape>) -> CostModel {
         let (g2, d) = ((cfg.data.grid * cfg.data.grid) as f64, cfg.data.dim as f64);
         let per_frame = encoder.map_or(0.0, |e| e.flops_per_frame());
         let encoder = if temporal == Temporal::Pool {
@@ -209,9 +229,7 @@ impl CostModel {
             Linear { per_frame, ..Linear::default() }
         };
         let reducer = reducer_cost(spatial, g2, d, cfg.strategies.resampler.heads.max(1) as f64);
-        let h = cfg.model.projector.hidden as f64;
-        let projector = Linear { per_token: 2.0 * (d * h + h * cfg.model.lm.width as f64), ..Linear::default() };
-        CostModel { encoder, reducer, projector, lm: lm_cost(&cfg.model, vocab, text_tokens) }
+        CostModel { encoder, reducer, ..CostModel::default() }
     }
 }
 
@@ -244,10 +262,14 @@ pub struct RunCosts {
 
 impl RunCosts {
     /// Every strategy of the config's sweep (grid and cross alike), with the given encoder.
-    pub fn of(cfg: &Config, encoder: Option<EncoderShape>, vocab: usize, text_tokens: f64) -> RunCosts {
+    pub fn of(cfg: &Config, encoder: Option<EncoderShape>, vocab: usize, text_tokens: f64) -> Result<RunCosts> {
+        // One model per strategy, all sharing the LM's cost (read once: an HF LM's config.json).
+        let one = CostModel::of(cfg, Spatial::Sample, Temporal::Sample, encoder, vocab, text_tokens)?;
         let mut strategies = BTreeMap::new();
         let mut add = |sp: Spatial, tp: Temporal| {
-            strategies.insert(format!("{sp}/{tp}"), CostModel::of(cfg, sp, tp, encoder, vocab, text_tokens));
+            let mut c = CostModel::of_parts(cfg, sp, tp, encoder);
+            (c.projector, c.lm) = (one.projector, one.lm);
+            strategies.insert(format!("{sp}/{tp}"), c);
         };
         for &sp in &cfg.sweep.spatial {
             for &tp in &cfg.sweep.temporal {
@@ -262,7 +284,7 @@ impl RunCosts {
                 add(c.spatial, tp);
             }
         }
-        RunCosts { encoder, strategies }
+        Ok(RunCosts { encoder, strategies })
     }
 
     /// The model of a strategy label.
@@ -291,7 +313,7 @@ mod tests {
     fn max_m_inverts_the_total() {
         let cfg: Config = serde_yaml::from_str(crate::config::tests::SMALL).unwrap();
         let shape = EncoderShape { patches: 16, patch_dim: 48, tokens: 17, layers: 2, width: 32, mlp: 64 };
-        let c = CostModel::of(&cfg, Spatial::Resampler, Temporal::Sample, Some(shape), 50, 12.0);
+        let c = CostModel::of(&cfg, Spatial::Resampler, Temporal::Sample, Some(shape), 50, 12.0).unwrap();
         for (t, m) in [(1.0, 1.0), (4.0, 9.0), (16.0, 2.5)] {
             let budget = c.total(t, m);
             let got = c.max_m(t, budget).unwrap();
@@ -309,8 +331,8 @@ mod tests {
     #[test]
     fn builtin_lm_and_projector_flops_match_the_var_store() {
         let mut cfg: Config = serde_yaml::from_str(crate::config::tests::SMALL).unwrap();
-        cfg.model.lm.layers = 3;
-        cfg.model.lm.width = 48;
+        let crate::config::LmChoice::Builtin(lm) = &mut cfg.model.lm else { panic!("SMALL has the built-in LM") };
+        (lm.layers, lm.width) = (3, 48);
         let (vocab, text) = (37usize, 11.0);
         let vs = tch::nn::VarStore::new(tch::Device::Cpu);
         let _model = crate::model::VisionLm::new(&vs, &cfg.model, cfg.data.dim, vocab);
@@ -318,7 +340,7 @@ mod tests {
         let matmul = |prefix: &str| vars.iter().filter(|(n, t)| n.starts_with(prefix) && t.dim() == 2).map(|(_, t)| t.numel() as f64).sum::<f64>();
         let width = vars["lm.ln_f.weight"].size()[0] as f64;
         let blocks: std::collections::BTreeSet<&str> = vars.keys().filter_map(|n| n.strip_prefix("lm.blocks.")?.split('.').next()).collect();
-        let c = CostModel::of(&cfg, Spatial::Pool, Temporal::Sample, None, vocab, text);
+        let c = CostModel::of(&cfg, Spatial::Pool, Temporal::Sample, None, vocab, text).unwrap();
         for (t, m) in [(2.0, 1.0), (4.0, 4.0), (8.0, 16.0)] {
             let n = t * m + text;
             let expected_lm = 2.0 * matmul("lm.blocks.") * n + 4.0 * blocks.len() as f64 * n * n * width + 2.0 * matmul("lm.head") * text;

@@ -1,6 +1,8 @@
-//! The model: a visual projector (2-layer MLP with GELU, as in LLaVA) feeding a small
-//! decoder-only transformer LM over [visual tokens; question; answer].
-use crate::config::ModelConfig;
+//! The model: a visual projector (2-layer MLP with GELU, as in LLaVA) feeding a decoder-only
+//! LM over [visual tokens; question; answer]: the small built-in transformer made from
+//! scratch, or a pretrained Hugging Face decoder ([`hf`]) loaded into the same `VarStore`.
+use crate::config::{LmChoice, ModelConfig, TrainConfig};
+use crate::error::Result;
 use crate::features::MAX_TEXT_TOKENS;
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
@@ -141,6 +143,8 @@ impl Lm {
     }
 }
 
+pub mod hf;
+
 /// GPT-2-style small embedding init: unit-variance position vectors would drown the
 /// projected visual features they are added to.
 fn small_embedding() -> nn::EmbeddingConfig {
@@ -151,13 +155,48 @@ fn small_embedding() -> nn::EmbeddingConfig {
 /// learning rate.
 pub const PROJECTOR_GROUP: usize = 1;
 
+/// The LM a [`VisionLm`] feeds.
+#[derive(Debug)]
+pub enum LanguageModel {
+    /// The built-in LM (variables under `lm.`).
+    Builtin(Lm),
+    /// A pretrained Hugging Face decoder (variables under `lm.`, adapters under `lora.`).
+    Hf(hf::Pretrained),
+}
+
+/// The shape an LM's FLOPs are counted from.
+#[derive(Debug, Clone, Copy)]
+pub enum LmShape<'a> {
+    /// The built-in LM's shape.
+    Builtin(&'a crate::config::LmConfig),
+    /// A checkpoint's `config.json`.
+    Hf(&'a crate::lm::Config),
+}
+
+/// Forward FLOPs of one sample of `seq` tokens (visual + text) through the projector
+/// (`feature_dim` → `projector_hidden` → the LM's width) and the LM, from the shapes alone:
+/// 2·params·tokens for the matmuls, plus 4·layers·seq²·width for the attention scores and
+/// their use. The built-in LM counts 12·width² matmul parameters per layer and no head; an
+/// HF LM counts every projection, its MLP and its LM head (`lm::Config::forward_flops_per_token`).
+pub fn forward_flops(lm: LmShape, projector_hidden: usize, feature_dim: usize, seq: usize) -> f64 {
+    let (ph, d, n) = (projector_hidden as f64, feature_dim as f64, seq as f64);
+    match lm {
+        LmShape::Builtin(c) => {
+            let (w, layers) = (c.width as f64, c.layers as f64);
+            let dense_params = layers * 12.0 * w * w + d * ph + ph * w;
+            2.0 * dense_params * n + 4.0 * layers * n * n * w
+        }
+        LmShape::Hf(c) => 2.0 * (d * ph + ph * c.hidden_size as f64) * n + c.forward_flops_per_token(seq) * n,
+    }
+}
+
 /// Projector + LM, the model trained at each sweep point.
 #[derive(Debug)]
 pub struct VisionLm {
     /// The visual projector (variables under `projector.`).
     pub projector: Projector,
     /// The language model (variables under `lm.`).
-    pub lm: Lm,
+    pub lm: LanguageModel,
     /// A learned token reducer (`resampler`, `summary`; variables under `reducer.`, in the
     /// projector's group), applied to the full-grid features before the projector.
     pub reducer: Option<crate::reduction::learned::LearnedReducer>,
@@ -165,24 +204,26 @@ pub struct VisionLm {
 }
 
 impl VisionLm {
-    /// Forward FLOPs of one sample of `seq` tokens (visual + text), from the shapes alone:
-    /// 2·params·tokens for the matmuls of the LM blocks (12·width² per layer) and the
-    /// projector, plus 4·layers·seq²·width for the attention scores and their use.
+    /// Forward FLOPs of one sample of `seq` tokens (see [`forward_flops`]); for an HF LM,
+    /// from its `config.json` (NaN when it cannot be read: the sweep's checks name why).
     pub fn forward_flops(cfg: &ModelConfig, feature_dim: usize, seq: usize) -> f64 {
-        let w = cfg.lm.width as f64;
-        let layers = cfg.lm.layers as f64;
-        let seq = seq as f64;
-        let dense_params = layers * 12.0 * w * w + (feature_dim * cfg.projector.hidden + cfg.projector.hidden * cfg.lm.width) as f64;
-        2.0 * dense_params * seq + 4.0 * layers * seq * seq * w
+        match &cfg.lm {
+            LmChoice::Builtin(c) => forward_flops(LmShape::Builtin(c), cfg.projector.hidden, feature_dim, seq),
+            LmChoice::Hf(h) => match crate::lm::Config::load(&h.hf) {
+                Ok(c) => forward_flops(LmShape::Hf(&c), cfg.projector.hidden, feature_dim, seq),
+                Err(_) => f64::NAN,
+            },
+        }
     }
 
-    /// Creates the model's variables in `vs`.
+    /// Creates the model's variables in `vs` (the built-in LM; panics on an HF config, which
+    /// [`VisionLm::hf`] loads).
     pub fn new(vs: &nn::VarStore, cfg: &ModelConfig, feature_dim: usize, vocab: usize) -> VisionLm {
         Self::with_reducer(vs, cfg, feature_dim, vocab, None)
     }
 
     /// Creates the model with a learned reducer (its variables are created last, so the
-    /// projector and LM initialise exactly as in [`VisionLm::new`]).
+    /// projector and LM initialise exactly as in [`VisionLm::new`]). The built-in LM only.
     pub fn with_reducer(
         vs: &nn::VarStore,
         cfg: &ModelConfig,
@@ -190,22 +231,56 @@ impl VisionLm {
         vocab: usize,
         reducer: Option<&crate::reduction::learned::LearnedSpec>,
     ) -> VisionLm {
+        let lm_cfg = cfg.lm.builtin().expect("VisionLm::with_reducer builds the built-in LM; VisionLm::hf loads a Hugging Face one");
         let root = vs.root();
-        let projector = Projector::new(&(&root.set_group(PROJECTOR_GROUP) / "projector"), feature_dim, cfg.projector.hidden, cfg.lm.width);
-        let lm = Lm::new(&(&root / "lm"), &cfg.lm, vocab);
+        let projector = Projector::new(&(&root.set_group(PROJECTOR_GROUP) / "projector"), feature_dim, cfg.projector.hidden, lm_cfg.width);
+        let lm = Lm::new(&(&root / "lm"), lm_cfg, vocab);
         let reducer = reducer.map(|spec| crate::reduction::learned::LearnedReducer::new(&(&root.set_group(PROJECTOR_GROUP) / "reducer"), spec, feature_dim));
-        VisionLm { projector, lm, reducer, width: cfg.lm.width as i64 }
+        VisionLm { projector, lm: LanguageModel::Builtin(lm), reducer, width: lm_cfg.width as i64 }
+    }
+
+    /// Loads the Hugging Face LM of `cfg.lm` into `vs` beside a new projector to its hidden
+    /// size (created first, so a seed gives the same projector whatever trains), then the
+    /// learned reducer; `prefix` is the template's text before the video, tokenised.
+    pub fn hf(
+        vs: &nn::VarStore,
+        cfg: &ModelConfig,
+        train: &TrainConfig,
+        feature_dim: usize,
+        reducer: Option<&crate::reduction::learned::LearnedSpec>,
+        prefix: &[i64],
+    ) -> Result<VisionLm> {
+        let dir = cfg.lm.hf_dir().expect("VisionLm::hf loads a Hugging Face LM");
+        let root = vs.root();
+        let width = crate::lm::Config::load(dir)?.hidden_size;
+        let projector = Projector::new(&(&root.set_group(PROJECTOR_GROUP) / "projector"), feature_dim, cfg.projector.hidden, width as usize);
+        let lm = hf::Pretrained::load(&root, dir, cfg, train, prefix)?;
+        let reducer = reducer.map(|spec| crate::reduction::learned::LearnedReducer::new(&(&root.set_group(PROJECTOR_GROUP) / "reducer"), spec, feature_dim));
+        Ok(VisionLm { projector, lm: LanguageModel::Hf(lm), reducer, width })
+    }
+
+    /// Whether the LM is a pretrained Hugging Face one.
+    pub fn is_hf(&self) -> bool {
+        matches!(self.lm, LanguageModel::Hf(_))
     }
 
     /// Text logits `[B, L, vocab]` given raw visual features `[B, V, D]` (or none) and text
     /// `[B, L]`; with a learned reducer, V = T·g² full-grid tokens that it reduces to T·M.
     pub fn forward(&self, features: Option<&Tensor>, text: &Tensor) -> Tensor {
+        self.forward_t(features, text, false)
+    }
+
+    /// [`VisionLm::forward`], with `train` switching on the LoRA adapters' dropout.
+    pub fn forward_t(&self, features: Option<&Tensor>, text: &Tensor, train: bool) -> Tensor {
         let visual = match (features, &self.reducer) {
             (Some(f), Some(r)) => self.projector.forward(&r.forward(f)),
             (Some(f), None) => self.projector.forward(f),
             (None, _) => Tensor::zeros([text.size()[0], 0, self.width], (Kind::Float, text.device())),
         };
-        self.lm.forward(&visual, text)
+        match &self.lm {
+            LanguageModel::Builtin(lm) => lm.forward(&visual, text),
+            LanguageModel::Hf(lm) => lm.forward(&visual, text, train),
+        }
     }
 }
 

@@ -78,10 +78,19 @@ fn config_section(md: &mut String, cfg: Option<&Config>) {
         ("video", format!("F = {} source frames, {}×{} token grid, D = {}", d.frames, d.grid, d.grid, d.dim)),
         (
             "model",
-            format!(
-                "projector MLP hidden {}; LM {} layers, {} heads, width {}, context {}",
-                c.model.projector.hidden, lm.layers, lm.heads, lm.width, lm.max_context
-            ),
+            match lm.builtin() {
+                Some(lm) => format!(
+                    "projector MLP hidden {}; LM {} layers, {} heads, width {}, context {}",
+                    c.model.projector.hidden, lm.layers, lm.heads, lm.width, lm.max_context
+                ),
+                None => format!(
+                    "projector MLP hidden {}; Hugging Face LM `{}` ({}), template `{}`",
+                    c.model.projector.hidden,
+                    lm.hf_dir().map(|d| d.display().to_string()).unwrap_or_default(),
+                    c.model.dtype_or_auto().name(),
+                    c.model.template_text().escape_debug()
+                ),
+            },
         ),
         (
             "training",

@@ -133,9 +133,17 @@ pub fn train(
         opt.set_lr_group(0, cfg.lr * scale);
         opt.set_lr_group(crate::model::PROJECTOR_GROUP, cfg.projector_lr.unwrap_or(cfg.lr) * scale);
         let picks: Vec<usize> = (0..cfg.batch).map(|_| rng.random_range(0..by_video.len())).collect();
-        let loss = batch_loss(model, features, &by_video, questions, &picks, &mut rng, device);
-        opt.backward_step_clip_norm(&loss, 1.0);
-        window.push(loss.double_value(&[]));
+        let loss = if cfg.micro() >= cfg.batch {
+            let loss = batch_loss(model, features, &by_video, questions, &picks, &mut rng, device);
+            // Nothing to train (a frozen LM without visual tokens): the loss is only measured.
+            if loss.requires_grad() {
+                opt.backward_step_clip_norm(&loss, 1.0);
+            }
+            loss.double_value(&[])
+        } else {
+            accumulated_step(&mut opt, model, features, &by_video, questions, &picks, cfg.micro(), &mut rng, device)
+        };
+        window.push(loss);
         if (step + 1) % cfg.log_every == 0 || step + 1 == steps {
             curve.push(CurvePoint { step: step + 1, loss: window.iter().sum::<f64>() / window.len() as f64 });
             window.clear();
@@ -145,8 +153,44 @@ pub fn train(
     Ok(TrainOutcome { curve, samples: steps * cfg.batch, seconds: started.elapsed().as_secs_f64() })
 }
 
-/// One training sample per picked video (`picks` index `by_video`): all its questions, in a fresh random order so no
-/// family is tied to a text position, packed while they fit the text budget.
+/// One training sample per picked video (`picks` index `by_video`): for the built-in LM all
+/// its questions, in a fresh random order so no family is tied to a text position, packed
+/// while they fit the text budget; for an HF LM one of them, at random (its template holds
+/// one question and one answer).
+fn sample_packs<'q>(hf: bool, by_video: &[Vec<usize>], questions: &'q [Question], picks: &[usize], rng: &mut ChaCha8Rng) -> Vec<Vec<(&'q [i64], &'q [i64])>> {
+    picks
+        .iter()
+        .map(|&g| {
+            let mut order = by_video[g].clone();
+            order.shuffle(rng);
+            let mut used = 0;
+            let pairs = order.iter().map(|&i| (questions[i].prompt.as_slice(), questions[i].target()));
+            if hf {
+                return pairs.take(1).collect();
+            }
+            pairs
+                .take_while(|(p, a)| {
+                    used += p.len() + a.len();
+                    used <= crate::features::MAX_TEXT_TOKENS
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The logits and targets of packed samples about the videos `picks` name.
+fn packs_forward(model: &VisionLm, features: Option<&Tensor>, videos: &[i64], packs: &[Vec<(&[i64], &[i64])>], device: Device) -> (Tensor, TextBatch) {
+    let text = packed_text_batch(packs, device);
+    let visual = features.map(|f| f.index_select(0, &Tensor::from_slice(videos).to(f.device())));
+    (model.forward_t(visual.as_ref(), &text.input, true), text)
+}
+
+/// The first question's video of each pick.
+fn pick_videos(by_video: &[Vec<usize>], questions: &[Question], picks: &[usize]) -> Vec<i64> {
+    picks.iter().map(|&g| questions[by_video[g][0]].video as i64).collect()
+}
+
+/// The mean answer loss of one batch of picked videos.
 fn batch_loss(
     model: &VisionLm,
     features: Option<&Tensor>,
@@ -156,29 +200,48 @@ fn batch_loss(
     rng: &mut ChaCha8Rng,
     device: Device,
 ) -> Tensor {
-    let packs: Vec<Vec<(&[i64], &[i64])>> = picks
-        .iter()
-        .map(|&g| {
-            let mut order = by_video[g].clone();
-            order.shuffle(rng);
-            let mut used = 0;
-            order
-                .iter()
-                .map(|&i| (questions[i].prompt.as_slice(), questions[i].target()))
-                .take_while(|(p, a)| {
-                    used += p.len() + a.len();
-                    used <= crate::features::MAX_TEXT_TOKENS
-                })
-                .collect()
-        })
-        .collect();
-    let text = packed_text_batch(&packs, device);
-    let visual = features.map(|f| {
-        let videos: Vec<i64> = picks.iter().map(|&g| questions[by_video[g][0]].video as i64).collect();
-        f.index_select(0, &Tensor::from_slice(&videos).to(f.device()))
-    });
-    let logits = model.forward(visual.as_ref(), &text.input);
+    let packs = sample_packs(model.is_hf(), by_video, questions, picks, rng);
+    let (logits, text) = packs_forward(model, features, &pick_videos(by_video, questions, picks), &packs, device);
     answer_loss(&logits, &text.target)
+}
+
+// The same inputs as `batch_loss`, plus the optimiser and the micro-batch size.
+#[allow(clippy::too_many_arguments)]
+/// One optimiser step over `picks` in micro-batches of `micro` samples: each contributes its
+/// summed answer loss over the whole batch's answer-token count, its gradients accumulate,
+/// and the clipped sum updates once, as one batch would. Returns the batch's mean loss.
+fn accumulated_step(
+    opt: &mut nn::Optimizer,
+    model: &VisionLm,
+    features: Option<&Tensor>,
+    by_video: &[Vec<usize>],
+    questions: &[Question],
+    picks: &[usize],
+    micro: usize,
+    rng: &mut ChaCha8Rng,
+    device: Device,
+) -> f64 {
+    let packs = sample_packs(model.is_hf(), by_video, questions, picks, rng);
+    let videos = pick_videos(by_video, questions, picks);
+    let answer_tokens: usize = packs.iter().flatten().map(|(_, a)| a.len()).sum();
+    opt.zero_grad();
+    let (mut total, mut trained) = (0.0, false);
+    for (pk, vids) in packs.chunks(micro).zip(videos.chunks(micro)) {
+        let (logits, text) = packs_forward(model, features, vids, pk, device);
+        let vocab = logits.size()[2];
+        let sum = logits.reshape([-1, vocab]).cross_entropy_loss::<Tensor>(&text.target.reshape([-1]), None, Reduction::Sum, IGNORE, 0.0);
+        let loss = sum / answer_tokens as f64;
+        if loss.requires_grad() {
+            loss.backward();
+            trained = true;
+        }
+        total += loss.double_value(&[]);
+    }
+    if trained {
+        opt.clip_grad_norm(1.0);
+        opt.step();
+    }
+    total
 }
 
 /// Question indices grouped by video (videos without questions are left out).
@@ -192,12 +255,20 @@ fn questions_by_video(questions: &[Question]) -> Vec<Vec<usize>> {
     by_video
 }
 
-/// Freezes every variable the config does not list as trainable.
+/// Freezes every variable the config does not list as trainable: `lm.*` trains with `lm`,
+/// `lora.*` with `lora`, the rest (projector, learned reducer) with `projector`.
 pub fn apply_trainable(vs: &mut nn::VarStore, trainable: &[Trainable]) {
     let train_lm = trainable.contains(&Trainable::Lm);
+    let train_lora = trainable.contains(&Trainable::Lora);
     let train_projector = trainable.contains(&Trainable::Projector);
     for (name, var) in vs.variables() {
-        let on = if name.starts_with("lm.") { train_lm } else { train_projector };
+        let on = if name.starts_with("lm.") {
+            train_lm
+        } else if name.starts_with("lora.") {
+            train_lora
+        } else {
+            train_projector
+        };
         let _ = var.set_requires_grad(on);
     }
 }

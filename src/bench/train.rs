@@ -24,7 +24,10 @@ pub const WARMUP_STEPS: usize = 5;
 /// the context the config's model leaves beside the text.
 pub fn visual_tokens(cfg: &Config, config_path: &Path, frames: usize, tokens_per_frame: usize) -> Result<usize> {
     let visual = frames * tokens_per_frame;
-    let room = cfg.model.lm.max_context.saturating_sub(crate::features::MAX_TEXT_TOKENS);
+    let Some(lm) = cfg.model.lm.builtin() else {
+        return Err(Error::input("model.lm", format!("{}: the training benchmark runs the built-in LM, not a Hugging Face one", config_path.display())));
+    };
+    let room = lm.max_context.saturating_sub(crate::features::MAX_TEXT_TOKENS);
     if visual > room {
         return Err(Error::input(
             POINT,
@@ -183,17 +186,17 @@ pub type TorchReference = Rates;
 /// The arguments of benches/train_torch.py for the config's model and batch at `visual`
 /// visual tokens: the same shapes and settings, the text placed where the Rust model places it.
 pub fn reference_args(cfg: &Config, visual: usize, steps: usize, threads: i32) -> Vec<String> {
-    let m = &cfg.model;
+    let (m, lm) = (&cfg.model, cfg.model.lm.builtin().expect("visual_tokens admits only the built-in LM"));
     let pairs: [(&str, String); 14] = [
         ("--batch", cfg.train.batch.to_string()),
         ("--visual", visual.to_string()),
         ("--dim", cfg.data.dim.to_string()),
         ("--hidden", m.projector.hidden.to_string()),
-        ("--width", m.lm.width.to_string()),
-        ("--layers", m.lm.layers.to_string()),
-        ("--heads", m.lm.heads.to_string()),
+        ("--width", lm.width.to_string()),
+        ("--layers", lm.layers.to_string()),
+        ("--heads", lm.heads.to_string()),
         ("--vocab", vocab::SIZE.to_string()),
-        ("--max-context", m.lm.max_context.to_string()),
+        ("--max-context", lm.max_context.to_string()),
         ("--text-tokens", crate::features::MAX_TEXT_TOKENS.to_string()),
         ("--steps", steps.to_string()),
         ("--threads", threads.to_string()),

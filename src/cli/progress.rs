@@ -54,9 +54,15 @@ impl SweepEvents for Progress {
     }
 
     fn baseline_done(&self, b: &BaselineDone) {
+        let prior = if b.prior_steps == 0 {
+            "no text-only warm start (a pretrained LM)".to_string()
+        } else {
+            format!("text-only warm start ({} steps)", b.prior_steps)
+        };
+        let blind = if b.steps == 0 { "zero-shot".to_string() } else { format!("{} steps", b.steps) };
         eprintln!(
-            "vislaw: text-only warm start ({} steps) and blind baseline ({} steps, no visual tokens) in {:.1} s: loss {:.4}, accuracy {:.3}",
-            b.prior_steps, b.steps, b.seconds, b.eval.loss, b.eval.accuracy
+            "vislaw: {prior} and blind baseline ({blind}, no visual tokens) in {:.1} s: loss {:.4}, accuracy {:.3}",
+            b.seconds, b.eval.loss, b.eval.accuracy
         );
     }
 

@@ -294,8 +294,8 @@ fn run_train(args: TrainArgs) -> Result<()> {
         args.config.display(),
         cfg.train.batch,
         cfg.data.dim,
-        cfg.model.lm.width,
-        cfg.model.lm.layers,
+        cfg.model.lm.builtin().map_or(0, |l| l.width),
+        cfg.model.lm.builtin().map_or(0, |l| l.layers),
         args.steps,
         train::WARMUP_STEPS
     );

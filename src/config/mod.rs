@@ -6,8 +6,10 @@
 use crate::error::{Error, Result};
 
 pub mod data;
+pub mod lm;
 pub mod strategies;
 pub use data::*;
+pub use lm::*;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 pub use strategies::*;
@@ -43,8 +45,27 @@ pub struct Config {
 pub struct ModelConfig {
     /// The visual projector (2-layer MLP with GELU, as in LLaVA).
     pub projector: ProjectorConfig,
-    /// The decoder-only language model.
-    pub lm: LmConfig,
+    /// The decoder-only language model: the built-in one's shape, or `{hf: DIR}`.
+    pub lm: LmChoice,
+    /// A Hugging Face LM's floating-point type (absent: `auto`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dtype: Option<LmDtype>,
+    /// A Hugging Face LM's sequence around the visual tokens, question and answer (absent:
+    /// [`DEFAULT_TEMPLATE`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+}
+
+impl ModelConfig {
+    /// The template in force (a Hugging Face LM's; the default when absent).
+    pub fn template_text(&self) -> &str {
+        self.template.as_deref().unwrap_or(DEFAULT_TEMPLATE)
+    }
+
+    /// The dtype in force.
+    pub fn dtype_or_auto(&self) -> LmDtype {
+        self.dtype.unwrap_or_default()
+    }
 }
 
 /// Projector widths.
@@ -55,28 +76,16 @@ pub struct ProjectorConfig {
     pub hidden: usize,
 }
 
-/// Language-model shape.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct LmConfig {
-    /// Transformer blocks.
-    pub layers: usize,
-    /// Attention heads per block.
-    pub heads: usize,
-    /// Residual width.
-    pub width: usize,
-    /// Maximum context (visual + text tokens).
-    pub max_context: usize,
-}
-
 /// Parameters that may be trained at each point.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Trainable {
     /// The visual projector.
     Projector,
-    /// The language model.
+    /// The language model, fully.
     Lm,
+    /// LoRA adapters beside the frozen LM's projections (`train.lora`).
+    Lora,
 }
 
 /// Optimisation settings.
@@ -112,6 +121,13 @@ pub struct TrainConfig {
     /// Held-out batch size for evaluation.
     #[serde(default = "default_eval_batch")]
     pub eval_batch: usize,
+    /// LoRA adapter settings, required by `trainable: [projector, lora]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lora: Option<LoraSettings>,
+    /// Samples per forward/backward pass (absent: `batch`); gradients of a step's
+    /// micro-batches are accumulated, so it changes memory, not the update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub micro_batch: Option<usize>,
 }
 
 fn default_min_lr_ratio() -> f64 {
@@ -200,18 +216,49 @@ impl Config {
         self.data.validate(self.eval.split)?;
         self.model.validate()?;
         self.train.validate()?;
+        self.validate_lm_fields()?;
         self.sweep.validate()
+    }
+
+    /// The fields that only a Hugging Face LM takes, and what each LM can train.
+    fn validate_lm_fields(&self) -> Result<()> {
+        let hf = self.model.lm.hf_dir().is_some();
+        let t = &self.train.trainable;
+        if !hf {
+            if self.model.dtype.is_some() {
+                return Err(Error::input("model.dtype", "only a Hugging Face LM (model.lm: {hf: DIR}) takes a dtype"));
+            }
+            if self.model.template.is_some() {
+                return Err(Error::input("model.template", "only a Hugging Face LM (model.lm: {hf: DIR}) takes a template"));
+            }
+            if t.contains(&Trainable::Lora) || self.train.lora.is_some() {
+                return Err(Error::input("train.trainable", "lora needs a Hugging Face LM (model.lm: {hf: DIR}); the built-in LM trains fully (lm)"));
+            }
+        }
+        if let Some(template) = &self.model.template {
+            parse_template(template)?;
+        }
+        if t.contains(&Trainable::Lora) && t.contains(&Trainable::Lm) {
+            return Err(Error::input("train.trainable", "lora and lm exclude each other (lm trains the whole LM)"));
+        }
+        match (&self.train.lora, t.contains(&Trainable::Lora)) {
+            (None, true) => Err(Error::input("train.lora", "required by trainable: [projector, lora] ({r, alpha, dropout, targets})")),
+            (Some(_), false) => Err(Error::input("train.lora", "set, but train.trainable does not list lora")),
+            (Some(l), true) => l.validate(),
+            (None, false) => Ok(()),
+        }
     }
 }
 
 impl ModelConfig {
     fn validate(&self) -> Result<()> {
         positive("model.projector.hidden", self.projector.hidden)?;
-        positive("model.lm.layers", self.lm.layers)?;
-        positive("model.lm.heads", self.lm.heads)?;
-        positive("model.lm.width", self.lm.width)?;
-        if !self.lm.width.is_multiple_of(self.lm.heads) {
-            return Err(Error::input("model.lm.heads", format!("width {} is not divisible by {} heads", self.lm.width, self.lm.heads)));
+        let Some(lm) = self.lm.builtin() else { return Ok(()) };
+        positive("model.lm.layers", lm.layers)?;
+        positive("model.lm.heads", lm.heads)?;
+        positive("model.lm.width", lm.width)?;
+        if !lm.width.is_multiple_of(lm.heads) {
+            return Err(Error::input("model.lm.heads", format!("width {} is not divisible by {} heads", lm.width, lm.heads)));
         }
         Ok(())
     }
@@ -247,7 +294,18 @@ impl TrainConfig {
         if !self.trainable.contains(&Trainable::Projector) {
             return Err(Error::input("train.trainable", "must include projector (a frozen random projector learns nothing)"));
         }
+        if let Some(m) = self.micro_batch {
+            positive("train.micro_batch", m)?;
+            if !self.batch.is_multiple_of(m) {
+                return Err(Error::input("train.micro_batch", format!("{m} does not divide train.batch {}", self.batch)));
+            }
+        }
         Ok(())
+    }
+
+    /// Samples per forward/backward pass.
+    pub fn micro(&self) -> usize {
+        self.micro_batch.unwrap_or(self.batch)
     }
 
     /// The trainable set as a stable label, e.g. `projector+lm`.
@@ -259,6 +317,7 @@ impl TrainConfig {
             .map(|x| match x {
                 Trainable::Projector => "projector",
                 Trainable::Lm => "lm",
+                Trainable::Lora => "lora",
             })
             .collect::<Vec<_>>()
             .join("+")
@@ -394,6 +453,9 @@ fn merge(base: &mut serde_yaml::Value, over: serde_yaml::Value) {
         (serde_yaml::Value::Mapping(b), serde_yaml::Value::Mapping(o)) => {
             for (k, v) in o {
                 match b.get_mut(&k) {
+                    // An LM choice is one arm or the other: `{hf: DIR}` over the built-in
+                    // shape (or the reverse) replaces it.
+                    Some(slot) if k.as_str() == Some("lm") && slot.get("hf").is_some() != v.get("hf").is_some() => *slot = v,
                     Some(slot) => merge(slot, v),
                     None => {
                         b.insert(k, v);
@@ -497,6 +559,12 @@ sweep:
         assert_eq!(c.name, "child");
         assert_eq!(c.train.steps, 20);
         assert_eq!(c.train.batch, 8, "untouched keys come from the base");
+        // An HF LM over the base's built-in LM replaces it, and the reverse.
+        let hf = write(dir.path(), "hf.yaml", "base: base.yaml\nmodel: {lm: {hf: /m}}\n");
+        let c = Config::load(&hf).unwrap();
+        assert_eq!(c.model.lm.hf_dir(), Some(Path::new("/m")));
+        let back = write(dir.path(), "back.yaml", "base: hf.yaml\nmodel: {lm: {layers: 1, heads: 2, width: 8, max_context: 99}}\n");
+        assert_eq!(Config::load(&back).unwrap().model.lm.builtin().map(|l| l.max_context), Some(99));
     }
 
     #[test]
@@ -517,6 +585,38 @@ sweep:
         let child = write(dir.path(), "child.yaml", "base: base.yaml\nname: child\ntrain:\n  batch: many\n");
         let msg = crate::sweep::load(&child).unwrap_err().to_string();
         assert!(msg.contains("train.batch: invalid type") && msg.contains("(line 4)"), "{msg}");
+    }
+
+    #[test]
+    fn hf_only_fields_and_trainable_sets_name_their_field() {
+        let cases = [
+            ("max_context: 160}", "max_context: 160}\n  dtype: bf16", "model.dtype"),
+            ("max_context: 160}", "max_context: 160}\n  template: '{video}{answer}'", "model.template"),
+            ("trainable: [projector, lm]", "trainable: [projector, lora], lora: {r: 2, alpha: 4, targets: [q_proj]}", "train.trainable"),
+            ("trainable: [projector, lm]", "trainable: [projector], micro_batch: 3", "train.micro_batch"),
+        ];
+        for (from, to, field) in cases {
+            let e = Config::validate(&serde_yaml::from_str(&SMALL.replace(from, to)).unwrap()).unwrap_err();
+            assert!(e.to_string().contains(field), "{to}: {e}");
+        }
+        let hf = SMALL.replace("lm: {layers: 1, heads: 2, width: 32, max_context: 160}", "lm: {hf: /nowhere}");
+        let ok: Config = serde_yaml::from_str(&hf.replace("trainable: [projector, lm]", "trainable: [projector], micro_batch: 4")).unwrap();
+        ok.validate().unwrap();
+        assert_eq!((ok.train.micro(), ok.model.template_text()), (4, DEFAULT_TEMPLATE));
+        let hf_cases = [
+            ("trainable: [projector, lm]", "trainable: [projector, lora]", "train.lora"),
+            ("trainable: [projector, lm]", "trainable: [projector], lora: {r: 2, alpha: 4, targets: [q_proj]}", "train.lora"),
+            ("trainable: [projector, lm]", "trainable: [projector, lora, lm], lora: {r: 2, alpha: 4, targets: [q_proj]}", "train.trainable"),
+            ("trainable: [projector, lm]", "trainable: [projector, lora], lora: {r: 0, alpha: 4, targets: [q_proj]}", "train.lora.r"),
+            ("lm: {hf: /nowhere}", "lm: {hf: /nowhere}\n  template: '{question}{answer}'", "model.template"),
+        ];
+        for (from, to, field) in hf_cases {
+            let e = Config::validate(&serde_yaml::from_str(&hf.replace(from, to)).unwrap()).unwrap_err();
+            assert!(e.to_string().contains(field), "{to}: {e}");
+        }
+        let lora: Config =
+            serde_yaml::from_str(&hf.replace("trainable: [projector, lm]", "trainable: [lora, projector], lora: {r: 2, alpha: 4, targets: [q_proj]}")).unwrap();
+        assert_eq!(lora.train.trainable_label(), "projector+lora");
     }
 
     #[test]

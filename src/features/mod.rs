@@ -11,6 +11,7 @@ pub mod cache;
 pub mod files;
 pub mod stream;
 pub mod synthetic;
+pub mod text;
 
 /// Text tokens reserved after the visual tokens: room for a video's packed questions and answers.
 pub const MAX_TEXT_TOKENS: usize = 24;

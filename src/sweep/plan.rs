@@ -237,13 +237,18 @@ pub fn load(path: &Path) -> Result<Config> {
 /// strategy and within the LM's context, the strategies'
 /// parameters suit the data, and the needle grid suits the points. Names the field.
 pub fn check(cfg: &Config) -> Result<()> {
+    let shapes = plan_shapes(&cfg.sweep);
+    let Some(lm) = cfg.model.lm.builtin() else {
+        check_shapes(cfg, &shapes)?;
+        crate::sweep::hf::check(cfg, cfg.model.lm.hf_dir().unwrap_or(Path::new(".")), &shapes)?;
+        return check_strategies(cfg, &shapes);
+    };
     let text = crate::features::MAX_TEXT_TOKENS;
-    if cfg.model.lm.max_context <= text {
+    if lm.max_context <= text {
         return Err(Error::input("model.lm.max_context", format!("must exceed the {text} text tokens")));
     }
-    let shapes = plan_shapes(&cfg.sweep);
     check_shapes(cfg, &shapes)?;
-    let max_visual = cfg.model.lm.max_context - text;
+    let max_visual = lm.max_context - text;
     for s in &shapes {
         let (t, m) = (s.frames, s.tokens_per_frame);
         if t * m > max_visual {
@@ -253,6 +258,11 @@ pub fn check(cfg: &Config) -> Result<()> {
             ));
         }
     }
+    check_strategies(cfg, &shapes)
+}
+
+/// The strategies' parameters against the data, and the needle grid against the points.
+fn check_strategies(cfg: &Config, shapes: &[Shape]) -> Result<()> {
     let spatial: Vec<Spatial> = shapes.iter().map(|s| s.spatial).collect();
     let temporal: Vec<Temporal> = shapes.iter().map(|s| s.temporal).collect();
     cfg.strategies.validate(&spatial, &temporal, cfg.data.dim)?;
@@ -279,7 +289,7 @@ fn check_shapes(cfg: &Config, shapes: &[Shape]) -> Result<()> {
 /// The run's cost models (`cost.json`): the encoder from the source (the synthetic
 /// benchmark's frozen encoder; for files, the one `manifest.json` names, else unknown), for
 /// a vocabulary of `vocab` and `text_tokens` text tokens per sample.
-pub fn run_costs(cfg: &Config, vocab: usize, text_tokens: f64) -> crate::cost::RunCosts {
+pub fn run_costs(cfg: &Config, vocab: usize, text_tokens: f64) -> Result<crate::cost::RunCosts> {
     let encoder = match cfg.data.generator {
         crate::config::Generator::Synthetic => Some(crate::features::synthetic::encoder_shape(cfg.data.grid, cfg.data.dim)),
         crate::config::Generator::Files => cfg.data.dir.as_deref().and_then(crate::cost::EncoderShape::from_feature_dir),

@@ -43,7 +43,8 @@ pub fn open_source(cfg: &Config) -> Result<Box<dyn FeatureSource>> {
 /// and refuses a sweep that cannot fit in memory. `cfg` comes from `plan::load`.
 pub fn prepare(cfg: &Config, limits: &Limits) -> Result<Prepared> {
     let source = open_source(cfg)?;
-    let points = plan::plan(cfg, source.fingerprint());
+    crate::sweep::hf::check_source(cfg, source.as_ref())?;
+    let points = plan::plan(cfg, crate::sweep::hf::key_fingerprint(cfg, source.as_ref())?.as_deref());
     let memory = estimate_memory(cfg, source.as_ref(), &points, limits.workers);
     check_memory(&memory, limits.max_memory)?;
     Ok(Prepared { source, points, memory, over_budget: plan::over_budget_note(&cfg.sweep) })
@@ -124,7 +125,8 @@ pub fn estimate_memory(cfg: &Config, source: &dyn FeatureSource, points: &[Point
             bytes: frames * n.videos_per_cell as f64 * g2 * (dim + 1.0 + dim / 2.0) * f32b,
         });
     }
-    let (lm, vocab) = (&cfg.model.lm, source.vocab_size() as f64);
+    let (lm, vocab) = crate::sweep::hf::memory_shape(cfg, source);
+    let lm = &lm;
     let w = lm.width as f64;
     let params = 2.0 * vocab * w
         + lm.max_context as f64 * w

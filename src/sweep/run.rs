@@ -5,25 +5,26 @@
 //! (`failure`) and the others go on.
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::eval::EvalResult;
-use crate::features::{FeatureSource, Split, SplitData};
+use crate::features::SplitData;
 use crate::lock::{Claim, RunLock};
-use crate::model::{device_name, VisionLm};
-use crate::reduction::{per_video::PointReduction, reduce_split};
+use crate::model::device_name;
 use crate::results::{self, PointRow};
 use crate::rundir::RunDir;
 use crate::shard::Shard;
-use crate::sweep::events::{BaselineDone, SweepEvents, SweepStart};
+use crate::sweep::context::{blind_is_current, Context};
+use crate::sweep::events::{SweepEvents, SweepStart};
 use crate::sweep::failure::{self, Failure};
+use crate::sweep::point::train_point;
 use crate::sweep::{self, Point};
-use crate::train;
 use polars::prelude::DataFrame;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
-use tch::{nn, Device};
+use tch::Device;
+
+/// File of the blind (no visual tokens) baseline inside a run directory.
+pub use crate::rundir::BLIND_FILE;
 
 /// How to run a sweep.
 #[derive(Debug, Clone)]
@@ -164,7 +165,7 @@ pub fn run_sweep(cfg: &Config, opts: &RunOptions, events: &dyn SweepEvents) -> R
     events.started(&SweepStart { name: cfg.name.clone(), points: mine.len(), finished: done.len(), to_train: todo.len(), device: device_name(opts.device) });
     let mut report = Report::default();
     // A blind baseline another config wrote here (another split, data or training) is redone.
-    if !todo.is_empty() || !blind_is_current(cfg, source.fingerprint(), &dir) {
+    if !todo.is_empty() || !blind_is_current(cfg, crate::sweep::hf::key_fingerprint(cfg, source.as_ref())?.as_deref(), &dir) {
         if opts.device == Device::Cpu {
             // One intra-op thread throughout (warm start, blind baseline, every point): the
             // numbers then do not depend on `jobs`, and concurrent points do not spin
@@ -206,147 +207,6 @@ pub fn remove_torn_files(dir: &Path) {
             }
         }
     }
-}
-
-/// Shared state of a sweep: encoded features of both splits and the warm-start checkpoint.
-struct Context {
-    train: SplitData,
-    eval: SplitData,
-    /// The reduced features of both splits, per point (`Store::reduced`).
-    store: crate::features::stream::Store,
-    vocab: usize,
-    prior: PathBuf,
-    /// Held while the warm start trains: concurrent shards wait for it, then reuse it.
-    prior_claim: PathBuf,
-    device: Device,
-    haystacks: Option<crate::niah::Haystacks>,
-    /// The feature source's content fingerprint (in every key).
-    fingerprint: Option<String>,
-}
-
-impl Context {
-    fn prepare(cfg: &Config, source: &dyn FeatureSource, dir: &Path, device: Device, events: &dyn SweepEvents) -> Result<Context> {
-        let started = Instant::now();
-        let cache = crate::features::cache::ReducedCache::new(RunDir::new(dir).reduced_cache());
-        let store = crate::features::stream::Store::open(source, &[Split::Train, Split::evaluated(cfg)], Some(cache), device)?;
-        let (train, eval) = (store.split(Split::Train)?, store.split(Split::evaluated(cfg))?);
-        let haystacks = match &cfg.niah {
-            Some(n) => Some(crate::niah::Haystacks::build(cfg, n, device)?),
-            None => None,
-        };
-        events.data_ready(&source.describe(), started.elapsed().as_secs_f64());
-        let fingerprint = source.fingerprint().map(str::to_string);
-        let key = prior_key(cfg, fingerprint.as_deref());
-        let (prior, prior_claim) = (RunDir::new(dir).prior(&key), RunDir::new(dir).prior_claim(&key));
-        let ctx = Context { train, eval, store, vocab: source.vocab_size(), prior, prior_claim, device, haystacks, fingerprint };
-        ctx.ensure_prior(cfg, dir, events)?;
-        Ok(ctx)
-    }
-
-    /// Trains the text-only QA prior once, then the blind baseline: the same training as a
-    /// point (steps, schedule, trainable parts) from the prior, with no visual tokens.
-    fn ensure_prior(&self, cfg: &Config, dir: &Path, events: &dyn SweepEvents) -> Result<()> {
-        let current = || self.prior.exists() && blind_is_current(cfg, self.fingerprint.as_deref(), dir);
-        if current() {
-            return Ok(());
-        }
-        let _claim = Claim::wait_take(&self.prior_claim)?;
-        if current() {
-            return Ok(());
-        }
-        let started = Instant::now();
-        train::train_prior(&cfg.model, &cfg.train, cfg.data.dim, self.vocab, &self.train.questions, self.device, &self.prior)?;
-        let (model, mut vs) = self.model_from_prior(cfg, 0)?;
-        train::apply_trainable(&mut vs, &cfg.train.trainable);
-        let outcome = train::train(&model, &vs, &cfg.train, None, &self.train.questions, 0, cfg.train.steps, &mut |_| {})?;
-        let blind = crate::eval::evaluate(&model, None, &self.eval.questions, cfg.train.eval_batch, self.device);
-        events.baseline_done(&BaselineDone {
-            prior_steps: cfg.train.prior_steps,
-            steps: cfg.train.steps,
-            seconds: started.elapsed().as_secs_f64(),
-            eval: blind.clone(),
-        });
-        let row = blind_row(cfg, self.fingerprint.as_deref(), blind, &outcome, device_name(self.device));
-        results::write_parquet(&dir.join(BLIND_FILE), &mut row.to_frame()?)
-    }
-
-    /// A handle on the same data for another worker thread (tensors are shared, not copied).
-    fn share(&self) -> Context {
-        Context {
-            train: self.train.share(),
-            eval: self.eval.share(),
-            store: self.store.clone(),
-            vocab: self.vocab,
-            prior: self.prior.clone(),
-            prior_claim: self.prior_claim.clone(),
-            device: self.device,
-            haystacks: self.haystacks.as_ref().map(|h| h.share()),
-            fingerprint: self.fingerprint.clone(),
-        }
-    }
-
-    fn model_from_prior(&self, cfg: &Config, seed: u64) -> Result<(VisionLm, nn::VarStore)> {
-        self.model_for(cfg, seed, None)
-    }
-
-    /// The model of a point (with its learned reducer, if any), LM from the prior.
-    fn model_for(&self, cfg: &Config, seed: u64, reducer: Option<&crate::reduction::learned::LearnedSpec>) -> Result<(VisionLm, nn::VarStore)> {
-        // libtorch's generator is global: seeding and initialising must not interleave
-        // between workers, or a point's weights would depend on its neighbours.
-        static INIT: Mutex<()> = Mutex::new(());
-        let _init = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        tch::manual_seed(seed as i64);
-        let mut vs = nn::VarStore::new(self.device);
-        let model = VisionLm::with_reducer(&vs, &cfg.model, cfg.data.dim, self.vocab, reducer);
-        train::load_lm(&mut vs, &self.prior)?;
-        Ok((model, vs))
-    }
-}
-
-/// File of the blind (no visual tokens) baseline inside a run directory.
-pub use crate::rundir::BLIND_FILE;
-
-fn blind_key(cfg: &Config, fingerprint: Option<&str>) -> String {
-    format!("blind-{}{}", prior_key(cfg, fingerprint), crate::results::split_label(cfg).map_or(String::new(), |s| format!("-{s}")))
-}
-
-/// Whether the run directory holds this config's blind baseline (its key, not just a file).
-fn blind_is_current(cfg: &Config, fingerprint: Option<&str>, dir: &Path) -> bool {
-    let Ok(df) = results::read_parquet(&dir.join(BLIND_FILE)) else { return false };
-    df.column("key").ok().and_then(|c| c.str().ok()?.get(0).map(|k| k == blind_key(cfg, fingerprint))).unwrap_or(false)
-}
-
-fn blind_row(cfg: &Config, fingerprint: Option<&str>, eval: EvalResult, outcome: &train::TrainOutcome, device: String) -> PointRow {
-    PointRow {
-        key: blind_key(cfg, fingerprint),
-        run: cfg.name.clone(),
-        spatial: "none".into(),
-        temporal: "none".into(),
-        frames: 0,
-        tokens_per_frame: 0,
-        seed: 0,
-        trainable: cfg.train.trainable_label(),
-        steps: cfg.train.steps,
-        train_loss_final: outcome.curve.last().map_or(f64::NAN, |c| c.loss),
-        eval,
-        wall_s: outcome.seconds,
-        samples_per_s: outcome.samples as f64 / outcome.seconds.max(1e-9),
-        tokens_per_s: f64::NAN,
-        device,
-        curve: outcome.curve.clone(),
-        split: crate::results::split_label(cfg),
-        cost: None,
-    }
-}
-
-/// The prior depends on the data (its config and, for files, its content fingerprint), the
-/// model shape and the training settings, not on points.
-fn prior_key(cfg: &Config, fingerprint: Option<&str>) -> String {
-    let mut material = serde_json::json!({"protocol": sweep::PROTOCOL_VERSION, "data": cfg.data, "model": cfg.model, "train": cfg.train});
-    if let Some(f) = fingerprint {
-        material["source"] = f.into();
-    }
-    blake3::hash(material.to_string().as_bytes()).to_hex()[..16].to_string()
 }
 
 /// What training the pending points did.
@@ -498,105 +358,4 @@ fn save_twins(work: &Work, point: &Point, row: &PointRow) -> Result<()> {
         work.events.point_finished(twin, &copy);
     }
     Ok(())
-}
-
-/// One point, top to bottom: reduce, initialise from the prior, train, evaluate.
-fn train_point(cfg: &Config, ctx: &Context, point: &Point, events: &dyn SweepEvents, worker: usize, dir: &Path) -> Result<PointRow> {
-    let started = Instant::now();
-    events.point_started(worker, point);
-    let reduce = |split: &SplitData| reduce_split(split, point.strategy(), point.shape.frames, point.shape.tokens_per_frame, &cfg.strategies);
-    let reduction = PointReduction::new(point.strategy(), point.shape.frames, point.shape.tokens_per_frame, cfg.data.grid, &cfg.strategies);
-    let train_feats = ctx.store.reduced(Split::Train, &reduction)?;
-    let eval_feats = ctx.store.reduced(Split::evaluated(cfg), &reduction)?;
-    let spec = crate::reduction::learned::LearnedSpec::for_point(
-        point.shape.spatial,
-        point.shape.frames,
-        point.shape.tokens_per_frame,
-        cfg.data.grid,
-        &cfg.strategies,
-    );
-    let (model, mut vs) = ctx.model_for(cfg, point.seed, spec.as_ref())?;
-    train::apply_trainable(&mut vs, &cfg.train.trainable);
-    let outcome =
-        train::train(&model, &vs, &cfg.train, Some(&train_feats), &ctx.train.questions, point.seed, cfg.train.steps, &mut |s| events.step(worker, s))?;
-    let eval = crate::eval::evaluate(&model, Some(&eval_feats), &ctx.eval.questions, cfg.train.eval_batch, ctx.device);
-    check_finite_scores(point, &eval)?;
-    if let Some(h) = &ctx.haystacks {
-        let scores: Vec<crate::niah::CellScore> = h
-            .cells
-            .iter()
-            .map(|(length, depth, data)| {
-                let feats = reduce(data);
-                let e = crate::eval::evaluate(&model, Some(&feats), &data.questions, cfg.train.eval_batch, ctx.device);
-                crate::niah::CellScore { length: *length, depth: *depth, accuracy: e.accuracy, accuracy_se: e.accuracy_se, n: e.questions }
-            })
-            .collect();
-        let id = crate::niah::PointId {
-            key: &point.key,
-            strategy: point.strategy(),
-            frames: point.shape.frames,
-            tokens_per_frame: point.shape.tokens_per_frame,
-            seed: point.seed,
-        };
-        crate::niah::save_point(dir, &id, &scores)?;
-    }
-    let text_tokens = ctx.train.questions.iter().map(|q| (q.prompt.len() + q.target().len() - 1) as f64).sum::<f64>() / ctx.train.questions.len() as f64;
-    let tokens_per_sample = point.visual_tokens() as f64 + text_tokens;
-    let rate = outcome.samples as f64 / outcome.seconds.max(1e-9);
-    let costs = sweep::run_costs(cfg, ctx.vocab, text_tokens);
-    costs.save(dir)?;
-    let cost = costs.get(&point.strategy().to_string()).map(|c| c.breakdown(point.shape.frames as f64, point.shape.tokens_per_frame as f64));
-    Ok(PointRow {
-        key: point.key.clone(),
-        run: cfg.name.clone(),
-        spatial: point.shape.spatial.to_string(),
-        temporal: point.shape.temporal.to_string(),
-        frames: point.shape.frames,
-        tokens_per_frame: point.shape.tokens_per_frame,
-        seed: point.seed,
-        trainable: cfg.train.trainable_label(),
-        steps: cfg.train.steps,
-        train_loss_final: outcome.curve.last().map_or(f64::NAN, |c| c.loss),
-        eval,
-        wall_s: started.elapsed().as_secs_f64(),
-        samples_per_s: rate,
-        tokens_per_s: rate * tokens_per_sample,
-        device: device_name(ctx.device),
-        curve: outcome.curve,
-        split: crate::results::split_label(cfg),
-        cost,
-    })
-}
-
-/// A point whose held-out loss or accuracy is not finite fails, naming it, and is not
-/// recorded (its features were checked finite on loading: training diverged).
-fn check_finite_scores(point: &Point, eval: &EvalResult) -> Result<()> {
-    if eval.loss.is_finite() && eval.accuracy.is_finite() {
-        return Ok(());
-    }
-    Err(Error::Input(format!(
-        "point {} ({}, T = {}, M = {}, seed {}): held-out loss {} and accuracy {} are not both finite, so the point is not recorded; its features are finite, so training diverged (try a lower train.lr)",
-        point.key,
-        point.strategy(),
-        point.shape.frames,
-        point.shape.tokens_per_frame,
-        point.seed,
-        eval.loss,
-        eval.accuracy
-    )))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_point_with_a_nan_loss_fails_by_name() {
-        let cfg: Config = serde_yaml::from_str(crate::config::tests::SMALL).unwrap();
-        let point = sweep::plan(&cfg, None).remove(0);
-        let eval = EvalResult { loss: f64::NAN, loss_se: f64::NAN, accuracy: 0.5, accuracy_se: 0.1, families: Default::default(), questions: 4, videos: 4 };
-        let msg = check_finite_scores(&point, &eval).unwrap_err().to_string();
-        assert!(msg.contains(&point.key) && msg.contains("pool/sample, T = 2, M = 1, seed 0") && msg.contains("NaN"), "{msg}");
-        assert!(check_finite_scores(&point, &EvalResult { loss: 1.0, ..eval }).is_ok());
-    }
 }

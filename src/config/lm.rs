@@ -1,0 +1,206 @@
+//! The `model.lm` choice and the fields that only a Hugging Face LM takes: either the
+//! built-in from-scratch LM's shape `{layers, heads, width, max_context}` or a local
+//! checkpoint `{hf: DIR}` (serde untagged; both arms reject unknown keys), its `model.dtype`
+//! and `model.template`, and the `train.lora` adapter settings. Checks of each field on its
+//! own live here; those that need the checkpoint (its config, vocabulary, context) run in
+//! `sweep::plan::check` and `sweep::preflight`.
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Language-model shape of the built-in LM.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LmConfig {
+    /// Transformer blocks.
+    pub layers: usize,
+    /// Attention heads per block.
+    pub heads: usize,
+    /// Residual width.
+    pub width: usize,
+    /// Maximum context (visual + text tokens).
+    pub max_context: usize,
+}
+
+/// A local Hugging Face checkpoint directory (`config.json`, weights, `tokenizer.json`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HfLmConfig {
+    /// The checkpoint directory.
+    pub hf: PathBuf,
+}
+
+/// Which LM the projector feeds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum LmChoice {
+    /// The built-in LM, made from scratch (warm-started on the text-only QA prior).
+    Builtin(LmConfig),
+    /// A pretrained Hugging Face LM (Qwen2, Qwen2.5, Llama, SmolLM2).
+    Hf(HfLmConfig),
+}
+
+impl LmChoice {
+    /// The built-in LM's shape, `None` for a Hugging Face LM.
+    pub fn builtin(&self) -> Option<&LmConfig> {
+        match self {
+            LmChoice::Builtin(c) => Some(c),
+            LmChoice::Hf(_) => None,
+        }
+    }
+
+    /// The checkpoint directory of a Hugging Face LM, `None` for the built-in one.
+    pub fn hf_dir(&self) -> Option<&std::path::Path> {
+        match self {
+            LmChoice::Builtin(_) => None,
+            LmChoice::Hf(h) => Some(&h.hf),
+        }
+    }
+
+    /// The LM's name in results rows: the checkpoint directory's name, or `builtin`.
+    pub fn label(&self) -> String {
+        match self.hf_dir() {
+            None => "builtin".into(),
+            Some(dir) => dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned()),
+        }
+    }
+}
+
+/// The floating-point type of a Hugging Face LM's weights and activations.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LmDtype {
+    /// bf16 on CUDA, f32 on CPU.
+    #[default]
+    Auto,
+    /// 32-bit floats.
+    F32,
+    /// bfloat16.
+    Bf16,
+    /// IEEE half precision.
+    F16,
+}
+
+impl LmDtype {
+    /// The name as written in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            LmDtype::Auto => "auto",
+            LmDtype::F32 => "f32",
+            LmDtype::Bf16 => "bf16",
+            LmDtype::F16 => "f16",
+        }
+    }
+}
+
+/// The template of a Hugging Face LM's sequence when `model.template` is absent.
+pub const DEFAULT_TEMPLATE: &str = "{video}{question}{answer}";
+
+/// A `model.template` cut at its placeholders: `prefix {video} before_question {question}
+/// before_answer {answer} after_answer`. Without `{question}`, the question follows the
+/// visual tokens directly and `before_answer` holds the text from `{video}` to `{answer}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateParts {
+    /// Text before the visual tokens (a fixed prefix).
+    pub prefix: String,
+    /// Text between the visual tokens and the question.
+    pub before_question: String,
+    /// Text between the question and the answer.
+    pub before_answer: String,
+    /// Text after each answer option (e.g. `<|im_end|>`).
+    pub after_answer: String,
+}
+
+/// Splits a template at `{video}`, `{question}` (optional) and `{answer}`, in that order,
+/// each once; errors name `model.template`.
+pub fn parse_template(t: &str) -> Result<TemplateParts> {
+    let field = "model.template";
+    for (name, required) in [("{video}", true), ("{question}", false), ("{answer}", true)] {
+        let n = t.matches(name).count();
+        if n == 0 && required {
+            return Err(Error::input(field, format!("'{t}' lacks {name}")));
+        }
+        if n > 1 {
+            return Err(Error::input(field, format!("'{t}' holds {name} {n} times (once at most)")));
+        }
+    }
+    let (prefix, rest) = t.split_once("{video}").expect("checked");
+    let (before_question, rest) = match rest.split_once("{question}") {
+        Some((b, r)) => (b.to_string(), r),
+        None if prefix.contains("{question}") => return Err(Error::input(field, "{question} must come after {video}")),
+        None => (String::new(), rest),
+    };
+    let Some((before_answer, after_answer)) = rest.split_once("{answer}") else {
+        return Err(Error::input(field, "{answer} must come after {video} and {question}"));
+    };
+    Ok(TemplateParts { prefix: prefix.into(), before_question, before_answer: before_answer.into(), after_answer: after_answer.into() })
+}
+
+/// LoRA adapter settings (`train.lora`), checked against the model when it loads.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LoraSettings {
+    /// Rank of the update.
+    pub r: i64,
+    /// Scale numerator: the update is multiplied by `alpha / r`.
+    pub alpha: f64,
+    /// Dropout probability on the adapter's input while training.
+    #[serde(default)]
+    pub dropout: f64,
+    /// The projections adapted in every layer (`q_proj`, `k_proj`, `v_proj`, `o_proj`,
+    /// `gate_proj`, `up_proj`, `down_proj`).
+    pub targets: Vec<String>,
+}
+
+impl LoraSettings {
+    /// Checks the values on their own; errors name the `train.lora` field.
+    pub fn validate(&self) -> Result<()> {
+        if self.r < 1 {
+            return Err(Error::input("train.lora.r", format!("{} is not a positive rank", self.r)));
+        }
+        if !(self.alpha.is_finite() && self.alpha > 0.0) {
+            return Err(Error::input("train.lora.alpha", format!("{} is not a positive number", self.alpha)));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(Error::input("train.lora.dropout", format!("{} is not in [0, 1)", self.dropout)));
+        }
+        if self.targets.is_empty() {
+            return Err(Error::input("train.lora.targets", "empty: name at least one projection"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_arms_parse_and_reject_unknown_keys() {
+        let b: LmChoice = serde_yaml::from_str("{layers: 1, heads: 2, width: 8, max_context: 40}").unwrap();
+        assert_eq!(b.builtin().map(|c| c.width), Some(8));
+        assert_eq!(b.label(), "builtin");
+        let h: LmChoice = serde_yaml::from_str("{hf: /models/Qwen2-0.5B}").unwrap();
+        assert_eq!(h.hf_dir(), Some(std::path::Path::new("/models/Qwen2-0.5B")));
+        assert_eq!(h.label(), "Qwen2-0.5B");
+        assert!(serde_yaml::from_str::<LmChoice>("{hf: /m, layers: 2}").is_err());
+        assert!(serde_yaml::from_str::<LmChoice>("{layers: 1, heads: 2, width: 8, max_context: 40, colour: red}").is_err());
+        // The built-in arm serialises as before (point keys hash it).
+        assert_eq!(serde_json::to_string(&b).unwrap(), r#"{"layers":1,"heads":2,"width":8,"max_context":40}"#);
+    }
+
+    #[test]
+    fn templates_split_at_their_placeholders() {
+        let p = parse_template("<s>user {video}\n{question}\nassistant: {answer}</s>").unwrap();
+        assert_eq!(
+            p,
+            TemplateParts { prefix: "<s>user ".into(), before_question: "\n".into(), before_answer: "\nassistant: ".into(), after_answer: "</s>".into() }
+        );
+        let p = parse_template("{video} Q {answer}").unwrap();
+        assert_eq!((p.before_question.as_str(), p.before_answer.as_str()), ("", " Q "));
+        for bad in ["{question}{answer}", "{video}{question}", "{video}{video}{answer}", "{answer}{video}", "{question}{video}{answer}"] {
+            let e = parse_template(bad).unwrap_err().to_string();
+            assert!(e.contains("model.template"), "{bad}: {e}");
+        }
+    }
+}

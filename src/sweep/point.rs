@@ -4,9 +4,9 @@
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::eval::EvalResult;
+use crate::features::Split;
 use crate::features::SplitData;
 use crate::model::device_name;
-use crate::features::Split;
 use crate::reduction::{per_video::PointReduction, reduce_split};
 use crate::results::PointRow;
 use crate::sweep::context::Context;

@@ -186,7 +186,7 @@ mod tests {
     }
 
     fn question(video: usize, family: &str, options: &[&[i64]], answer: usize) -> Question {
-        Question { video, family: family.into(), prompt: vec![1, 2], options: options.iter().map(|o| o.to_vec()).collect(), answer }
+        Question { video, family: family.into(), prompt: vec![1, 2], options: options.iter().map(|o| o.to_vec()).collect(), answer, text: None }
     }
 
     #[test]

@@ -329,7 +329,7 @@ mod tests {
             feats[v * 8 + class] = 3.0;
             feats[v * 8 + 4 + class] = 3.0;
             let options = (0..4).map(|c| vec![3 + c as i64, 7]).collect();
-            questions.push(Question { video: v, family: "class".into(), prompt: vec![1, 2], options, answer: class });
+            questions.push(Question { video: v, family: "class".into(), prompt: vec![1, 2], options, answer: class, text: None });
         }
         let noise = Tensor::randn([n as i64, 2, 4], (tch::Kind::Float, Device::Cpu)) * 0.1;
         (Tensor::from_slice(&feats).reshape([n as i64, 2, 4]) + noise, questions)

@@ -159,7 +159,7 @@ fn task() -> (Tensor, Vec<Question>) {
     tch::manual_seed(3);
     let feats = Tensor::randn([8, 2, 4], (Kind::Float, Device::Cpu));
     let questions = (0..8)
-        .map(|v| Question { video: v, family: "f".into(), prompt: vec![5, 17], options: (0..3).map(|c| vec![40 + c, 2]).collect(), answer: v % 3 })
+        .map(|v| Question { video: v, family: "f".into(), prompt: vec![5, 17], options: (0..3).map(|c| vec![40 + c, 2]).collect(), answer: v % 3, text: None })
         .collect();
     (feats, questions)
 }

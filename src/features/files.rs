@@ -1,16 +1,19 @@
 //! Real encoder features from files, so researchers can drop in their own encoder's output.
 //!
 //! Layout of `data.dir`:
-//! - `dataset.json`: `{"vocab_size": N}`, the size of the vocabulary the questions use;
+//! - `dataset.json`: `{"vocab_size": N}`, the size of the vocabulary the token-id questions
+//!   use (optional when every question is text);
 //! - `questions.jsonl`: one question per line, `{"video": "clip01", "split": "train"|"eval"|"validation",
 //!   "family": "needle", "prompt": [ids…], "options": [[ids…], …], "answer": 0}`, already
-//!   tokenised; the prompt and each option together fit in 16 tokens; `eval` is the held-out
+//!   tokenised; the prompt and each option together fit in `MAX_TEXT_TOKENS`; or, for a
+//!   Hugging Face LM, `"question": "…"` with `"options": ["…", …]` as text, tokenised by the
+//!   checkpoint's tokenizer (the limit is then the LM's context); `eval` is the held-out
 //!   split results report, `validation` (optional) a split for tuning (`eval.split: validation`);
 //! - `<video>.safetensors`: tensor `features` `[ℓ, g, g, D]` (f32, f16 or bf16), and
 //!   optionally `attention` `[ℓ, g·g]` and `keys` `[ℓ, g·g, dk]` for strategies that need
 //!   them. A video's length ℓ is its own frame count, at most `data.frames` = F; shorter
 //!   videos are zero-padded to F on loading (`SplitData::lengths` keeps each ℓ).
-use super::{FeatureSource, Question, Split, SplitData, ATTENTION_TENSOR, FEATURES_TENSOR, KEYS_TENSOR, MAX_TEXT_TOKENS};
+use super::{FeatureSource, Question, QuestionText, Split, SplitData, ATTENTION_TENSOR, FEATURES_TENSOR, KEYS_TENSOR, MAX_TEXT_TOKENS};
 use crate::config::DataConfig;
 use crate::error::{Error, Result};
 use serde::Deserialize;
@@ -36,7 +39,9 @@ pub struct Files {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DatasetInfo {
-    vocab_size: usize,
+    /// Required when questions carry token ids; text questions need none.
+    #[serde(default)]
+    vocab_size: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -45,9 +50,41 @@ struct QuestionLine {
     video: String,
     split: String,
     family: String,
-    prompt: Vec<i64>,
-    options: Vec<Vec<i64>>,
+    /// Token ids (with `options` as id lists), or absent for a text question.
+    #[serde(default)]
+    prompt: Option<Vec<i64>>,
+    /// The question as text (with `options` as strings), for a Hugging Face LM.
+    #[serde(default)]
+    question: Option<String>,
+    options: OptionsLine,
     answer: usize,
+}
+
+/// A line's options: token-id lists or strings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum OptionsLine {
+    Ids(Vec<Vec<i64>>),
+    Text(Vec<String>),
+}
+
+impl OptionsLine {
+    fn len(&self) -> usize {
+        match self {
+            OptionsLine::Ids(v) => v.len(),
+            OptionsLine::Text(v) => v.len(),
+        }
+    }
+}
+
+impl QuestionLine {
+    /// The text of a text question.
+    fn text(&self) -> Option<QuestionText> {
+        match (&self.question, &self.options) {
+            (Some(q), OptionsLine::Text(o)) => Some(QuestionText { question: q.clone(), options: o.clone() }),
+            _ => None,
+        }
+    }
 }
 
 impl Files {
@@ -76,7 +113,7 @@ impl Files {
             hasher.update(name.as_bytes()).update(&(text.len() as u64).to_le_bytes()).update(text.as_bytes());
         }
         let shape = [cfg.frames as i64, cfg.grid as i64, cfg.grid as i64, cfg.dim as i64];
-        let mut files = Files { dir, vocab_size: info.vocab_size, shape, questions, fingerprint: String::new(), bytes: [0.0; 3], videos: BTreeMap::new() };
+        let mut files = Files { dir, vocab_size: info.vocab_size.unwrap_or(0), shape, questions, fingerprint: String::new(), bytes: [0.0; 3], videos: BTreeMap::new() };
         for split in [Split::Train, Split::Eval] {
             if files.video_names(Some(split)).is_empty() {
                 return Err(Error::file(&questions_path, format!("no questions in split '{}' (the sweep trains on train and scores on eval)", split.name())));
@@ -158,9 +195,13 @@ impl Files {
             .map(|q| Question {
                 video: index[q.video.as_str()],
                 family: q.family.clone(),
-                prompt: q.prompt.clone(),
-                options: q.options.clone(),
+                prompt: q.prompt.clone().unwrap_or_default(),
+                options: match &q.options {
+                    OptionsLine::Ids(ids) => ids.clone(),
+                    OptionsLine::Text(text) => vec![Vec::new(); text.len()],
+                },
                 answer: q.answer,
+                text: q.text(),
             })
             .collect()
     }
@@ -184,6 +225,10 @@ impl FeatureSource for Files {
 
     fn vocab_size(&self) -> usize {
         self.vocab_size
+    }
+
+    fn text_questions(&self) -> Vec<QuestionText> {
+        self.questions.iter().filter_map(QuestionLine::text).collect()
     }
 
     fn videos(&self, split: Split) -> usize {
@@ -288,7 +333,7 @@ fn read_text(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))
 }
 
-fn parse_questions(path: &Path, text: &str, vocab_size: usize) -> Result<Vec<QuestionLine>> {
+fn parse_questions(path: &Path, text: &str, vocab_size: Option<usize>) -> Result<Vec<QuestionLine>> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let at = |msg: String| Error::file(path, format!("line {}: {msg}", i + 1));
@@ -299,13 +344,14 @@ fn parse_questions(path: &Path, text: &str, vocab_size: usize) -> Result<Vec<Que
         if q.options.len() < 2 || q.answer >= q.options.len() {
             return Err(at("needs at least two options and an answer index among them".into()));
         }
-        let longest = q.options.iter().map(Vec::len).max().unwrap_or(0);
-        if q.prompt.is_empty() || longest == 0 || q.prompt.len() + longest > MAX_TEXT_TOKENS {
-            return Err(at(format!("prompt + longest option must hold 2..={MAX_TEXT_TOKENS} tokens")));
-        }
-        let all = q.prompt.iter().chain(q.options.iter().flatten());
-        if let Some(bad) = all.clone().find(|&&t| t < 0 || t as usize >= vocab_size) {
-            return Err(at(format!("token id {bad} is outside the vocabulary of {vocab_size}")));
+        match (&q.prompt, &q.question, &q.options) {
+            (Some(prompt), None, OptionsLine::Ids(options)) => check_ids(prompt, options, vocab_size).map_err(at)?,
+            (None, Some(question), OptionsLine::Text(options)) => {
+                if question.trim().is_empty() || options.iter().any(String::is_empty) {
+                    return Err(at("a text question and each of its options must be non-empty".into()));
+                }
+            }
+            _ => return Err(at("give either \"prompt\" with token-id options, or \"question\" with text options".into())),
         }
         out.push(q);
     }
@@ -313,6 +359,22 @@ fn parse_questions(path: &Path, text: &str, vocab_size: usize) -> Result<Vec<Que
         return Err(Error::file(path, "no questions"));
     }
     Ok(out)
+}
+
+/// A token-id question: within the loader's length limit and the declared vocabulary.
+fn check_ids(prompt: &[i64], options: &[Vec<i64>], vocab_size: Option<usize>) -> std::result::Result<(), String> {
+    let longest = options.iter().map(Vec::len).max().unwrap_or(0);
+    if prompt.is_empty() || longest == 0 || prompt.len() + longest > MAX_TEXT_TOKENS {
+        return Err(format!("prompt + longest option must hold 2..={MAX_TEXT_TOKENS} tokens"));
+    }
+    let Some(vocab_size) = vocab_size else {
+        return Err("token-id questions need \"vocab_size\" in dataset.json".into());
+    };
+    let all = prompt.iter().chain(options.iter().flatten());
+    if let Some(bad) = all.clone().find(|&&t| t < 0 || t as usize >= vocab_size) {
+        return Err(format!("token id {bad} is outside the vocabulary of {vocab_size}"));
+    }
+    Ok(())
 }
 
 /// Reads only the JSON header of a safetensors file (its tensors' names, dtypes and shapes),

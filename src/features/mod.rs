@@ -69,6 +69,21 @@ pub struct Question {
     pub options: Vec<Vec<i64>>,
     /// Index of the correct option.
     pub answer: usize,
+    /// The question as text, for a Hugging Face LM's tokenizer (`None`: token ids only). A
+    /// text question's `prompt` is empty and its `options` are empty until the sweep
+    /// tokenises it (`features::text::for_hf`).
+    pub text: Option<QuestionText>,
+}
+
+/// A question written as text (`questions.jsonl` lines with `"question"` and string
+/// `"options"`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuestionText {
+    /// The question, placed at the template's `{question}`.
+    pub question: String,
+    /// The candidate answers, each placed at `{answer}` (verbatim: include a leading space
+    /// where the tokenizer expects one).
+    pub options: Vec<String>,
 }
 
 impl Question {
@@ -146,6 +161,11 @@ pub trait FeatureSource {
     /// Whether every video carries the named extra encoder tensor (`attention`, `keys`).
     fn provides(&self, _tensor: &str) -> bool {
         false
+    }
+    /// Every question the source writes as text (none: all are token ids), for the checks
+    /// that need them before loading (an LM that can tokenise them, their length).
+    fn text_questions(&self) -> Vec<QuestionText> {
+        Vec::new()
     }
     /// Videos in a split.
     fn videos(&self, split: Split) -> usize;

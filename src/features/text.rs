@@ -2,8 +2,9 @@
 //! rendered as words (each family's question a sentence, each answer a word), and every
 //! question re-tokenised by the checkpoint's tokenizer around the `model.template` parts:
 //! `prompt = before_question ++ question ++ before_answer` and
-//! `option = answer ++ after_answer`. Token-id questions (feature files) keep their ids,
-//! which then index the LM's vocabulary, with the template's text tokenised around them.
+//! `option = answer ++ after_answer`. Text questions (feature files' `"question"` lines) are
+//! tokenised the same way; token-id questions keep their ids, which then index the LM's
+//! vocabulary, with the template's text tokenised around them.
 use super::synthetic::{vocab, FAMILIES};
 use super::Question;
 use crate::config::TemplateParts;
@@ -62,19 +63,24 @@ pub fn for_hf(questions: &[Question], rendering: Rendering, parts: &TemplatePart
     questions
         .iter()
         .map(|q| {
-            let (prompt, options) = match rendering {
-                Rendering::SyntheticWords => {
+            let (prompt, options) = match (&q.text, rendering) {
+                (Some(text), _) => {
+                    let prompt = format!("{}{}{}", parts.before_question, text.question, parts.before_answer);
+                    let options = text.options.iter().map(|o| encode(&format!("{o}{}", parts.after_answer), false)).collect::<Result<Vec<_>>>()?;
+                    (encode(&prompt, false)?, options)
+                }
+                (None, Rendering::SyntheticWords) => {
                     let text = format!("{}{}{}", parts.before_question, synthetic_prompt(&q.prompt), parts.before_answer);
                     let options =
                         q.options.iter().map(|o| encode(&format!("{}{}", synthetic_answer(o), parts.after_answer), false)).collect::<Result<Vec<_>>>()?;
                     (encode(&text, false)?, options)
                 }
-                Rendering::Ids => {
+                (None, Rendering::Ids) => {
                     let prompt = [before_q.as_slice(), &q.prompt, &before_a].concat();
                     (prompt, q.options.iter().map(|o| [o.as_slice(), &after_a].concat()).collect())
                 }
             };
-            Ok(Question { video: q.video, family: q.family.clone(), prompt, options, answer: q.answer })
+            Ok(Question { video: q.video, family: q.family.clone(), prompt, options, answer: q.answer, text: q.text.clone() })
         })
         .collect()
 }
@@ -90,7 +96,7 @@ mod tests {
 
     #[test]
     fn synthetic_questions_read_as_sentences_and_answers_as_words() {
-        let q = Question { video: 3, family: "motion".into(), prompt: vec![vocab::QUESTION[4]], options: vec![vec![15, 1], vec![18, 1]], answer: 1 };
+        let q = Question { video: 3, family: "motion".into(), prompt: vec![vocab::QUESTION[4]], options: vec![vec![15, 1], vec![18, 1]], answer: 1, text: None };
         let parts = crate::config::parse_template("<u>{video}\n{question} A:{answer}</s>").unwrap();
         let out = for_hf(std::slice::from_ref(&q), Rendering::SyntheticWords, &parts, &bytes).unwrap();
         let text = |ids: &[i64]| ids.iter().map(|&i| (i - 100) as u8 as char).collect::<String>();
@@ -101,6 +107,17 @@ mod tests {
         let ids = for_hf(&[q], Rendering::Ids, &parts, &bytes).unwrap();
         assert_eq!(ids[0].prompt, [vec![110], vec![vocab::QUESTION[4]], bytes(" A:", false).unwrap()].concat());
         assert_eq!(ids[0].options[0], [vec![15, 1], bytes("</s>", false).unwrap()].concat());
+    }
+
+    #[test]
+    fn text_questions_are_tokenised_around_the_template() {
+        let parts = crate::config::parse_template("<s>{video}Q: {question} A:{answer}</s>").unwrap();
+        let text = super::super::QuestionText { question: "Which?".into(), options: vec![" red".into(), " blue".into()] };
+        let q = Question { video: 0, family: "f".into(), prompt: vec![], options: vec![vec![], vec![]], answer: 1, text: Some(text) };
+        let out = for_hf(&[q], Rendering::Ids, &parts, &bytes).unwrap();
+        assert_eq!(out[0].prompt, bytes("Q: Which? A:", false).unwrap());
+        assert_eq!(out[0].options, vec![bytes(" red</s>", false).unwrap(), bytes(" blue</s>", false).unwrap()]);
+        assert_eq!((out[0].answer, out[0].target().len()), (1, " blue</s>".len()));
     }
 
     #[test]

@@ -95,8 +95,22 @@ pub fn check(cfg: &Config, dir: &Path, shapes: &[Shape]) -> Result<()> {
 /// Token-id questions must index the LM's vocabulary: the source's declared vocabulary
 /// (`dataset.json`'s `vocab_size`, which bounds its ids) may not exceed the checkpoint's.
 pub fn check_source(cfg: &Config, source: &dyn FeatureSource) -> Result<()> {
-    let (Some(dir), Generator::Files) = (cfg.model.lm.hf_dir(), cfg.data.generator) else { return Ok(()) };
+    let texts = source.text_questions();
+    let questions_file = || cfg.data.dir.as_deref().unwrap_or(Path::new(".")).join("questions.jsonl");
+    let Some(dir) = cfg.model.lm.hf_dir() else {
+        if texts.is_empty() {
+            return Ok(());
+        }
+        return Err(Error::file(
+            &questions_file(),
+            format!("{} question(s) are text: the built-in LM has no tokenizer; set model.lm to {{hf: DIR}} or give token ids", texts.len()),
+        ));
+    };
+    if cfg.data.generator != Generator::Files {
+        return Ok(());
+    }
     let lm = crate::lm::Config::load(dir)?;
+    check_text_lengths(cfg, dir, &lm, &texts, &questions_file())?;
     if source.vocab_size() as i64 > lm.vocab_size {
         let file = cfg.data.dir.as_deref().unwrap_or(Path::new(".")).join("dataset.json");
         return Err(Error::file(
@@ -107,6 +121,32 @@ pub fn check_source(cfg: &Config, source: &dyn FeatureSource) -> Result<()> {
                 lm.vocab_size,
                 dir.display()
             ),
+        ));
+    }
+    Ok(())
+}
+
+/// Text questions tokenised around the template, with the template's prefix and the
+/// largest planned T·M, must fit the LM's context; names the longest question's file.
+fn check_text_lengths(cfg: &Config, dir: &Path, lm: &crate::lm::Config, texts: &[crate::features::QuestionText], file: &Path) -> Result<()> {
+    if texts.is_empty() {
+        return Ok(());
+    }
+    let t = HfText::open(cfg, dir)?;
+    let enc = |s: &str| t.tokenizer.encode(s, false).map(|v| v.len());
+    let mut longest = 0;
+    for q in texts {
+        let prompt = enc(&format!("{}{}{}", t.parts.before_question, q.question, t.parts.before_answer))?;
+        for o in &q.options {
+            longest = longest.max(prompt + enc(&format!("{o}{}", t.parts.after_answer))?);
+        }
+    }
+    let visual = crate::sweep::plan::plan_shapes(&cfg.sweep).iter().map(|s| s.frames * s.tokens_per_frame).max().unwrap_or(0);
+    let (need, context) = (t.prefix.len() + visual + longest, lm.max_position_embeddings as usize);
+    if need > context {
+        return Err(Error::file(
+            file,
+            format!("the longest question + option is {longest} tokens: with {visual} visual tokens and the template's {} it exceeds the {context} positions of {}", t.prefix.len(), dir.display()),
         ));
     }
     Ok(())

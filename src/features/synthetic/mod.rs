@@ -131,6 +131,7 @@ impl Scene {
                 prompt: vec![vocab::QUESTION[f]],
                 options: words[f].iter().map(|&w| vec![w, vocab::EOS]).collect(),
                 answer: answers[f],
+                text: None,
             })
             .collect()
     }

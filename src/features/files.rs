@@ -113,7 +113,8 @@ impl Files {
             hasher.update(name.as_bytes()).update(&(text.len() as u64).to_le_bytes()).update(text.as_bytes());
         }
         let shape = [cfg.frames as i64, cfg.grid as i64, cfg.grid as i64, cfg.dim as i64];
-        let mut files = Files { dir, vocab_size: info.vocab_size.unwrap_or(0), shape, questions, fingerprint: String::new(), bytes: [0.0; 3], videos: BTreeMap::new() };
+        let mut files =
+            Files { dir, vocab_size: info.vocab_size.unwrap_or(0), shape, questions, fingerprint: String::new(), bytes: [0.0; 3], videos: BTreeMap::new() };
         for split in [Split::Train, Split::Eval] {
             if files.video_names(Some(split)).is_empty() {
                 return Err(Error::file(&questions_path, format!("no questions in split '{}' (the sweep trains on train and scores on eval)", split.name())));

@@ -96,7 +96,8 @@ mod tests {
 
     #[test]
     fn synthetic_questions_read_as_sentences_and_answers_as_words() {
-        let q = Question { video: 3, family: "motion".into(), prompt: vec![vocab::QUESTION[4]], options: vec![vec![15, 1], vec![18, 1]], answer: 1, text: None };
+        let q =
+            Question { video: 3, family: "motion".into(), prompt: vec![vocab::QUESTION[4]], options: vec![vec![15, 1], vec![18, 1]], answer: 1, text: None };
         let parts = crate::config::parse_template("<u>{video}\n{question} A:{answer}</s>").unwrap();
         let out = for_hf(std::slice::from_ref(&q), Rendering::SyntheticWords, &parts, &bytes).unwrap();
         let text = |ids: &[i64]| ids.iter().map(|&i| (i - 100) as u8 as char).collect::<String>();

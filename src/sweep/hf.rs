@@ -146,7 +146,11 @@ fn check_text_lengths(cfg: &Config, dir: &Path, lm: &crate::lm::Config, texts: &
     if need > context {
         return Err(Error::file(
             file,
-            format!("the longest question + option is {longest} tokens: with {visual} visual tokens and the template's {} it exceeds the {context} positions of {}", t.prefix.len(), dir.display()),
+            format!(
+                "the longest question + option is {longest} tokens: with {visual} visual tokens and the template's {} it exceeds the {context} positions of {}",
+                t.prefix.len(),
+                dir.display()
+            ),
         ));
     }
     Ok(())

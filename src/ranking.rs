@@ -14,22 +14,8 @@ use crate::results::{column_names, f64_column, str_column};
 use polars::prelude::DataFrame;
 use std::collections::BTreeMap;
 
-/// One measured row: a strategy at (T, M) with one seed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SeedRow {
-    /// The `spatial/temporal` label.
-    pub strategy: String,
-    /// Frames T.
-    pub frames: f64,
-    /// Tokens per frame M.
-    pub tokens_per_frame: f64,
-    /// Held-out loss.
-    pub loss: f64,
-    /// Held-out accuracy (NaN when unknown).
-    pub accuracy: f64,
-    /// The accuracy's clustered standard error (NaN when unknown).
-    pub accuracy_se: f64,
-}
+/// One measured row: a strategy at (T, M) with one seed (the rows the disagreement flag reads).
+pub use crate::disagreement::Measured as SeedRow;
 
 /// Mean and sample standard deviation of one metric over a strategy's seeds.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -121,10 +121,23 @@ fn concurrent_shards_and_whole_copies_train_every_point_once() {
     assert_eq!(leftovers(&run), Vec::<PathBuf>::new());
 }
 
+/// Until a `.claim` file sits in `points` (a point in flight) or every child has exited.
+fn wait_for_claim(points: &Path, children: &mut [Child]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline && children.iter_mut().any(|c| c.try_wait().unwrap().is_none()) {
+        let claimed = std::fs::read_dir(points).map_or(false, |r| r.flatten().any(|e| e.file_name().to_string_lossy().ends_with(".claim")));
+        if claimed {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 #[test]
 fn shards_killed_at_random_moments_and_restarted_end_with_every_point_once() {
     let d = tempfile::tempdir().unwrap();
-    let cfg = write_config(d.path(), TINY);
+    // Points of ≈ 0.1 s, so that a kill finds one in flight.
+    let cfg = write_config(d.path(), &TINY.replace("steps: 6,", "steps: 30,"));
     let results = d.path().join("r");
     let run = results.join("tiny");
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
@@ -142,13 +155,19 @@ fn shards_killed_at_random_moments_and_restarted_end_with_every_point_once() {
     for round in 0.. {
         assert!(Instant::now() < deadline, "no end after {round} rounds");
         let mut children: Vec<Child> = shards.iter().map(|s| spawn(&cfg, &results, &["--shard", s])).collect();
-        // Kill up to two of them at random moments of the first rounds.
-        if round < 4 {
-            for _ in 0..=next(2) {
-                std::thread::sleep(Duration::from_millis(200 + next(2500)));
-                let victim = next(children.len() as u64) as usize;
-                if children[victim].try_wait().unwrap().is_none() {
-                    children[victim].kill().unwrap();
+        // Kill up to two of them at random moments of the first rounds, and go on until a
+        // kill has landed: on a fast machine a fixed delay can outlast the whole sweep, so the
+        // first kill of a round waits for a point to be in flight (a claim on disk), and each
+        // victim is drawn from the processes still running.
+        if round < 4 || kills == 0 {
+            for i in 0..=next(2) {
+                if i == 0 {
+                    wait_for_claim(&run.join("points"), &mut children);
+                }
+                std::thread::sleep(Duration::from_millis(next(if i == 0 { 300 } else { 1500 })));
+                let running: Vec<usize> = (0..children.len()).filter(|&c| children[c].try_wait().unwrap().is_none()).collect();
+                if !running.is_empty() {
+                    children[running[next(running.len() as u64) as usize]].kill().unwrap();
                     kills += 1;
                 }
             }
@@ -160,9 +179,14 @@ fn shards_killed_at_random_moments_and_restarted_end_with_every_point_once() {
         }
         let done = std::fs::read_dir(run.join("points")).map_or(0, |r| r.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".parquet")).count());
         if all_ok && done == 8 {
-            break;
+            if kills > 0 {
+                break;
+            }
+            // Every process finished before a kill landed: start over in an empty directory.
+            std::fs::remove_dir_all(&run).unwrap();
         }
     }
+    eprintln!("{kills} kill(s) landed");
     assert!(kills > 0, "the schedule killed nothing");
     // A process alone in the directory removes what the killed writers left.
     let out = vislaw(&["analyze", run.to_str().unwrap()]);

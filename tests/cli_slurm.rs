@@ -161,7 +161,13 @@ fn slurm_arrays_match_a_local_sweep_resume_after_scancel_and_record_failures() {
     assert!(st.contains("8 done, 0 running, 0 failed, 0 pending") && st.contains("COMPLETED"), "{st}");
 
     // 2. scancel of a running task, then the same command: only the missing points go again.
-    let small = write_config(d.path(), "small.yaml", &TINY.replace("name: tiny", "name: small").replace("spatial: [pool, sample]", "spatial: [pool]"));
+    // Points of ≈ 0.2 s rather than a few ms, so that the task squeue shows running is still
+    // running when scancel reaches it, on a fast machine too.
+    let small = write_config(
+        d.path(),
+        "small.yaml",
+        &TINY.replace("name: tiny", "name: small").replace("spatial: [pool, sample]", "spatial: [pool]").replace("steps: 6,", "steps: 40,"),
+    );
     let results2 = d.path().join("cancel");
     let run2 = results2.join("small");
     let (_, ids) = cluster.slurm(&small, &results2, &["--points-per-task", "2"], &[]);

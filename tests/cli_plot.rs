@@ -482,6 +482,14 @@ fn the_report_takes_the_saved_optimum_while_it_belongs_to_the_fits() {
     let printed: Value = serde_json::from_str(&ok(vislaw(&[&args[..], &["--json"]].concat()))).unwrap();
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(run.join("optimum.json")).unwrap()).unwrap();
     assert_eq!(printed, saved, "optimum.json holds what `vislaw optimum` found");
+    // On a run directory F and g default to its sweep's own (config.yaml), not to 1024 and 27:
+    // the same answer without the two flags, and a different one at the old defaults.
+    let budgets = &args[..8];
+    let defaults: Value = serde_json::from_str(&ok(vislaw(&[budgets, &["--json"]].concat()))).unwrap();
+    assert_eq!(defaults, printed, "re-solving with the defaults gives the sweep's own optimum");
+    let old: Value = serde_json::from_str(&ok(vislaw(&[budgets, &["--max-frames", "1024", "--grid", "27", "--json"]].concat()))).unwrap();
+    assert_ne!(old, printed, "F = 1024 and g = 27 are other settings");
+    ok(vislaw(&[&args[..], &["--json"]].concat()));
     ok(vislaw(&["report", r]));
     let solved_here = std::fs::read_to_string(run.join("report.md")).unwrap();
     // A marked note shows that the report reads the file rather than solving again ...

@@ -34,12 +34,15 @@ pub struct Args {
     /// its temporal reducer reaches from --max-frames source frames; other groups: any T).
     #[arg(long, value_delimiter = ',')]
     feasible_t: Vec<u64>,
-    /// Largest usable number of frames, and the source frames F temporal reducers divide.
-    #[arg(long, default_value_t = 1024)]
-    max_frames: u64,
-    /// Encoder grid side g whose g×g patches the spatial reducers reduce.
-    #[arg(long, default_value_t = 27)]
-    grid: usize,
+    /// Largest usable number of frames, and the source frames F temporal reducers divide
+    /// (default: on a run directory, its sweep's `data.frames`, so that re-solving gives the
+    /// sweep's own answer; else 1024).
+    #[arg(long)]
+    max_frames: Option<u64>,
+    /// Encoder grid side g whose g×g patches the spatial reducers reduce (default: on a run
+    /// directory, its sweep's `data.grid`; else 27).
+    #[arg(long)]
+    grid: Option<usize>,
     /// Smallest budget that reaches this loss (repeatable).
     #[arg(long = "target-loss")]
     target_loss: Vec<f64>,
@@ -101,14 +104,15 @@ pub fn run(args: Args) -> Result<()> {
 /// The solver's options: each strategy group's own reachable T and M unless the flags list
 /// values for every group.
 fn optimum_options(args: &Args, report: &FitReport) -> Result<OptimumOptions> {
-    if args.max_frames > MAX_FRAMES_LIMIT {
+    let (max_frames, grid) = source_shape(args)?;
+    if max_frames > MAX_FRAMES_LIMIT {
         return Err(Error::input("--max-frames", format!("at most {MAX_FRAMES_LIMIT}")));
     }
-    if !(1..=MAX_GRID).contains(&args.grid) {
+    if !(1..=MAX_GRID).contains(&grid) {
         return Err(Error::input("--grid", format!("must be between 1 and {MAX_GRID}")));
     }
     let groups = report.fits.iter().map(|f| f.group.as_str());
-    let mut opts = OptimumOptions::for_groups(groups, args.max_frames as usize, args.grid, args.budgets.clone());
+    let mut opts = OptimumOptions::for_groups(groups, max_frames as usize, grid, args.budgets.clone());
     if !args.feasible_m.is_empty() {
         opts.feasible_m = args.feasible_m.clone();
     }
@@ -136,6 +140,21 @@ fn optimum_options(args: &Args, report: &FitReport) -> Result<OptimumOptions> {
         opts.costs = vislaw::cost::RunCosts::load(&path)?.strategies;
     }
     Ok(opts)
+}
+
+/// Source frames F and grid side g: the flags, else a run directory's own sweep (its
+/// `config.yaml`), else 1024 and 27. Without this, re-solving a run with the flags' defaults
+/// would save in its `optimum.json` an answer for settings the sweep never had.
+fn source_shape(args: &Args) -> Result<(u64, usize)> {
+    let saved = vislaw::rundir::RunDir::new(&args.input).config();
+    let run = if args.input.is_dir() && saved.exists() && (args.max_frames.is_none() || args.grid.is_none()) {
+        Some(vislaw::config::Config::load(&saved)?)
+    } else {
+        None
+    };
+    let max_frames = args.max_frames.or(run.as_ref().map(|c| c.data.frames as u64)).unwrap_or(1024);
+    let grid = args.grid.or(run.as_ref().map(|c| c.data.grid)).unwrap_or(27);
+    Ok((max_frames, grid))
 }
 
 /// The solver's complaint about an option, in terms of the flag that set it.

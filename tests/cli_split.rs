@@ -40,7 +40,11 @@ fn sweep(dir: &Path, name: &str, text: &str, results: &Path) {
         .env("CUDA_VISIBLE_DEVICES", "")
         .output()
         .expect("binary runs");
-    assert!(out.status.success(), "sweep {name} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "sweep {name} failed: {said}");
+    // The start says which split is measured: a validation run must not read as held-out results.
+    assert_eq!(said.contains("evaluated on the validation split"), text.contains("split: validation"), "{said}");
+    assert!(said.contains(" validation / 8 held-out videos") == text.contains("validation_videos"), "{said}");
 }
 
 fn read(path: &Path) -> DataFrame {

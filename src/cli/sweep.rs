@@ -64,6 +64,9 @@ fn max_memory(arg: &Option<String>) -> Result<Option<u64>> {
 /// Runs `vislaw sweep`.
 pub fn run(args: Args) -> Result<()> {
     let cfg = sweep::load(&args.config)?;
+    if cfg.eval.split == vislaw::config::EvalSplit::Validation {
+        eprintln!("vislaw: every point is evaluated on the validation split (eval.split), for tuning; the rows are not held-out results");
+    }
     let max_memory = max_memory(&args.max_memory)?;
     let device = super::device(&args.device)?;
     let jobs = match args.jobs {

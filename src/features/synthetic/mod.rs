@@ -59,8 +59,9 @@ impl FeatureSource for Synthetic {
             Some(min) if min < c.frames => format!("{min}–{}", c.frames),
             _ => c.frames.to_string(),
         };
+        let validation = if c.validation_videos > 0 { format!(" / {} validation", c.validation_videos) } else { String::new() };
         format!(
-            "synthetic video QA (seed {}, {} train / {} held-out videos, {frames} frames, {}×{} grid, D = {})",
+            "synthetic video QA (seed {}, {} train{validation} / {} held-out videos, {frames} frames, {}×{} grid, D = {})",
             c.seed, c.train_videos, c.eval_videos, c.grid, c.grid, c.dim
         )
     }

@@ -190,10 +190,11 @@ fn solve_support(g: &[[f64; K]; K], h: &[f64; K], cols: &[usize]) -> Option<Vec<
         }
         a.swap(col, piv);
         b.swap(col, piv);
+        let pivot = a[col].clone();
         for r in col + 1..m {
-            let f = a[r][col] / a[col][col];
-            for q in col..m {
-                a[r][q] -= f * a[col][q];
+            let f = a[r][col] / pivot[col];
+            for (x, p) in a[r][col..].iter_mut().zip(&pivot[col..]) {
+                *x -= f * p;
             }
             b[r] -= f * b[col];
         }

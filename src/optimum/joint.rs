@@ -258,14 +258,18 @@ pub struct JointReport {
     pub optimum: JointOptimaReport,
 }
 
-/// Fits the joint laws to the rows and solves their optimum; `None` when no strategy has at
-/// least two distinct `lm_params`.
+/// Fits the joint laws to the rows and solves their optimum; `None` when the rows have no
+/// `lm_params` column or no strategy has at least two distinct values in it.
 pub fn joint_analysis(
     df: &polars::prelude::DataFrame,
     lms: &BTreeMap<String, Vec<LmChoice>>,
     budgets_flops: &[f64],
     reachable: &BTreeMap<String, Feasible>,
 ) -> Result<Option<JointReport>> {
+    // Rows of a one-LM sweep have no `lm_params` column at all.
+    if !crate::results::column_names(df).iter().any(|c| c == "lm_params") {
+        return Ok(None);
+    }
     let Some(fits) = crate::fit::joint::fit_joint_table(df, &Default::default())? else { return Ok(None) };
     let optimum = solve_joint(&fits, lms, budgets_flops, reachable)?;
     Ok(Some(JointReport { fits, optimum }))

@@ -148,3 +148,31 @@ fn an_unaffordable_lm_says_why_and_a_bad_budget_is_refused() {
     let back: JointOptimaReport = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
     assert_eq!(back, r);
 }
+
+#[test]
+fn the_analysis_needs_several_lms() {
+    use polars::prelude::*;
+    let (mut n, mut t, mut m, mut loss) = (vec![], vec![], vec![], vec![]);
+    for &nn in &NS {
+        for tt in [1i64, 2, 4, 8] {
+            for mm in [1i64, 4, 16, 64] {
+                n.push(nn as i64);
+                t.push(tt);
+                m.push(mm);
+                loss.push(predict(JointForm::Additive, &ADDITIVE, nn, tt as f64, mm as f64) * (1.0 + 0.001 * ((tt + mm) % 3 - 1) as f64));
+            }
+        }
+    }
+    let rows = n.len();
+    let strategy = vec!["pool/sample"; rows];
+    let df = df!("strategy" => strategy.clone(), "frames" => t.clone(), "tokens_per_frame" => m.clone(), "loss" => loss.clone()).unwrap();
+    let costs = BTreeMap::from([("pool/sample".to_string(), lms())]);
+    assert_eq!(joint_analysis(&df, &costs, &[1e11], &BTreeMap::new()).unwrap(), None);
+    let one =
+        df!("strategy" => strategy.clone(), "lm_params" => vec![1i64; rows], "frames" => t.clone(), "tokens_per_frame" => m.clone(), "loss" => loss.clone())
+            .unwrap();
+    assert_eq!(joint_analysis(&one, &costs, &[1e11], &BTreeMap::new()).unwrap(), None);
+    let all = df!("strategy" => strategy, "lm_params" => n, "frames" => t, "tokens_per_frame" => m, "loss" => loss).unwrap();
+    let r = joint_analysis(&all, &costs, &[1e11, 1e12], &BTreeMap::new()).unwrap().unwrap();
+    assert_eq!((r.fits.fits.len(), r.optimum.optima.len()), (2, 4));
+}

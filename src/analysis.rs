@@ -120,3 +120,33 @@ fn accuracy_fit_and_solve(cfg: &Config, df: &DataFrame, run_dir: &Path) -> Resul
     }
     Ok(Some(solved))
 }
+
+/// The joint (N, T, M) laws and their FLOPs optimum at the config's FLOPs budgets, for rows of
+/// several LMs: `lms` per strategy is each LM's label, N and cost model. Saves
+/// `fits_joint.json` and `optimum_joint.json`, or removes stale ones when the rows have fewer
+/// than two distinct `lm_params`.
+pub fn joint_fit_and_solve(
+    cfg: &Config,
+    df: &DataFrame,
+    run_dir: &Path,
+    lms: &std::collections::BTreeMap<String, Vec<crate::optimum::joint::LmChoice>>,
+) -> Result<Option<crate::optimum::joint::JointReport>> {
+    let groups = crate::results::str_column(df, "strategy")?;
+    let reachable = crate::optimum::strategy_sets(groups.iter().map(String::as_str), cfg.data.frames, cfg.data.grid);
+    let report = crate::optimum::joint::joint_analysis(df, lms, &cfg.sweep.budgets_flops, &reachable)?;
+    match &report {
+        Some(r) => {
+            r.fits.save(run_dir)?;
+            r.optimum.save(run_dir)?;
+        }
+        None => {
+            for stale in [crate::rundir::JOINT_FITS_FILE, crate::rundir::JOINT_OPTIMUM_FILE] {
+                match std::fs::remove_file(run_dir.join(stale)) {
+                    Err(io) if io.kind() != std::io::ErrorKind::NotFound => return Err(io.into()),
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(report)
+}

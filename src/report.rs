@@ -12,6 +12,8 @@ use crate::run_data::{Point, RunData, ALL_QUESTIONS};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
+pub mod joint;
+
 /// File name of the report inside a run directory.
 pub use crate::rundir::REPORT_FILE;
 
@@ -50,6 +52,7 @@ pub fn render(data: &RunData) -> String {
     optimum_section(&mut md, data);
     md.push_str(&data.optima.as_ref().map(|o| o.flops_markdown()).unwrap_or_default());
     accuracy_optimum_section(&mut md, data);
+    md.push_str(&joint::joint_section(&data.dir));
     figures_section(&mut md);
     md
 }

@@ -53,6 +53,10 @@ pub const OPTIMUM_FILE: &str = "optimum.json";
 pub const ACCURACY_FITS_FILE: &str = "fits_accuracy.json";
 /// The optimum of the accuracy laws.
 pub const ACCURACY_OPTIMUM_FILE: &str = "optimum_accuracy.json";
+/// The joint (N, T, M) laws, one per strategy and form.
+pub const JOINT_FITS_FILE: &str = "fits_joint.json";
+/// The FLOPs optimum of the joint laws, choosing the LM as well as T and M.
+pub const JOINT_OPTIMUM_FILE: &str = "optimum_joint.json";
 /// The run's report.
 pub const REPORT_FILE: &str = "report.md";
 /// Directory of the run's figures.

@@ -16,6 +16,7 @@ pub mod derive;
 mod diagnose;
 mod fastmath;
 mod intervals;
+pub mod joint;
 pub mod law;
 pub(crate) mod lbfgs;
 pub(crate) mod objective;

@@ -94,7 +94,7 @@ fn best_m(s: &Surface, t: f64, lo: f64, hi: f64, budget: f64, cost: &CostModel) 
 }
 
 /// The largest x in [lo, hi] where a monotone predicate (true at lo) still holds.
-fn last_true(ok: impl Fn(f64) -> bool, lo: f64, hi: f64) -> f64 {
+pub(super) fn last_true(ok: impl Fn(f64) -> bool, lo: f64, hi: f64) -> f64 {
     if ok(hi) {
         return hi;
     }
@@ -111,7 +111,7 @@ fn last_true(ok: impl Fn(f64) -> bool, lo: f64, hi: f64) -> f64 {
 }
 
 /// argmin of f over [lo, hi] in log x: a scan, then golden section between the best point's neighbours.
-fn argmin_log(f: &dyn Fn(f64) -> f64, lo: f64, hi: f64) -> f64 {
+pub(super) fn argmin_log(f: &dyn Fn(f64) -> f64, lo: f64, hi: f64) -> f64 {
     if hi <= lo {
         return lo;
     }

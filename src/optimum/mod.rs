@@ -13,6 +13,7 @@
 mod continuous;
 mod discrete;
 pub mod flops;
+pub mod joint;
 pub mod options;
 mod render;
 mod surface;

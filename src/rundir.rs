@@ -15,6 +15,8 @@
 //!   cache/reduced/<k>.safetensors  one video's reduced features under one reduction (feature files)
 //!   cache/reduced/<v>.checked      a video found finite
 //!   blind.parquet          the blind baseline
+//!   blind-<lm>.parquet     the blind baseline of each LM of the LM axis (`sweep.lm`)
+//!   cost.json              the cost models of the strategies (and of each LM of the axis)
 //!   results.parquet, results.csv, curves.parquet, niah.parquet   the merged tables
 //!   fits.json, optimum.json, report.md, plots/
 //!   slurm/sweep.sbatch, slurm/analyze.sbatch, slurm/points-<h>.txt, slurm/jobs.txt, slurm/logs/
@@ -150,6 +152,14 @@ impl RunDir {
         self.root.join(CACHE_DIR).join(REDUCED_DIR)
     }
 
+    /// The blind baseline of the LM labelled `lm` on the LM axis (`None`: the sweep's one LM).
+    pub fn blind(&self, lm: Option<&str>) -> PathBuf {
+        match lm {
+            None => self.join(BLIND_FILE),
+            Some(label) => self.join(&format!("blind-{label}.parquet")),
+        }
+    }
+
     /// The figures' directory.
     pub fn plots(&self) -> PathBuf {
         self.join(PLOTS_DIR)
@@ -177,5 +187,7 @@ mod tests {
         assert_eq!(d.failed("abc"), Path::new("results/quick/points/abc.failed"));
         assert_eq!(d.slurm_logs(), Path::new("results/quick/slurm/logs"));
         assert_eq!(d.join(OPTIMUM_FILE), Path::new("results/quick/optimum.json"));
+        assert_eq!(d.blind(None), Path::new("results/quick/blind.parquet"));
+        assert_eq!(d.blind(Some("builtin-l1-h2-w8-c40")), Path::new("results/quick/blind-builtin-l1-h2-w8-c40.parquet"));
     }
 }

@@ -125,7 +125,7 @@ fn concurrent_shards_and_whole_copies_train_every_point_once() {
 fn wait_for_claim(points: &Path, children: &mut [Child]) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline && children.iter_mut().any(|c| c.try_wait().unwrap().is_none()) {
-        let claimed = std::fs::read_dir(points).map_or(false, |r| r.flatten().any(|e| e.file_name().to_string_lossy().ends_with(".claim")));
+        let claimed = std::fs::read_dir(points).is_ok_and(|r| r.flatten().any(|e| e.file_name().to_string_lossy().ends_with(".claim")));
         if claimed {
             return;
         }

@@ -41,6 +41,9 @@ pub struct Point {
     pub seed: u64,
     /// Content hash of the resolved point config (hex, 16 chars).
     pub key: String,
+    /// The label of the point's LM on the LM axis (`sweep.lm`; `None` without it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lm: Option<String>,
 }
 
 impl Point {
@@ -119,14 +122,24 @@ fn grid_shapes(s: &SweepConfig) -> Vec<Shape> {
 /// the feature source's content fingerprint (`FeatureSource::fingerprint`: `None` for the
 /// synthetic benchmark, whose config is its content).
 pub fn plan(cfg: &Config, fingerprint: Option<&str>) -> Vec<Point> {
+    plan_by_lm(cfg, |_| Ok(fingerprint.map(str::to_string))).expect("a fixed fingerprint cannot fail")
+}
+
+/// All points of a validated config along its LM axis (`Config::lm_axis`), LM by LM, each
+/// keyed with `fingerprint` of its single-LM config (an HF LM's keys carry its checkpoint's).
+/// The LM is in every key through its config (`model.lm`), so LMs never share a key.
+pub fn plan_by_lm(cfg: &Config, fingerprint: impl Fn(&Config) -> Result<Option<String>>) -> Result<Vec<Point>> {
     let mut points = Vec::new();
-    for shape in plan_shapes(&cfg.sweep) {
-        for &seed in &cfg.sweep.seeds {
-            let key = point_key(cfg, fingerprint, &shape, seed);
-            points.push(Point { shape: shape.clone(), seed, key });
+    for (lm, c) in cfg.lm_axis() {
+        let fp = fingerprint(&c)?;
+        for shape in plan_shapes(&c.sweep) {
+            for &seed in &c.sweep.seeds {
+                let key = point_key(&c, fp.as_deref(), &shape, seed);
+                points.push(Point { shape: shape.clone(), seed, key, lm: lm.clone() });
+            }
         }
     }
-    points
+    Ok(points)
 }
 
 /// What determines a point's numbers; its hash is the point's key. `S` is the shape:
@@ -237,6 +250,13 @@ pub fn load(path: &Path) -> Result<Config> {
 /// strategy and within the LM's context, the strategies'
 /// parameters suit the data, and the needle grid suits the points. Names the field.
 pub fn check(cfg: &Config) -> Result<()> {
+    if !cfg.sweep.lm.is_empty() {
+        // Each LM of the axis as its own sweep, errors naming its entry.
+        for i in 0..cfg.sweep.lm.len() {
+            check(&cfg.for_lm(i)).map_err(|e| crate::config::rename_lm_field(e, &format!("sweep.lm[{i}]")))?;
+        }
+        return Ok(());
+    }
     let shapes = plan_shapes(&cfg.sweep);
     let Some(lm) = cfg.model.lm.builtin() else {
         check_shapes(cfg, &shapes)?;
@@ -300,7 +320,11 @@ pub fn run_costs(cfg: &Config, vocab: usize, text_tokens: f64) -> Result<crate::
 /// Estimates a point's training + evaluation FLOPs from the model shape and sequence length.
 pub fn estimate_cost(cfg: &Config, point: &Point) -> Cost {
     let seq = point.visual_tokens() + crate::features::MAX_TEXT_TOKENS;
-    let forward_per_sample = crate::model::VisionLm::forward_flops(&cfg.model, cfg.data.dim, seq);
+    let mut model = cfg.model.clone();
+    if let Some(lm) = cfg.sweep.lm.iter().find(|l| point.lm.as_deref() == Some(&l.label())) {
+        model.lm = lm.clone();
+    }
+    let forward_per_sample = crate::model::VisionLm::forward_flops(&model, cfg.data.dim, seq);
     // Backward costs about twice the forward.
     let train = 3.0 * forward_per_sample * (cfg.train.steps * cfg.train.batch) as f64;
     // Evaluation scores every option of every held-out question (4 per question, 5 per video).

@@ -367,6 +367,31 @@ mod tests {
         assert!(c.max_m(1.0, c.total(1.0, 0.0) * 0.5).is_none());
     }
 
+    #[test]
+    fn each_lm_is_recorded_once_smallest_first_and_old_files_load() {
+        let cfg: Config = serde_yaml::from_str(crate::config::tests::SMALL).unwrap();
+        let mut big = cfg.clone();
+        let crate::config::LmChoice::Builtin(lm) = &mut big.model.lm else { panic!("SMALL has the built-in LM") };
+        lm.width = 64;
+        let (small_costs, big_costs) = (RunCosts::of(&cfg, None, 40, 10.0).unwrap(), RunCosts::of(&big, None, 40, 10.0).unwrap());
+        let mut all = RunCosts::default();
+        all.record_lm("big", big_costs.clone(), false);
+        assert_eq!(all.strategies, big_costs.strategies, "the first LM's until the default is recorded");
+        all.record_lm("small", small_costs.clone(), true);
+        all.record_lm("big", big_costs.clone(), false);
+        assert_eq!(all.lms().iter().map(|l| l.label.as_str()).collect::<Vec<_>>(), vec!["small", "big"]);
+        assert_eq!(all.strategies, small_costs.strategies);
+        let n = |c: &Config| LmCost::builtin(c.model.lm.builtin().unwrap(), 40, 10.0).params;
+        assert_eq!(all.lms().iter().map(|l| l.params).collect::<Vec<_>>(), vec![n(&cfg), n(&big)]);
+        assert_eq!(all.get_for(Some("big"), "pool/sample"), big_costs.get("pool/sample"));
+        assert_eq!(all.get_for(None, "pool/sample"), small_costs.get("pool/sample"));
+        // A cost.json from before the LM axis has no `lms`, and one without it writes none.
+        let old: RunCosts = serde_json::from_str(&serde_json::to_string(&small_costs).unwrap()).unwrap();
+        assert!(old.lms().is_empty() && !serde_json::to_string(&old).unwrap().contains("lms"));
+        let back: RunCosts = serde_json::from_str(&serde_json::to_string(&all).unwrap()).unwrap();
+        assert_eq!(back, all);
+    }
+
     /// The built-in LM + projector FLOPs of a point against a count from the model's own
     /// variables: every 2-D weight under `lm.blocks.` and `projector.` is a matmul each
     /// token passes through, the head's one each text token does, plus 4·n²·width per block.

@@ -365,4 +365,17 @@ mod tests {
             assert_eq!(df.column("lm_params").unwrap().i64().unwrap().get(0), None);
         }
     }
+
+    #[test]
+    fn rows_of_an_lm_axis_are_grouped_by_strategy_and_lm() {
+        let plain = DataFrame::new(2, vec![Column::new("strategy".into(), ["pool/sample", "sample/sample"]), Column::new("loss".into(), [1.0, 2.0])]).unwrap();
+        assert_eq!(fit_groups(&plain).unwrap(), vec!["pool/sample", "sample/sample"]);
+        assert_eq!(with_fit_groups(&plain).unwrap(), plain);
+        let mut axis = plain.clone();
+        axis.with_column(Column::new("lm".into(), ["small", "big"])).unwrap();
+        assert_eq!(fit_groups(&axis).unwrap(), vec!["pool/sample @ small", "sample/sample @ big"]);
+        let grouped = with_fit_groups(&axis).unwrap();
+        assert_eq!(str_column(&grouped, "strategy").unwrap(), fit_groups(&axis).unwrap());
+        assert_eq!(f64_column(&grouped, "loss").unwrap(), vec![1.0, 2.0]);
+    }
 }

@@ -247,6 +247,52 @@ mod tests {
         assert_eq!(serde_json::to_string(&b).unwrap(), r#"{"layers":1,"heads":2,"width":8,"max_context":40}"#);
     }
 
+    /// SMALL with an LM axis of `entries` (YAML flow mappings).
+    fn with_axis(entries: &[&str]) -> String {
+        let list: String = entries.iter().map(|e| format!("    - {e}\n")).collect();
+        crate::config::tests::SMALL.replace("sweep:\n", &format!("sweep:\n  lm:\n{list}"))
+    }
+
+    #[test]
+    fn the_lm_axis_gives_each_entry_its_own_config_and_label() {
+        let c: crate::config::Config = serde_yaml::from_str(&with_axis(&["{layers: 1, heads: 2, width: 8, max_context: 40}", "{hf: /m/Qwen2}"])).unwrap();
+        c.validate().unwrap();
+        let axis = c.lm_axis();
+        assert_eq!(axis.iter().map(|(l, _)| l.clone().unwrap()).collect::<Vec<_>>(), vec!["builtin-l1-h2-w8-c40", "Qwen2"]);
+        assert_eq!(axis[1].1.model.lm.hf_dir(), Some(std::path::Path::new("/m/Qwen2")));
+        assert!(axis.iter().all(|(_, one)| one.sweep.lm.is_empty()), "each is a single-LM sweep");
+        assert_eq!(c.of_lm(Some("Qwen2")), axis[1].1);
+        assert_eq!(c.of_lm(None), c);
+        let plain: crate::config::Config = serde_yaml::from_str(crate::config::tests::SMALL).unwrap();
+        assert_eq!(plain.lm_axis(), vec![(None, plain.clone())]);
+        // An absent axis is not written back (config.yaml and keys stay as they were).
+        assert!(!serde_yaml::to_string(&plain).unwrap().contains("lm: []"));
+    }
+
+    #[test]
+    fn a_bad_axis_entry_names_it() {
+        let cases = [
+            (vec!["{layers: 1, heads: 2, width: 8, max_context: 40}", "{layers: 1, heads: 2, width: 8, max_context: 40}"], "sweep.lm[1]: label"),
+            (vec!["{layers: 1, heads: 3, width: 8, max_context: 40}"], "sweep.lm[0].heads"),
+            (vec!["{layers: 0, heads: 2, width: 8, max_context: 40}"], "sweep.lm[0].layers"),
+        ];
+        for (entries, field) in cases {
+            let c: crate::config::Config = serde_yaml::from_str(&with_axis(&entries)).unwrap();
+            let e = c.validate().unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            assert!(e.to_string().starts_with(field), "{entries:?}: {e}");
+        }
+        // An HF-only field with a built-in entry names the entry and the field.
+        let c: crate::config::Config = serde_yaml::from_str(&with_axis(&["{hf: /m}"]).replace("trainable: [projector, lm]", "trainable: [projector]")).unwrap();
+        c.validate().unwrap();
+        let mut dtype = c.clone();
+        dtype.model.lm = dtype.sweep.lm[0].clone();
+        dtype.model.dtype = Some(LmDtype::Bf16);
+        dtype.sweep.lm.insert(0, LmChoice::Builtin(LmConfig { layers: 1, heads: 2, width: 8, max_context: 40 }));
+        let e = dtype.validate().unwrap_err().to_string();
+        assert!(e.starts_with("sweep.lm[0]: model.dtype"), "{e}");
+    }
+
     #[test]
     fn templates_split_at_their_placeholders() {
         let p = parse_template("<s>user {video}\n{question}\nassistant: {answer}</s>").unwrap();

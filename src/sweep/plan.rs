@@ -350,6 +350,37 @@ mod tests {
     }
 
     #[test]
+    fn the_lm_axis_multiplies_the_points_and_keys_them_apart() {
+        let single = small();
+        let mut c = small();
+        let mut larger = c.model.lm.clone();
+        if let crate::config::LmChoice::Builtin(l) = &mut larger {
+            (l.layers, l.width) = (2, 48);
+        }
+        c.sweep.lm = vec![c.model.lm.clone(), larger.clone()];
+        let p = plan(&c, None);
+        assert_eq!(p.len(), 8);
+        let keys: std::collections::BTreeSet<&str> = p.iter().map(|x| x.key.as_str()).collect();
+        assert_eq!(keys.len(), 8, "no two LMs share a key");
+        // The entry equal to model.lm is the single-LM sweep's computation: its keys.
+        let first: Vec<&str> = p.iter().filter(|x| x.lm.as_deref() == Some(&c.model.lm.label())).map(|x| x.key.as_str()).collect();
+        assert_eq!(first, plan(&single, None).iter().map(|x| x.key.as_str()).collect::<Vec<_>>());
+        assert!(plan(&single, None).iter().all(|x| x.lm.is_none()));
+        // The cost estimate follows each point's LM.
+        let cost = |lm: &str| p.iter().filter(|x| x.lm.as_deref() == Some(lm)).map(|x| estimate_cost(&c, x).flops).sum::<f64>();
+        assert!(cost(&larger.label()) > 2.0 * cost(&c.model.lm.label()));
+    }
+
+    #[test]
+    fn an_axis_entry_too_short_for_the_points_is_refused_by_name() {
+        let mut c = small();
+        c.sweep.lm = vec![c.model.lm.clone(), crate::config::LmChoice::Builtin(crate::config::LmConfig { layers: 1, heads: 2, width: 32, max_context: 30 })];
+        // 30 − 24 text tokens leave 6 visual ones; the first shape over them is T = 2, M = 4.
+        let e = check(&c).unwrap_err().to_string();
+        assert!(e.starts_with("sweep.lm[1].max_context: 2 frames × 4 tokens = 8 visual tokens do not fit (at most 6"), "{e}");
+    }
+
+    #[test]
     fn budgets_filter_the_grid() {
         let mut c = small();
         c.sweep.budgets = vec![8];

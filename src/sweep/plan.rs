@@ -79,7 +79,11 @@ pub fn over_budget_note(s: &SweepConfig) -> Option<String> {
     let pairs: std::collections::BTreeSet<(usize, usize)> = skipped.iter().map(|p| (p.frames, p.tokens_per_frame)).collect();
     let pairs: Vec<String> = pairs.iter().map(|(t, m)| format!("{t}×{m}")).collect();
     (!skipped.is_empty()).then(|| {
-        format!("{} point(s) skipped, T·M over the largest budget {max_budget} (sweep.budgets): T×M = {}", skipped.len() * s.seeds.len(), pairs.join(", "))
+        format!(
+            "{} point(s) skipped, T·M over the largest budget {max_budget} (sweep.budgets): T×M = {}",
+            skipped.len() * s.seeds.len() * s.lm.len().max(1),
+            pairs.join(", ")
+        )
     })
 }
 
@@ -320,10 +324,7 @@ pub fn run_costs(cfg: &Config, vocab: usize, text_tokens: f64) -> Result<crate::
 /// Estimates a point's training + evaluation FLOPs from the model shape and sequence length.
 pub fn estimate_cost(cfg: &Config, point: &Point) -> Cost {
     let seq = point.visual_tokens() + crate::features::MAX_TEXT_TOKENS;
-    let mut model = cfg.model.clone();
-    if let Some(lm) = cfg.sweep.lm.iter().find(|l| point.lm.as_deref() == Some(&l.label())) {
-        model.lm = lm.clone();
-    }
+    let model = cfg.of_lm(point.lm.as_deref()).model;
     let forward_per_sample = crate::model::VisionLm::forward_flops(&model, cfg.data.dim, seq);
     // Backward costs about twice the forward.
     let train = 3.0 * forward_per_sample * (cfg.train.steps * cfg.train.batch) as f64;

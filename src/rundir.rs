@@ -17,6 +17,7 @@
 //!   blind.parquet          the blind baseline
 //!   blind-<lm>.parquet     the blind baseline of each LM of the LM axis (`sweep.lm`)
 //!   cost.json              the cost models of the strategies (and of each LM of the axis)
+//!   cache/cost.claim       the OS lock of the process merging an LM into cost.json
 //!   results.parquet, results.csv, curves.parquet, niah.parquet   the merged tables
 //!   fits.json, optimum.json, report.md, plots/
 //!   slurm/sweep.sbatch, slurm/analyze.sbatch, slurm/points-<h>.txt, slurm/jobs.txt, slurm/logs/
@@ -122,6 +123,11 @@ impl RunDir {
         self.root.join(CACHE_DIR).join(format!("prior-{key}.{CLAIM_EXT}"))
     }
 
+    /// The claim of the process updating `cost.json` along the LM axis (read, merge, write).
+    pub fn cost_claim(&self) -> PathBuf {
+        self.root.join(CACHE_DIR).join(format!("cost.{CLAIM_EXT}"))
+    }
+
     /// `slurm/`: scripts, job records and logs.
     pub fn slurm(&self) -> PathBuf {
         self.join(SLURM_DIR)
@@ -188,6 +194,7 @@ mod tests {
         assert_eq!(d.slurm_logs(), Path::new("results/quick/slurm/logs"));
         assert_eq!(d.join(OPTIMUM_FILE), Path::new("results/quick/optimum.json"));
         assert_eq!(d.blind(None), Path::new("results/quick/blind.parquet"));
+        assert_eq!(d.cost_claim(), Path::new("results/quick/cache/cost.claim"));
         assert_eq!(d.blind(Some("builtin-l1-h2-w8-c40")), Path::new("results/quick/blind-builtin-l1-h2-w8-c40.parquet"));
     }
 }

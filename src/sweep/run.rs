@@ -222,6 +222,8 @@ pub fn remove_torn_files(dir: &Path) {
 /// `cost.json`, beside those of the LMs recorded before (by this process or another).
 fn record_lm_costs(cfg: &Config, lm_cfg: &Config, label: &str, ctx: &Context, dir: &Path) -> Result<()> {
     let single = sweep::run_costs(lm_cfg, ctx.vocab, ctx.text_tokens())?;
+    // Shards sharing the directory merge in turn, so none drops another's LM.
+    let _claim = Claim::wait_take(&RunDir::new(dir).cost_claim())?;
     let mut costs = crate::cost::RunCosts::load(dir).unwrap_or_default();
     costs.record_lm(label, single, lm_cfg.model.lm == cfg.model.lm);
     costs.save(dir)

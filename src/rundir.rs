@@ -195,6 +195,6 @@ mod tests {
         assert_eq!(d.join(OPTIMUM_FILE), Path::new("results/quick/optimum.json"));
         assert_eq!(d.blind(None), Path::new("results/quick/blind.parquet"));
         assert_eq!(d.cost_claim(), Path::new("results/quick/cache/cost.claim"));
-        assert_eq!(d.blind(Some("builtin-l1-h2-w8-c40")), Path::new("results/quick/blind-builtin-l1-h2-w8-c40.parquet"));
+        assert_eq!(d.blind(Some("1x8-h2-c40")), Path::new("results/quick/blind-1x8-h2-c40.parquet"));
     }
 }

@@ -158,11 +158,7 @@ fn a_bad_lm_axis_names_its_entry() {
     let d = tempfile::tempdir().unwrap();
     let entry1 = "    - {layers: 2, heads: 2, width: 24, max_context: 80}\n";
     let cases = [
-        (
-            entry1.to_string(),
-            "    - {layers: 1, heads: 2, width: 16, max_context: 80}\n".to_string(),
-            "sweep.lm[1]: label 'builtin-l1-h2-w16-c80' repeats sweep.lm[0]",
-        ),
+        (entry1.to_string(), "    - {layers: 1, heads: 2, width: 16, max_context: 80}\n".to_string(), "sweep.lm[1]: label '1x16-h2-c80' repeats sweep.lm[0]"),
         (entry1.to_string(), "    - {layers: 2, heads: 5, width: 24, max_context: 80}\n".to_string(), "sweep.lm[1].heads"),
         (entry1.to_string(), "    - {layers: 2, heads: 2, width: 24, max_context: 30}\n".to_string(), "sweep.lm[1].max_context"),
         (entry1.to_string(), "    - {layers: 2, heads: 2}\n".to_string(), "sweep.lm[1]"),

@@ -58,10 +58,11 @@ impl LmChoice {
     }
 
     /// The LM's name in results rows and on the LM axis: the checkpoint directory's name,
-    /// or the built-in LM's shape (`builtin-l2-h2-w32-c96`), so that two sizes differ.
+    /// or the built-in LM's shape, `{layers}x{width}-h{heads}-c{max_context}` (`2x32-h2-c96`),
+    /// so that two sizes differ (short: figures' legends show it beside the strategy).
     pub fn label(&self) -> String {
         match self {
-            LmChoice::Builtin(c) => format!("builtin-l{}-h{}-w{}-c{}", c.layers, c.heads, c.width, c.max_context),
+            LmChoice::Builtin(c) => format!("{}x{}-h{}-c{}", c.layers, c.width, c.heads, c.max_context),
             LmChoice::Hf(h) => {
                 let dir = &h.hf;
                 dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned())
@@ -237,7 +238,7 @@ mod tests {
     fn both_arms_parse_and_reject_unknown_keys() {
         let b: LmChoice = serde_yaml::from_str("{layers: 1, heads: 2, width: 8, max_context: 40}").unwrap();
         assert_eq!(b.builtin().map(|c| c.width), Some(8));
-        assert_eq!(b.label(), "builtin-l1-h2-w8-c40");
+        assert_eq!(b.label(), "1x8-h2-c40");
         let h: LmChoice = serde_yaml::from_str("{hf: /models/Qwen2-0.5B}").unwrap();
         assert_eq!(h.hf_dir(), Some(std::path::Path::new("/models/Qwen2-0.5B")));
         assert_eq!(h.label(), "Qwen2-0.5B");
@@ -258,7 +259,7 @@ mod tests {
         let c: crate::config::Config = serde_yaml::from_str(&with_axis(&["{layers: 1, heads: 2, width: 8, max_context: 40}", "{hf: /m/Qwen2}"])).unwrap();
         c.validate().unwrap();
         let axis = c.lm_axis();
-        assert_eq!(axis.iter().map(|(l, _)| l.clone().unwrap()).collect::<Vec<_>>(), vec!["builtin-l1-h2-w8-c40", "Qwen2"]);
+        assert_eq!(axis.iter().map(|(l, _)| l.clone().unwrap()).collect::<Vec<_>>(), vec!["1x8-h2-c40", "Qwen2"]);
         assert_eq!(axis[1].1.model.lm.hf_dir(), Some(std::path::Path::new("/m/Qwen2")));
         assert!(axis.iter().all(|(_, one)| one.sweep.lm.is_empty()), "each is a single-LM sweep");
         assert_eq!(c.of_lm(Some("Qwen2")), axis[1].1);

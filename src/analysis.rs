@@ -1,5 +1,5 @@
-//! What a sweep does after its last point: fit a law per strategy, save `fits.json`, solve
-//! the optimum at the config's budgets, save `optimum.json`, then write the report (which
+//! What a sweep does after its last point: fit a law per strategy (and per LM, along the
+//! LM axis), save `fits.json`, solve the optimum at the config's budgets, save `optimum.json`, then write the report (which
 //! draws the figures from those two files). The library returns what happened; the CLI
 //! prints it.
 use crate::config::Config;
@@ -59,7 +59,9 @@ pub fn budgets(cfg: &Config, rows: usize) -> Vec<f64> {
 fn with_flops(mut opts: OptimumOptions, cfg: &Config, run_dir: &Path) -> OptimumOptions {
     opts.budgets_flops = cfg.sweep.budgets_flops.clone();
     if let Ok(costs) = crate::cost::RunCosts::load(&run_dir.join(crate::cost::COST_FILE)) {
-        opts.costs = costs.strategies;
+        // Along the LM axis, each group (`results::fit_groups`) takes its LM's models.
+        let per_lm = costs.lms().iter().flat_map(|l| l.strategies.iter().map(|(s, c)| (crate::results::lm_group(s, &l.label), *c)));
+        opts.costs = if costs.lms().is_empty() { costs.strategies } else { per_lm.collect() };
     }
     opts
 }
@@ -68,6 +70,8 @@ fn with_flops(mut opts: OptimumOptions, cfg: &Config, run_dir: &Path) -> Optimum
 /// config's budgets and saves `optimum.json` (an optimum the fits cannot support is
 /// reported in [`Analysis::optimum`], not an error).
 pub fn fit_and_solve(cfg: &Config, df: &DataFrame, run_dir: &Path) -> Result<Analysis> {
+    // Along the LM axis, a strategy's rows of different LMs are fitted apart.
+    let df = &crate::results::with_fit_groups(df)?;
     let opts = FitOptions { group_by: Some("strategy".into()), ..Default::default() };
     let fits = crate::fit::fit_table(df, &opts)?;
     let fits_path = fits.save(run_dir)?;

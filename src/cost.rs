@@ -256,6 +256,20 @@ pub struct RunCosts {
     /// The encoder counted (absent: unknown, counted as zero).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoder: Option<EncoderShape>,
+    /// One model per strategy label (of the default LM, see [`RunCosts::record_lm`]).
+    pub strategies: BTreeMap<String, CostModel>,
+    /// Each LM of the LM axis (`sweep.lm`), smallest first; empty for a single-LM run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lms: Vec<LmCosts>,
+}
+
+/// One LM of the sweep: its label, parameter count and cost model per strategy.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct LmCosts {
+    /// The LM's label (`LmChoice::label`, the rows' `lm` column).
+    pub label: String,
+    /// Its parameter count N.
+    pub params: f64,
     /// One model per strategy label.
     pub strategies: BTreeMap<String, CostModel>,
 }
@@ -284,7 +298,35 @@ impl RunCosts {
                 add(c.spatial, tp);
             }
         }
-        Ok(RunCosts { encoder, strategies })
+        Ok(RunCosts { encoder, strategies, lms: Vec::new() })
+    }
+
+    /// Each LM of the LM axis (empty for a single-LM run).
+    pub fn lms(&self) -> &[LmCosts] {
+        &self.lms
+    }
+
+    /// The costs of one LM of the axis, from its single-LM run's `of`: replaces the LM's
+    /// earlier entry (a label is one LM) and keeps the entries smallest first. The top-level
+    /// `strategies` are the default LM's (`default`: the entry equal to `model.lm`), or the
+    /// first recorded LM's until the default is.
+    pub fn record_lm(&mut self, label: &str, single: RunCosts, default: bool) {
+        let params = single.strategies.values().next().map_or(0.0, |c| c.lm.params);
+        if default || self.strategies.is_empty() {
+            self.strategies = single.strategies.clone();
+        }
+        self.encoder = single.encoder;
+        self.lms.retain(|l| l.label != label);
+        self.lms.push(LmCosts { label: label.to_string(), params, strategies: single.strategies });
+        self.lms.sort_by(|a, b| a.params.total_cmp(&b.params).then_with(|| a.label.cmp(&b.label)));
+    }
+
+    /// The model of a strategy under the LM labelled `lm` (`None`: the top-level one).
+    pub fn get_for(&self, lm: Option<&str>, strategy: &str) -> Option<&CostModel> {
+        match lm {
+            None => self.get(strategy),
+            Some(label) => self.lms.iter().find(|l| l.label == label)?.strategies.get(strategy),
+        }
     }
 
     /// The model of a strategy label.
@@ -323,6 +365,31 @@ mod tests {
             assert!((k0 + kt * t + kv * v + kvv * v * v - budget).abs() < 1e-9 * budget);
         }
         assert!(c.max_m(1.0, c.total(1.0, 0.0) * 0.5).is_none());
+    }
+
+    #[test]
+    fn each_lm_is_recorded_once_smallest_first_and_old_files_load() {
+        let cfg: Config = serde_yaml::from_str(crate::config::tests::SMALL).unwrap();
+        let mut big = cfg.clone();
+        let crate::config::LmChoice::Builtin(lm) = &mut big.model.lm else { panic!("SMALL has the built-in LM") };
+        lm.width = 64;
+        let (small_costs, big_costs) = (RunCosts::of(&cfg, None, 40, 10.0).unwrap(), RunCosts::of(&big, None, 40, 10.0).unwrap());
+        let mut all = RunCosts::default();
+        all.record_lm("big", big_costs.clone(), false);
+        assert_eq!(all.strategies, big_costs.strategies, "the first LM's until the default is recorded");
+        all.record_lm("small", small_costs.clone(), true);
+        all.record_lm("big", big_costs.clone(), false);
+        assert_eq!(all.lms().iter().map(|l| l.label.as_str()).collect::<Vec<_>>(), vec!["small", "big"]);
+        assert_eq!(all.strategies, small_costs.strategies);
+        let n = |c: &Config| LmCost::builtin(c.model.lm.builtin().unwrap(), 40, 10.0).params;
+        assert_eq!(all.lms().iter().map(|l| l.params).collect::<Vec<_>>(), vec![n(&cfg), n(&big)]);
+        assert_eq!(all.get_for(Some("big"), "pool/sample"), big_costs.get("pool/sample"));
+        assert_eq!(all.get_for(None, "pool/sample"), small_costs.get("pool/sample"));
+        // A cost.json from before the LM axis has no `lms`, and one without it writes none.
+        let old: RunCosts = serde_json::from_str(&serde_json::to_string(&small_costs).unwrap()).unwrap();
+        assert!(old.lms().is_empty() && !serde_json::to_string(&old).unwrap().contains("lms"));
+        let back: RunCosts = serde_json::from_str(&serde_json::to_string(&all).unwrap()).unwrap();
+        assert_eq!(back, all);
     }
 
     /// The built-in LM + projector FLOPs of a point against a count from the model's own

@@ -65,6 +65,32 @@ pub fn split_label(cfg: &crate::config::Config) -> Option<String> {
     (cfg.eval.split != crate::config::EvalSplit::HeldOut).then(|| cfg.eval.split.name().to_string())
 }
 
+/// The group each row is fitted in: its `strategy`, or with an `lm` column (a sweep
+/// along the LM axis) `{strategy} @ {lm}`, so that no law mixes models.
+pub fn fit_groups(df: &DataFrame) -> Result<Vec<String>> {
+    let strategy = str_column(df, "strategy")?;
+    if df.column("lm").is_err() {
+        return Ok(strategy);
+    }
+    Ok(strategy.into_iter().zip(str_column(df, "lm")?).map(|(s, lm)| lm_group(&s, &lm)).collect())
+}
+
+/// The fit group of a strategy under an LM of the LM axis.
+pub fn lm_group(strategy: &str, lm: &str) -> String {
+    format!("{strategy} @ {lm}")
+}
+
+/// The table with its `strategy` column replaced by the rows' [`fit_groups`] (itself
+/// without an `lm` column), for fits that group by strategy.
+pub fn with_fit_groups(df: &DataFrame) -> Result<DataFrame> {
+    if df.column("lm").is_err() {
+        return Ok(df.clone());
+    }
+    let mut out = df.clone();
+    out.with_column(Column::new("strategy".into(), fit_groups(df)?))?;
+    Ok(out)
+}
+
 /// Everything measured at one sweep point: one row of `results.parquet`.
 #[derive(Debug, Clone)]
 pub struct PointRow {
@@ -107,6 +133,9 @@ pub struct PointRow {
     /// `flops_encoder`, `flops_reducer`, `flops_projector`, `flops_lm`, `flops`, `lm_params`);
     /// `None` writes none of them (rows of runs from before they existed read back null).
     pub cost: Option<crate::cost::Breakdown>,
+    /// The label of the point's LM on the LM axis (`sweep.lm`); the column `lm` is written
+    /// only then, so rows of single-LM sweeps keep their schema.
+    pub lm: Option<String>,
 }
 
 impl PointRow {
@@ -162,6 +191,9 @@ impl PointRow {
         if let Some(split) = &self.split {
             cols.push(str_col("split", split));
         }
+        if let Some(lm) = &self.lm {
+            cols.push(str_col("lm", lm));
+        }
         Ok(DataFrame::new(1, cols)?)
     }
 
@@ -170,7 +202,7 @@ impl PointRow {
         let n = self.curve.len();
         let rep_str = |name: &str, v: &str| Column::new(name.into(), vec![v.to_string(); n]);
         let rep_i64 = |name: &str, v: i64| Column::new(name.into(), vec![v; n]);
-        let cols = vec![
+        let mut cols = vec![
             rep_str("key", &self.key),
             rep_str("strategy", &self.strategy_label()),
             rep_i64("frames", self.frames as i64),
@@ -179,6 +211,9 @@ impl PointRow {
             Column::new("step".into(), self.curve.iter().map(|c| c.step as i64).collect::<Vec<_>>()),
             Column::new("train_loss".into(), self.curve.iter().map(|c| c.loss).collect::<Vec<_>>()),
         ];
+        if let Some(lm) = &self.lm {
+            cols.push(rep_str("lm", lm));
+        }
         Ok(DataFrame::new(n, cols)?)
     }
 
@@ -329,5 +364,18 @@ mod tests {
             assert_eq!(f64_column(&df, "loss").unwrap(), vec![1.5, 1.25]);
             assert_eq!(df.column("lm_params").unwrap().i64().unwrap().get(0), None);
         }
+    }
+
+    #[test]
+    fn rows_of_an_lm_axis_are_grouped_by_strategy_and_lm() {
+        let plain = DataFrame::new(2, vec![Column::new("strategy".into(), ["pool/sample", "sample/sample"]), Column::new("loss".into(), [1.0, 2.0])]).unwrap();
+        assert_eq!(fit_groups(&plain).unwrap(), vec!["pool/sample", "sample/sample"]);
+        assert_eq!(with_fit_groups(&plain).unwrap(), plain);
+        let mut axis = plain.clone();
+        axis.with_column(Column::new("lm".into(), ["small", "big"])).unwrap();
+        assert_eq!(fit_groups(&axis).unwrap(), vec!["pool/sample @ small", "sample/sample @ big"]);
+        let grouped = with_fit_groups(&axis).unwrap();
+        assert_eq!(str_column(&grouped, "strategy").unwrap(), fit_groups(&axis).unwrap());
+        assert_eq!(f64_column(&grouped, "loss").unwrap(), vec![1.0, 2.0]);
     }
 }

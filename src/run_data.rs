@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::fit::FitReport;
 use crate::optimum::{OptimaReport, Optimum, OptimumOptions};
-use crate::results::{f64_column, read_parquet, read_table, str_column};
+use crate::results::{f64_column, read_parquet, read_table};
 use crate::rundir::{BLIND_FILE, CONFIG_FILE, CURVES_FILE, FITS_FILE, OPTIMUM_FILE, RESULTS_FILE};
 use polars::prelude::DataFrame;
 use std::collections::BTreeMap;
@@ -368,7 +368,7 @@ fn points_of(df: &DataFrame, families: &[String], path: &Path) -> Result<Vec<Poi
 }
 
 fn points(df: &DataFrame, families: &[String]) -> Result<Vec<Point>> {
-    let strategy = str_column(df, "strategy")?;
+    let strategy = crate::results::fit_groups(df)?;
     let frames = f64_column(df, "frames")?;
     let tokens = f64_column(df, "tokens_per_frame")?;
     let seed = f64_column(df, "seed")?;
@@ -391,7 +391,7 @@ fn loose_points(df: &DataFrame, families: &[String]) -> Result<Vec<Point>> {
     let has = |c: &str| df.column(c).is_ok();
     let or = |c: &str, v: f64| if has(c) { f64_column(df, c) } else { Ok(vec![v; n]) };
     // `all` is the group a fit without grouping names its one fit.
-    let strategy = if has("strategy") { str_column(df, "strategy")? } else { vec!["all".to_string(); n] };
+    let strategy = if has("strategy") { crate::results::fit_groups(df)? } else { vec!["all".to_string(); n] };
     let frames = f64_column(df, "frames")?;
     let tokens = f64_column(df, "tokens_per_frame")?;
     let loss = f64_column(df, "loss")?;
@@ -436,7 +436,7 @@ impl Columns {
 }
 
 fn curves(df: &DataFrame) -> Result<Vec<Curve>> {
-    let strategy = str_column(df, "strategy")?;
+    let strategy = crate::results::fit_groups(df)?;
     let frames = f64_column(df, "frames")?;
     let tokens = f64_column(df, "tokens_per_frame")?;
     let seed = f64_column(df, "seed")?;

@@ -15,6 +15,9 @@
 //!   cache/reduced/<k>.safetensors  one video's reduced features under one reduction (feature files)
 //!   cache/reduced/<v>.checked      a video found finite
 //!   blind.parquet          the blind baseline
+//!   blind-<lm>.parquet     the blind baseline of each LM of the LM axis (`sweep.lm`)
+//!   cost.json              the cost models of the strategies (and of each LM of the axis)
+//!   cache/cost.claim       the OS lock of the process merging an LM into cost.json
 //!   results.parquet, results.csv, curves.parquet, niah.parquet   the merged tables
 //!   fits.json, optimum.json, report.md, plots/
 //!   slurm/sweep.sbatch, slurm/analyze.sbatch, slurm/points-<h>.txt, slurm/jobs.txt, slurm/logs/
@@ -124,6 +127,11 @@ impl RunDir {
         self.root.join(CACHE_DIR).join(format!("prior-{key}.{CLAIM_EXT}"))
     }
 
+    /// The claim of the process updating `cost.json` along the LM axis (read, merge, write).
+    pub fn cost_claim(&self) -> PathBuf {
+        self.root.join(CACHE_DIR).join(format!("cost.{CLAIM_EXT}"))
+    }
+
     /// `slurm/`: scripts, job records and logs.
     pub fn slurm(&self) -> PathBuf {
         self.join(SLURM_DIR)
@@ -154,6 +162,14 @@ impl RunDir {
         self.root.join(CACHE_DIR).join(REDUCED_DIR)
     }
 
+    /// The blind baseline of the LM labelled `lm` on the LM axis (`None`: the sweep's one LM).
+    pub fn blind(&self, lm: Option<&str>) -> PathBuf {
+        match lm {
+            None => self.join(BLIND_FILE),
+            Some(label) => self.join(&format!("blind-{label}.parquet")),
+        }
+    }
+
     /// The figures' directory.
     pub fn plots(&self) -> PathBuf {
         self.join(PLOTS_DIR)
@@ -181,5 +197,8 @@ mod tests {
         assert_eq!(d.failed("abc"), Path::new("results/quick/points/abc.failed"));
         assert_eq!(d.slurm_logs(), Path::new("results/quick/slurm/logs"));
         assert_eq!(d.join(OPTIMUM_FILE), Path::new("results/quick/optimum.json"));
+        assert_eq!(d.blind(None), Path::new("results/quick/blind.parquet"));
+        assert_eq!(d.cost_claim(), Path::new("results/quick/cache/cost.claim"));
+        assert_eq!(d.blind(Some("1x8-h2-c40")), Path::new("results/quick/blind-1x8-h2-c40.parquet"));
     }
 }

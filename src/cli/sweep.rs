@@ -226,6 +226,8 @@ fn dry_run(cfg: &Config, prepared: &sweep::Prepared, results_root: &std::path::P
         let cost = sweep::estimate_cost(cfg, p);
         total += cost.flops;
         let status = if results::is_done(&dir, &p.key) { "done" } else { "pending" };
+        // The LM axis, when the sweep has one.
+        let status = p.lm.as_ref().map_or(status.to_string(), |lm| format!("{status:<8} {lm}"));
         out += &format!(
             "{:<16} {:<16} {:>4} {:>4} {:>6} {:>5}  {:>9.1} {:>8.1}  {status}\n",
             p.key,

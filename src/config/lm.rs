@@ -57,12 +57,71 @@ impl LmChoice {
         }
     }
 
-    /// The LM's name in results rows: the checkpoint directory's name, or `builtin`.
+    /// The LM's name in results rows and on the LM axis: the checkpoint directory's name,
+    /// or the built-in LM's shape, `{layers}x{width}-h{heads}-c{max_context}` (`2x32-h2-c96`),
+    /// so that two sizes differ (short: figures' legends show it beside the strategy).
     pub fn label(&self) -> String {
-        match self.hf_dir() {
-            None => "builtin".into(),
-            Some(dir) => dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned()),
+        match self {
+            LmChoice::Builtin(c) => format!("{}x{}-h{}-c{}", c.layers, c.width, c.heads, c.max_context),
+            LmChoice::Hf(h) => {
+                let dir = &h.hf;
+                dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned())
+            }
         }
+    }
+}
+
+/// The LM axis (`sweep.lm`): each entry as a config of its own.
+impl super::Config {
+    /// The config of `sweep.lm[i]`: `model.lm` replaced by the entry and the axis emptied,
+    /// so everything downstream sees a single-LM sweep (its keys, prior, costs).
+    pub fn for_lm(&self, i: usize) -> super::Config {
+        let mut c = self.clone();
+        c.model.lm = self.sweep.lm[i].clone();
+        c.sweep.lm.clear();
+        c
+    }
+
+    /// Each LM of the sweep with its label and single-LM config: `sweep.lm`'s entries, or
+    /// (without the axis) the config itself with no label, whose rows carry no `lm` column.
+    pub fn lm_axis(&self) -> Vec<(Option<String>, super::Config)> {
+        if self.sweep.lm.is_empty() {
+            return vec![(None, self.clone())];
+        }
+        (0..self.sweep.lm.len()).map(|i| (Some(self.sweep.lm[i].label()), self.for_lm(i))).collect()
+    }
+
+    /// The single-LM config of the LM labelled `label` (`None`, or a label not on the axis:
+    /// the config itself).
+    pub fn of_lm(&self, label: Option<&str>) -> super::Config {
+        match label.and_then(|l| self.sweep.lm.iter().position(|e| e.label() == l)) {
+            Some(i) => self.for_lm(i),
+            None => self.clone(),
+        }
+    }
+
+    /// Each entry of `sweep.lm` valid as `model.lm` (errors name `sweep.lm[i]`), and no
+    /// label twice (the label tells the rows apart).
+    pub(super) fn validate_lm_axis(&self) -> Result<()> {
+        for (i, lm) in self.sweep.lm.iter().enumerate() {
+            let field = format!("sweep.lm[{i}]");
+            if let Some(j) = self.sweep.lm[..i].iter().position(|o| o.label() == lm.label()) {
+                return Err(Error::input(&field, format!("label '{}' repeats sweep.lm[{j}]", lm.label())));
+            }
+            let c = self.for_lm(i);
+            c.model.validate().and_then(|()| c.validate_lm_fields()).map_err(|e| rename_lm_field(e, &field))?;
+        }
+        Ok(())
+    }
+}
+
+/// An error about `model.lm` (or the fields that depend on it) restated for the axis entry
+/// `field` (`sweep.lm[1]`) it came from.
+pub fn rename_lm_field(e: Error, field: &str) -> Error {
+    match e {
+        Error::Input(m) if m.starts_with("model.lm") => Error::Input(m.replacen("model.lm", field, 1)),
+        Error::Input(m) => Error::Input(format!("{field}: {m}")),
+        other => other,
     }
 }
 
@@ -179,7 +238,7 @@ mod tests {
     fn both_arms_parse_and_reject_unknown_keys() {
         let b: LmChoice = serde_yaml::from_str("{layers: 1, heads: 2, width: 8, max_context: 40}").unwrap();
         assert_eq!(b.builtin().map(|c| c.width), Some(8));
-        assert_eq!(b.label(), "builtin");
+        assert_eq!(b.label(), "1x8-h2-c40");
         let h: LmChoice = serde_yaml::from_str("{hf: /models/Qwen2-0.5B}").unwrap();
         assert_eq!(h.hf_dir(), Some(std::path::Path::new("/models/Qwen2-0.5B")));
         assert_eq!(h.label(), "Qwen2-0.5B");
@@ -187,6 +246,52 @@ mod tests {
         assert!(serde_yaml::from_str::<LmChoice>("{layers: 1, heads: 2, width: 8, max_context: 40, colour: red}").is_err());
         // The built-in arm serialises as before (point keys hash it).
         assert_eq!(serde_json::to_string(&b).unwrap(), r#"{"layers":1,"heads":2,"width":8,"max_context":40}"#);
+    }
+
+    /// SMALL with an LM axis of `entries` (YAML flow mappings).
+    fn with_axis(entries: &[&str]) -> String {
+        let list: String = entries.iter().map(|e| format!("    - {e}\n")).collect();
+        crate::config::tests::SMALL.replace("sweep:\n", &format!("sweep:\n  lm:\n{list}"))
+    }
+
+    #[test]
+    fn the_lm_axis_gives_each_entry_its_own_config_and_label() {
+        let c: crate::config::Config = serde_yaml::from_str(&with_axis(&["{layers: 1, heads: 2, width: 8, max_context: 40}", "{hf: /m/Qwen2}"])).unwrap();
+        c.validate().unwrap();
+        let axis = c.lm_axis();
+        assert_eq!(axis.iter().map(|(l, _)| l.clone().unwrap()).collect::<Vec<_>>(), vec!["1x8-h2-c40", "Qwen2"]);
+        assert_eq!(axis[1].1.model.lm.hf_dir(), Some(std::path::Path::new("/m/Qwen2")));
+        assert!(axis.iter().all(|(_, one)| one.sweep.lm.is_empty()), "each is a single-LM sweep");
+        assert_eq!(c.of_lm(Some("Qwen2")), axis[1].1);
+        assert_eq!(c.of_lm(None), c);
+        let plain: crate::config::Config = serde_yaml::from_str(crate::config::tests::SMALL).unwrap();
+        assert_eq!(plain.lm_axis(), vec![(None, plain.clone())]);
+        // An absent axis is not written back (config.yaml and keys stay as they were).
+        assert!(!serde_yaml::to_string(&plain).unwrap().contains("lm: []"));
+    }
+
+    #[test]
+    fn a_bad_axis_entry_names_it() {
+        let cases = [
+            (vec!["{layers: 1, heads: 2, width: 8, max_context: 40}", "{layers: 1, heads: 2, width: 8, max_context: 40}"], "sweep.lm[1]: label"),
+            (vec!["{layers: 1, heads: 3, width: 8, max_context: 40}"], "sweep.lm[0].heads"),
+            (vec!["{layers: 0, heads: 2, width: 8, max_context: 40}"], "sweep.lm[0].layers"),
+        ];
+        for (entries, field) in cases {
+            let c: crate::config::Config = serde_yaml::from_str(&with_axis(&entries)).unwrap();
+            let e = c.validate().unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            assert!(e.to_string().starts_with(field), "{entries:?}: {e}");
+        }
+        // An HF-only field with a built-in entry names the entry and the field.
+        let c: crate::config::Config = serde_yaml::from_str(&with_axis(&["{hf: /m}"]).replace("trainable: [projector, lm]", "trainable: [projector]")).unwrap();
+        c.validate().unwrap();
+        let mut dtype = c.clone();
+        dtype.model.lm = dtype.sweep.lm[0].clone();
+        dtype.model.dtype = Some(LmDtype::Bf16);
+        dtype.sweep.lm.insert(0, LmChoice::Builtin(LmConfig { layers: 1, heads: 2, width: 8, max_context: 40 }));
+        let e = dtype.validate().unwrap_err().to_string();
+        assert!(e.starts_with("sweep.lm[0]: model.dtype"), "{e}");
     }
 
     #[test]

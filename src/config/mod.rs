@@ -187,6 +187,10 @@ pub struct SweepConfig {
     /// Visual context budgets L: grid points need T·M ≤ max L; also the optimum's budgets.
     #[serde(default)]
     pub budgets: Vec<usize>,
+    /// The LM axis: several LMs (each what `model.lm` accepts) swept with T and M (empty:
+    /// `model.lm` only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lm: Vec<LmChoice>,
     /// Compute budgets C (forward FLOPs per sample): the analysis also solves the optimum
     /// under cost(T, M) ≤ C. Not part of any point's key.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -217,6 +221,7 @@ impl Config {
         self.model.validate()?;
         self.train.validate()?;
         self.validate_lm_fields()?;
+        self.validate_lm_axis()?;
         self.sweep.validate()
     }
 

@@ -33,10 +33,16 @@ pub(crate) struct Context {
     pub(crate) fingerprint: Option<String>,
     /// An HF LM's template prefix, tokenised (`None`: the built-in LM).
     pub(crate) hf_prefix: Option<Vec<i64>>,
+    /// The LM's label on the LM axis (`None`: the sweep's one LM).
+    pub(crate) lm: Option<String>,
+    /// The LM's blind-baseline file (`RunDir::blind`).
+    pub(crate) blind: PathBuf,
 }
 
 impl Context {
-    pub(crate) fn prepare(cfg: &Config, source: &dyn FeatureSource, dir: &Path, device: Device, events: &dyn SweepEvents) -> Result<Context> {
+    /// The shared state of the single-LM config `cfg` (labelled `lm` on the LM axis): data
+    /// loaded, the LM's prior and blind baseline trained unless current.
+    pub(crate) fn prepare(cfg: &Config, lm: Option<&str>, source: &dyn FeatureSource, dir: &Path, device: Device, events: &dyn SweepEvents) -> Result<Context> {
         let started = Instant::now();
         let cache = crate::features::cache::ReducedCache::new(RunDir::new(dir).reduced_cache());
         let store = crate::features::stream::Store::open(source, &[Split::Train, Split::evaluated(cfg)], Some(cache), device)?;
@@ -61,8 +67,9 @@ impl Context {
         let fingerprint = crate::sweep::hf::key_fingerprint(cfg, source)?;
         let key = prior_key(cfg, fingerprint.as_deref());
         let (prior, prior_claim) = (RunDir::new(dir).prior(&key), RunDir::new(dir).prior_claim(&key));
-        let ctx = Context { train, eval, store, vocab: source.vocab_size(), prior, prior_claim, device, haystacks, fingerprint, hf_prefix };
-        ctx.ensure_prior(cfg, dir, events)?;
+        let (vocab, blind) = (source.vocab_size(), RunDir::new(dir).blind(lm));
+        let ctx = Context { train, eval, store, vocab, prior, prior_claim, device, haystacks, fingerprint, hf_prefix, lm: lm.map(str::to_string), blind };
+        ctx.ensure_prior(cfg, events)?;
         Ok(ctx)
     }
 
@@ -70,9 +77,9 @@ impl Context {
     /// point (steps, schedule, trainable parts) from the prior, with no visual tokens. An HF
     /// LM has no text-only prior (the checkpoint is one); with it frozen, nothing trains
     /// without visual tokens, so its blind baseline is the zero-shot score.
-    fn ensure_prior(&self, cfg: &Config, dir: &Path, events: &dyn SweepEvents) -> Result<()> {
+    fn ensure_prior(&self, cfg: &Config, events: &dyn SweepEvents) -> Result<()> {
         let hf = self.hf_prefix.is_some();
-        let current = || (hf || self.prior.exists()) && blind_is_current(cfg, self.fingerprint.as_deref(), dir);
+        let current = || (hf || self.prior.exists()) && blind_is_current(cfg, self.fingerprint.as_deref(), &self.blind);
         if current() {
             return Ok(());
         }
@@ -99,8 +106,16 @@ impl Context {
             seconds: started.elapsed().as_secs_f64(),
             eval: blind.clone(),
         });
-        let row = blind_row(cfg, self.fingerprint.as_deref(), blind, &outcome, device_name(self.device));
-        results::write_parquet(&dir.join(BLIND_FILE), &mut row.to_frame()?)
+        let row = PointRow { lm: self.lm.clone(), ..blind_row(cfg, self.fingerprint.as_deref(), blind, &outcome, device_name(self.device)) };
+        results::write_parquet(&self.blind, &mut row.to_frame()?)
+    }
+
+    /// Text tokens per sample beside the visual ones: an HF LM's template prefix and the
+    /// mean question + answer (the cost models' `text_tokens`).
+    pub(crate) fn text_tokens(&self) -> f64 {
+        let q = &self.train.questions;
+        let text = q.iter().map(|q| (q.prompt.len() + q.target().len() - 1) as f64).sum::<f64>() / q.len() as f64;
+        self.hf_prefix.as_ref().map_or(0, Vec::len) as f64 + text
     }
 
     /// A handle on the same data for another worker thread (tensors are shared, not copied).
@@ -116,6 +131,8 @@ impl Context {
             haystacks: self.haystacks.as_ref().map(|h| h.share()),
             fingerprint: self.fingerprint.clone(),
             hf_prefix: self.hf_prefix.clone(),
+            lm: self.lm.clone(),
+            blind: self.blind.clone(),
         }
     }
 
@@ -142,15 +159,13 @@ impl Context {
     }
 }
 
-use crate::rundir::BLIND_FILE;
-
 fn blind_key(cfg: &Config, fingerprint: Option<&str>) -> String {
     format!("blind-{}{}", prior_key(cfg, fingerprint), crate::results::split_label(cfg).map_or(String::new(), |s| format!("-{s}")))
 }
 
-/// Whether the run directory holds this config's blind baseline (its key, not just a file).
-pub(crate) fn blind_is_current(cfg: &Config, fingerprint: Option<&str>, dir: &Path) -> bool {
-    let Ok(df) = results::read_parquet(&dir.join(BLIND_FILE)) else { return false };
+/// Whether `file` holds this config's blind baseline (its key, not just a file).
+pub(crate) fn blind_is_current(cfg: &Config, fingerprint: Option<&str>, file: &Path) -> bool {
+    let Ok(df) = results::read_parquet(file) else { return false };
     df.column("key").ok().and_then(|c| c.str().ok()?.get(0).map(|k| k == blind_key(cfg, fingerprint))).unwrap_or(false)
 }
 
@@ -174,6 +189,7 @@ fn blind_row(cfg: &Config, fingerprint: Option<&str>, eval: EvalResult, outcome:
         curve: outcome.curve.clone(),
         split: crate::results::split_label(cfg),
         cost: None,
+        lm: None,
     }
 }
 

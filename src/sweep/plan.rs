@@ -41,6 +41,9 @@ pub struct Point {
     pub seed: u64,
     /// Content hash of the resolved point config (hex, 16 chars).
     pub key: String,
+    /// The label of the point's LM on the LM axis (`sweep.lm`; `None` without it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lm: Option<String>,
 }
 
 impl Point {
@@ -76,7 +79,11 @@ pub fn over_budget_note(s: &SweepConfig) -> Option<String> {
     let pairs: std::collections::BTreeSet<(usize, usize)> = skipped.iter().map(|p| (p.frames, p.tokens_per_frame)).collect();
     let pairs: Vec<String> = pairs.iter().map(|(t, m)| format!("{t}×{m}")).collect();
     (!skipped.is_empty()).then(|| {
-        format!("{} point(s) skipped, T·M over the largest budget {max_budget} (sweep.budgets): T×M = {}", skipped.len() * s.seeds.len(), pairs.join(", "))
+        format!(
+            "{} point(s) skipped, T·M over the largest budget {max_budget} (sweep.budgets): T×M = {}",
+            skipped.len() * s.seeds.len() * s.lm.len().max(1),
+            pairs.join(", ")
+        )
     })
 }
 
@@ -119,14 +126,24 @@ fn grid_shapes(s: &SweepConfig) -> Vec<Shape> {
 /// the feature source's content fingerprint (`FeatureSource::fingerprint`: `None` for the
 /// synthetic benchmark, whose config is its content).
 pub fn plan(cfg: &Config, fingerprint: Option<&str>) -> Vec<Point> {
+    plan_by_lm(cfg, |_| Ok(fingerprint.map(str::to_string))).expect("a fixed fingerprint cannot fail")
+}
+
+/// All points of a validated config along its LM axis (`Config::lm_axis`), LM by LM, each
+/// keyed with `fingerprint` of its single-LM config (an HF LM's keys carry its checkpoint's).
+/// The LM is in every key through its config (`model.lm`), so LMs never share a key.
+pub fn plan_by_lm(cfg: &Config, fingerprint: impl Fn(&Config) -> Result<Option<String>>) -> Result<Vec<Point>> {
     let mut points = Vec::new();
-    for shape in plan_shapes(&cfg.sweep) {
-        for &seed in &cfg.sweep.seeds {
-            let key = point_key(cfg, fingerprint, &shape, seed);
-            points.push(Point { shape: shape.clone(), seed, key });
+    for (lm, c) in cfg.lm_axis() {
+        let fp = fingerprint(&c)?;
+        for shape in plan_shapes(&c.sweep) {
+            for &seed in &c.sweep.seeds {
+                let key = point_key(&c, fp.as_deref(), &shape, seed);
+                points.push(Point { shape: shape.clone(), seed, key, lm: lm.clone() });
+            }
         }
     }
-    points
+    Ok(points)
 }
 
 /// What determines a point's numbers; its hash is the point's key. `S` is the shape:
@@ -237,6 +254,13 @@ pub fn load(path: &Path) -> Result<Config> {
 /// strategy and within the LM's context, the strategies'
 /// parameters suit the data, and the needle grid suits the points. Names the field.
 pub fn check(cfg: &Config) -> Result<()> {
+    if !cfg.sweep.lm.is_empty() {
+        // Each LM of the axis as its own sweep, errors naming its entry.
+        for i in 0..cfg.sweep.lm.len() {
+            check(&cfg.for_lm(i)).map_err(|e| crate::config::rename_lm_field(e, &format!("sweep.lm[{i}]")))?;
+        }
+        return Ok(());
+    }
     let shapes = plan_shapes(&cfg.sweep);
     let Some(lm) = cfg.model.lm.builtin() else {
         check_shapes(cfg, &shapes)?;
@@ -300,7 +324,8 @@ pub fn run_costs(cfg: &Config, vocab: usize, text_tokens: f64) -> Result<crate::
 /// Estimates a point's training + evaluation FLOPs from the model shape and sequence length.
 pub fn estimate_cost(cfg: &Config, point: &Point) -> Cost {
     let seq = point.visual_tokens() + crate::features::MAX_TEXT_TOKENS;
-    let forward_per_sample = crate::model::VisionLm::forward_flops(&cfg.model, cfg.data.dim, seq);
+    let model = cfg.of_lm(point.lm.as_deref()).model;
+    let forward_per_sample = crate::model::VisionLm::forward_flops(&model, cfg.data.dim, seq);
     // Backward costs about twice the forward.
     let train = 3.0 * forward_per_sample * (cfg.train.steps * cfg.train.batch) as f64;
     // Evaluation scores every option of every held-out question (4 per question, 5 per video).
@@ -323,6 +348,37 @@ mod tests {
         let p = plan(&c, None);
         assert_eq!(p.len(), 4);
         assert!(p.iter().all(|x| x.key.len() == 16));
+    }
+
+    #[test]
+    fn the_lm_axis_multiplies_the_points_and_keys_them_apart() {
+        let single = small();
+        let mut c = small();
+        let mut larger = c.model.lm.clone();
+        if let crate::config::LmChoice::Builtin(l) = &mut larger {
+            (l.layers, l.width) = (2, 48);
+        }
+        c.sweep.lm = vec![c.model.lm.clone(), larger.clone()];
+        let p = plan(&c, None);
+        assert_eq!(p.len(), 8);
+        let keys: std::collections::BTreeSet<&str> = p.iter().map(|x| x.key.as_str()).collect();
+        assert_eq!(keys.len(), 8, "no two LMs share a key");
+        // The entry equal to model.lm is the single-LM sweep's computation: its keys.
+        let first: Vec<&str> = p.iter().filter(|x| x.lm.as_deref() == Some(&c.model.lm.label())).map(|x| x.key.as_str()).collect();
+        assert_eq!(first, plan(&single, None).iter().map(|x| x.key.as_str()).collect::<Vec<_>>());
+        assert!(plan(&single, None).iter().all(|x| x.lm.is_none()));
+        // The cost estimate follows each point's LM.
+        let cost = |lm: &str| p.iter().filter(|x| x.lm.as_deref() == Some(lm)).map(|x| estimate_cost(&c, x).flops).sum::<f64>();
+        assert!(cost(&larger.label()) > 2.0 * cost(&c.model.lm.label()));
+    }
+
+    #[test]
+    fn an_axis_entry_too_short_for_the_points_is_refused_by_name() {
+        let mut c = small();
+        c.sweep.lm = vec![c.model.lm.clone(), crate::config::LmChoice::Builtin(crate::config::LmConfig { layers: 1, heads: 2, width: 32, max_context: 30 })];
+        // 30 − 24 text tokens leave 6 visual ones; the first shape over them is T = 2, M = 4.
+        let e = check(&c).unwrap_err().to_string();
+        assert!(e.starts_with("sweep.lm[1].max_context: 2 frames × 4 tokens = 8 visual tokens do not fit (at most 6"), "{e}");
     }
 
     #[test]

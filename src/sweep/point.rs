@@ -55,12 +55,14 @@ pub(crate) fn train_point(cfg: &Config, ctx: &Context, point: &Point, events: &d
         };
         crate::niah::save_point(dir, &id, &scores)?;
     }
-    let text_tokens = ctx.train.questions.iter().map(|q| (q.prompt.len() + q.target().len() - 1) as f64).sum::<f64>() / ctx.train.questions.len() as f64;
-    let prefix = ctx.hf_prefix.as_ref().map_or(0, Vec::len) as f64;
-    let tokens_per_sample = prefix + point.visual_tokens() as f64 + text_tokens;
+    let text_tokens = ctx.text_tokens();
+    let tokens_per_sample = point.visual_tokens() as f64 + text_tokens;
     let rate = outcome.samples as f64 / outcome.seconds.max(1e-9);
-    let costs = crate::sweep::run_costs(cfg, ctx.vocab, prefix + text_tokens)?;
-    costs.save(dir)?;
+    let costs = crate::sweep::run_costs(cfg, ctx.vocab, text_tokens)?;
+    // An LM of the axis: the sweep records every LM's costs in cost.json (`run`).
+    if ctx.lm.is_none() {
+        costs.save(dir)?;
+    }
     let cost = costs.get(&point.strategy().to_string()).map(|c| c.breakdown(point.shape.frames as f64, point.shape.tokens_per_frame as f64));
     Ok(PointRow {
         key: point.key.clone(),
@@ -81,6 +83,7 @@ pub(crate) fn train_point(cfg: &Config, ctx: &Context, point: &Point, events: &d
         curve: outcome.curve,
         split: crate::results::split_label(cfg),
         cost,
+        lm: point.lm.clone(),
     })
 }
 

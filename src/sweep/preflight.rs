@@ -43,10 +43,20 @@ pub fn open_source(cfg: &Config) -> Result<Box<dyn FeatureSource>> {
 /// and refuses a sweep that cannot fit in memory. `cfg` comes from `plan::load`.
 pub fn prepare(cfg: &Config, limits: &Limits) -> Result<Prepared> {
     let source = open_source(cfg)?;
-    crate::sweep::hf::check_source(cfg, source.as_ref())?;
-    let points = plan::plan(cfg, crate::sweep::hf::key_fingerprint(cfg, source.as_ref())?.as_deref());
-    let memory = estimate_memory(cfg, source.as_ref(), &points, limits.workers);
-    check_memory(&memory, limits.max_memory)?;
+    let points = plan::plan_by_lm(cfg, |c| crate::sweep::hf::key_fingerprint(c, source.as_ref()))?;
+    // Each LM of the axis is checked on its own and trained after the other, so the sweep
+    // needs the memory of its largest LM.
+    let mut memory: Option<MemoryEstimate> = None;
+    for (lm, c) in cfg.lm_axis() {
+        crate::sweep::hf::check_source(&c, source.as_ref())?;
+        let mine: Vec<Point> = points.iter().filter(|p| p.lm == lm).cloned().collect();
+        let m = estimate_memory(&c, source.as_ref(), &mine, limits.workers);
+        check_memory(&m, limits.max_memory)?;
+        if memory.as_ref().is_none_or(|b| m.total() > b.total()) {
+            memory = Some(m);
+        }
+    }
+    let memory = memory.expect("the LM axis has at least one LM");
     Ok(Prepared { source, points, memory, over_budget: plan::over_budget_note(&cfg.sweep) })
 }
 

@@ -164,16 +164,25 @@ pub fn run_sweep(cfg: &Config, opts: &RunOptions, events: &dyn SweepEvents) -> R
     crate::io::write_atomic(&RunDir::new(&dir).config(), serde_yaml::to_string(cfg).map_err(Error::internal)?.as_bytes())?;
     events.started(&SweepStart { name: cfg.name.clone(), points: mine.len(), finished: done.len(), to_train: todo.len(), device: device_name(opts.device) });
     let mut report = Report::default();
-    // A blind baseline another config wrote here (another split, data or training) is redone.
-    if !todo.is_empty() || !blind_is_current(cfg, crate::sweep::hf::key_fingerprint(cfg, source.as_ref())?.as_deref(), &dir) {
+    // LM by LM (one without the axis), each with its own prior and blind baseline.
+    for (lm, lm_cfg) in cfg.lm_axis() {
+        let todo: Vec<&Point> = todo.iter().copied().filter(|p| p.lm == lm).collect();
+        // A blind baseline another config wrote here (another split, data or training) is redone.
+        let blind = RunDir::new(&dir).blind(lm.as_deref());
+        if (todo.is_empty() && blind_is_current(&lm_cfg, crate::sweep::hf::key_fingerprint(&lm_cfg, source.as_ref())?.as_deref(), &blind)) || opts.stopped() {
+            continue;
+        }
         if opts.device == Device::Cpu {
             // One intra-op thread throughout (warm start, blind baseline, every point): the
             // numbers then do not depend on `jobs`, and concurrent points do not spin
             // against each other's thread pools.
             tch::set_num_threads(1);
         }
-        let ctx = Context::prepare(cfg, source.as_ref(), &dir, opts.device, events)?;
-        report = train_points(cfg, &ctx, &dir, &todo, opts, events)?;
+        let ctx = Context::prepare(&lm_cfg, lm.as_deref(), source.as_ref(), &dir, opts.device, events)?;
+        if let Some(label) = &lm {
+            record_lm_costs(cfg, &lm_cfg, label, &ctx, &dir)?;
+        }
+        report.absorb(train_points(&lm_cfg, &ctx, &dir, &todo, opts, events)?);
     }
     let whole = opts.shard.is_none() && opts.points_file.is_none();
     let finished: Vec<String> = points.iter().filter(|p| results::is_done(&dir, &p.key)).map(|p| p.key.clone()).collect();
@@ -209,6 +218,17 @@ pub fn remove_torn_files(dir: &Path) {
     }
 }
 
+/// Adds the LM `label`'s cost models (`lm_cfg` is its single-LM config) to the run's
+/// `cost.json`, beside those of the LMs recorded before (by this process or another).
+fn record_lm_costs(cfg: &Config, lm_cfg: &Config, label: &str, ctx: &Context, dir: &Path) -> Result<()> {
+    let single = sweep::run_costs(lm_cfg, ctx.vocab, ctx.text_tokens())?;
+    // Shards sharing the directory merge in turn, so none drops another's LM.
+    let _claim = Claim::wait_take(&RunDir::new(dir).cost_claim())?;
+    let mut costs = crate::cost::RunCosts::load(dir).unwrap_or_default();
+    costs.record_lm(label, single, lm_cfg.model.lm == cfg.model.lm);
+    costs.save(dir)
+}
+
 /// What training the pending points did.
 #[derive(Default)]
 struct Report {
@@ -216,6 +236,16 @@ struct Report {
     failed: Vec<Failure>,
     busy: usize,
     stopped: bool,
+}
+
+impl Report {
+    /// This report followed by `next` (the next LM's).
+    fn absorb(&mut self, next: Report) {
+        self.trained += next.trained;
+        self.failed.extend(next.failed);
+        self.busy += next.busy;
+        self.stopped |= next.stopped;
+    }
 }
 
 /// Shared by a run's workers.

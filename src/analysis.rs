@@ -24,6 +24,9 @@ pub struct Analysis {
     /// budgets (`fits_accuracy.json`, `optimum_accuracy.json`), or why they could not be
     /// solved; `None` when the rows have no accuracy.
     pub accuracy: Option<std::result::Result<(FitReport, OptimaReport), String>>,
+    /// The joint (N, T, M) laws and their FLOPs optimum (`fits_joint.json`,
+    /// `optimum_joint.json`) when the rows span several LMs (`sweep.lm`); `None` otherwise.
+    pub joint: Option<crate::optimum::joint::JointReport>,
 }
 
 impl Analysis {
@@ -70,6 +73,9 @@ fn with_flops(mut opts: OptimumOptions, cfg: &Config, run_dir: &Path) -> Optimum
 /// config's budgets and saves `optimum.json` (an optimum the fits cannot support is
 /// reported in [`Analysis::optimum`], not an error).
 pub fn fit_and_solve(cfg: &Config, df: &DataFrame, run_dir: &Path) -> Result<Analysis> {
+    // The joint law takes every LM of a strategy together; the per-group laws below take
+    // them apart.
+    let joint = joint_fit_and_solve(cfg, df, run_dir, &joint_costs(run_dir))?;
     // Along the LM axis, a strategy's rows of different LMs are fitted apart.
     let df = &crate::results::with_fit_groups(df)?;
     let opts = FitOptions { group_by: Some("strategy".into()), ..Default::default() };
@@ -91,7 +97,21 @@ pub fn fit_and_solve(cfg: &Config, df: &DataFrame, run_dir: &Path) -> Result<Ana
         }
     };
     let accuracy = accuracy_fit_and_solve(cfg, df, run_dir)?;
-    Ok(Analysis { run_dir: run_dir.to_path_buf(), fits, fits_path, optimum, accuracy })
+    Ok(Analysis { run_dir: run_dir.to_path_buf(), fits, fits_path, optimum, accuracy, joint })
+}
+
+/// Each strategy's LMs with their parameter counts and cost models, from the run's
+/// `cost.json` (empty without one, or for a run of one LM).
+fn joint_costs(run_dir: &Path) -> std::collections::BTreeMap<String, Vec<crate::optimum::joint::LmChoice>> {
+    let mut out: std::collections::BTreeMap<String, Vec<_>> = std::collections::BTreeMap::new();
+    if let Ok(costs) = crate::cost::RunCosts::load(&run_dir.join(crate::cost::COST_FILE)) {
+        for lm in costs.lms() {
+            for (strategy, cost) in &lm.strategies {
+                out.entry(strategy.clone()).or_default().push((lm.label.clone(), lm.params, *cost));
+            }
+        }
+    }
+    out
 }
 
 /// The same analysis on the error rate 1 − accuracy: Du et al. found loss and accuracy can

@@ -192,6 +192,9 @@ fn analyze(cfg: &Config, df: &polars::prelude::DataFrame, run_dir: &std::path::P
         Some(Err(why)) => outln!("== optimum of the error rate ==\nnot solved: {why}"),
         None => {}
     }
+    if let Some(joint) = &analysis.joint {
+        outln!("== joint law over (N, T, M) and the FLOPs optimum that chooses the LM (fits_joint.json, optimum_joint.json) ==\n{}", joint.render_table());
+    }
     let (report, warnings) = analysis.write_report()?;
     for w in warnings {
         eprintln!("vislaw: warning: {w}");

@@ -258,6 +258,25 @@ pub struct JointReport {
     pub optimum: JointOptimaReport,
 }
 
+impl JointReport {
+    /// The fits and the optimum as lines for people: each fit's exponents and BIC, then per
+    /// budget the chosen LM and (T, M).
+    pub fn render_table(&self) -> String {
+        let mut out = String::new();
+        for f in &self.fits.fits {
+            let better = if self.fits.preferred.get(&f.group) == Some(&f.form) { "  (fits better, BIC)" } else { "" };
+            let exps: Vec<String> = crate::fit::joint::EXPONENTS.iter().map(|e| format!("{e} {:.4}", f.params[*e])).collect();
+            out.push_str(&format!("{} · {}: {}, R² {:.4}, BIC {:.2}{better}\n", f.group, f.form.name(), exps.join(", "), f.r2, f.bic));
+        }
+        for o in &self.optimum.optima {
+            let at = Option::zip(o.chosen.as_ref(), o.continuous.as_ref())
+                .map_or("no affordable setting".into(), |(lm, p)| format!("{lm}, T = {:.2}, M = {:.2}, loss {:.4}", p.t, p.m, p.loss));
+            out.push_str(&format!("{} · {} at C = {:.3e} FLOPs: {at}\n", o.group, o.form.name(), o.budget_flops));
+        }
+        out
+    }
+}
+
 /// Fits the joint laws to the rows and solves their optimum; `None` when the rows have no
 /// `lm_params` column or no strategy has at least two distinct values in it.
 pub fn joint_analysis(

@@ -145,6 +145,29 @@ fn two_lms_train_apart_with_their_own_prior_baseline_costs_and_fits() {
         }
     }
 
+    // The joint law over (N, T, M) takes both LMs together, in both forms, and its FLOPs
+    // optimum picks, per budget, the LM whose best affordable (T, M) the law rates lowest.
+    assert!(out.contains("== joint law over (N, T, M)"), "{out}");
+    let joint = vislaw::fit::joint::JointFitsReport::load(&run.join("fits_joint.json")).unwrap();
+    let forms: BTreeSet<&str> = joint.fits.iter().map(|f| f.form.name()).collect();
+    assert_eq!(forms, BTreeSet::from(["additive", "interact"]));
+    assert!(joint.fits.iter().all(|f| f.group == "pool/sample" && f.n_points == 18), "{:?}", joint.fits.iter().map(|f| (&f.group, f.n_points)).collect::<Vec<_>>());
+    let optima = vislaw::optimum::joint::JointOptimaReport::load(&run.join("optimum_joint.json")).unwrap();
+    assert_eq!(optima.optima.len(), 4, "two forms × two budgets");
+    for o in &optima.optima {
+        assert_eq!(o.per_lm.len(), 2, "every LM's best is listed");
+        for best in &o.per_lm {
+            let model = costs.get_for(Some(&best.label), "pool/sample").unwrap();
+            if let (Some(p), Some(c)) = (&best.discrete, best.discrete_flops) {
+                assert_eq!(c, model.total(p.t, p.m), "{}: the cost of its reachable best", best.label);
+                assert!(c <= o.budget_flops, "{} spends {c} of {}", best.label, o.budget_flops);
+            }
+        }
+        let lowest = o.per_lm.iter().filter_map(|b| b.continuous.as_ref().map(|p| (p.loss, &b.label))).min_by(|a, b| a.0.total_cmp(&b.0));
+        assert_eq!(o.chosen.as_ref(), lowest.map(|l| l.1), "the chosen LM is the one with the lowest predicted loss");
+    }
+    assert!(std::fs::read_to_string(run.join("report.md")).unwrap().contains("## Joint law over (N, T, M)"));
+
     // A rerun trains nothing: every point and both baselines are current.
     let modified = |label: &String| std::fs::metadata(run.join(format!("blind-{label}.parquet"))).unwrap().modified().unwrap();
     let before: Vec<_> = labels.iter().map(modified).collect();

@@ -24,7 +24,7 @@ pub fn joint_section(dir: &Path) -> String {
 /// the optimum per FLOPs budget.
 pub fn joint_markdown(fits: &JointFitsReport, optimum: Option<&JointOptimaReport>) -> String {
     let mut md = String::from("## Joint law over (N, T, M)\n\n");
-    md.push_str("Two forms fitted to each (N, T, M) point's mean loss, N the LM's parameters: `additive` L = E + A·N^−α + B·T^−β + C·M^−γ, and `interact`, the same plus D·N^−α·T^−β·M^−γ — an interaction term of the kind Wang et al. (2025) use; their exact form is not public. Exponents by variable projection, coefficients ≥ 0 by least squares on relative residuals; intervals are the 95% percentile of a residual bootstrap");
+    md.push_str("Two forms fitted to each (N, T, M) point's mean loss, N the LM's parameters: `additive` L = E + A·N^−α + B·T^−β + C·M^−γ, and `interact`, the same plus D·N^−α·T^−β·M^−γ with D ≥ −A (D < 0: a larger LM gains more from more visual tokens) — an interaction term of the kind Wang et al. (2025) use; their exact form is not public. Exponents by variable projection, coefficients (E, A, B, C ≥ 0, D ≥ −A) by least squares on relative residuals; intervals are the 95% percentile of a residual bootstrap");
     let _ = writeln!(md, " ({} refits, seed {}) and, for the exponents, profile intervals.\n", fits.bootstrap, fits.seed);
     md.push_str("| strategy | form | points | R² | RMSE | leave-one-out mean / max rel. error | AIC | BIC | |\n|---|---|---:|---:|---:|---|---:|---:|---|\n");
     for f in &fits.fits {

@@ -1,7 +1,7 @@
 //! The joint law over LM size N, frames T and tokens per frame M, fitted per strategy.
 //!
 //! Two forms, exponents shared between them so that for fixed (α, β, γ) each is linear in its
-//! coefficients, all ≥ 0:
+//! coefficients (E, A, B, C ≥ 0, and D ≥ −A):
 //! - `additive`: L = E + A·N^−α + B·T^−β + C·M^−γ;
 //! - `interact`: the same plus D·N^−α·T^−β·M^−γ. This is an interaction term of the kind Wang
 //!   et al. (arXiv 2505.18855) use in their "add-interact" model; their exact form is not
@@ -9,6 +9,8 @@
 //!   would make the term nearly collinear with the main effects on a 3 × 4 × 4 grid, and with
 //!   shared exponents D stays identifiable (its column is the product of the other three) and
 //!   D = 0 recovers the additive law exactly, so the two forms compare as nested models.
+//!   D may be negative down to −A (`solve::Solution`): then the LM-size term shrinks where the
+//!   model sees few visual tokens, the case of a larger LM that gains more from more tokens.
 //!
 //! The fit is variable projection on the mean loss of each (N, T, M) point (`solve`), with a
 //! residual bootstrap, profile intervals for the exponents and leave-one-point-out error
@@ -281,7 +283,7 @@ pub fn fit_joint(group: &str, form: JointForm, pts: &JointPoints, opts: &JointOp
         params: names.iter().map(|n| n.to_string()).zip(hat.natural()).collect(),
         n_points: pts.loss.len(),
         ranges: ranges(&pts.ntm),
-        objective: "least squares on relative residuals (L̂ − L)/L of each point's mean loss, unweighted; exponents by grid and compass search, coefficients ≥ 0 by exact NNLS".into(),
+        objective: "least squares on relative residuals (L̂ − L)/L of each point's mean loss, unweighted; exponents by grid and compass search, coefficients by exact NNLS (E, A, B, C ≥ 0, D ≥ −A)".into(),
         sse: hat.sse,
         r2: r2(&points, &hat),
         rmse: rmse(&points, &hat),

@@ -23,7 +23,14 @@ pub(super) struct Points {
     pub(super) loss: Vec<f64>,
 }
 
-/// One solution: coefficients (E, A, B, C[, D]), exponents and the relative SSE.
+/// One solution: the non-negative coefficients of the basis (E, A, B, C[, D′]), exponents
+/// and the relative SSE.
+///
+/// The interact form's basis column is not N^−α·T^−β·M^−γ but the split
+/// A·N^−α·(1 − x) + D′·N^−α·x with x = T^−β·M^−γ, so that D = D′ − A may be negative down to
+/// −A: the LM-size term may shrink where the model sees few visual tokens (a larger LM gains
+/// more from more tokens), which a D ≥ 0 could not express, while the law stays above
+/// E + B·T^−β + C·M^−γ for T, M ≥ 1. D′ = A is the additive law.
 #[derive(Clone, Debug, PartialEq)]
 pub(super) struct Solution {
     pub(super) coef: Vec<f64>,
@@ -32,9 +39,13 @@ pub(super) struct Solution {
 }
 
 impl Solution {
-    /// Natural parameters in the form's order: coefficients, then α, β, γ.
+    /// Natural parameters in the form's order: E, A, B, C[, D = D′ − A], then α, β, γ.
     pub(super) fn natural(&self) -> Vec<f64> {
-        self.coef.iter().copied().chain(self.exps).collect()
+        let mut p: Vec<f64> = self.coef.iter().copied().chain(self.exps).collect();
+        if self.coef.len() == JointForm::Interact.n_coef() {
+            p[4] -= p[1];
+        }
+        p
     }
 }
 
@@ -59,7 +70,11 @@ impl Points {
     fn basis(&self, e: &[f64; 3], i: usize) -> [f64; K] {
         let l = &self.ln[i];
         let (n, t, m) = ((-e[0] * l[0]).exp(), (-e[1] * l[1]).exp(), (-e[2] * l[2]).exp());
-        [1.0, n, t, m, n * t * m]
+        match self.form {
+            JointForm::Additive => [1.0, n, t, m, 0.0],
+            // The split of `Solution`: A·n·(1 − t·m) + D′·n·t·m.
+            JointForm::Interact => [1.0, n * (1.0 - t * m), t, m, n * t * m],
+        }
     }
 
     /// The best non-negative coefficients for exponents `e`, with their SSE.

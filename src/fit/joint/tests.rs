@@ -7,6 +7,8 @@ use rand_distr::{Distribution, Normal};
 /// The planted laws' parameters, in storage order.
 const ADDITIVE: [f64; 7] = [1.5, 400.0, 1.2, 2.0, 0.34, 0.5, 0.6];
 const INTERACT: [f64; 8] = [1.5, 400.0, 1.2, 2.0, 900.0, 0.34, 0.5, 0.6];
+/// D < 0 (down to −A): the LM-size term fades where the model sees few tokens.
+const INTERACT_NEGATIVE: [f64; 8] = [1.5, 400.0, 1.2, 2.0, -300.0, 0.34, 0.5, 0.6];
 const NS: [f64; 3] = [1e8, 5e8, 2.5e9];
 const TS: [f64; 4] = [1.0, 2.0, 4.0, 8.0];
 const MS: [f64; 4] = [1.0, 4.0, 16.0, 64.0];
@@ -64,10 +66,16 @@ fn a_planted_interacting_law_is_recovered_inside_its_intervals() {
 }
 
 #[test]
+fn a_planted_negative_interaction_is_recovered_inside_its_intervals() {
+    assert_recovered(JointForm::Interact, &INTERACT_NEGATIVE);
+}
+
+#[test]
 fn additive_data_gives_no_spurious_interaction() {
     let pts = planted(JointForm::Additive, &ADDITIVE, NOISE, 11);
     let f = fit_joint("s", JointForm::Interact, &pts, &JointOptions::default()).unwrap();
-    assert!(f.params["D"] == 0.0 || f.ci95["D"][0] <= 0.0, "D = {} with interval {:?}", f.params["D"], f.ci95["D"]);
+    assert!(inside(f.ci95["D"], 0.0), "D = {} with interval {:?}", f.params["D"], f.ci95["D"]);
+    assert!(f.params["D"] >= -f.params["A"], "D ≥ −A: {:?}", f.params);
 }
 
 #[test]

@@ -257,10 +257,11 @@ impl TorchServer {
 
 /// glibc's allocator settings of both sides: every buffer of the benchmark (the largest, the
 /// reducers' input, is 4·32·27·27·64·4 B = 23.9 MB) comes from the heap, below the mmap
-/// threshold (32 MiB, glibc's largest), and freed memory is kept (trim threshold 1 GiB). By
-/// default glibc moves both thresholds as a process frees memory, so a reducer call paid a
-/// page fault per page in one process and none in the next, depending on its history: the
-/// ratios moved by up to 50% from run to run. Fixed, each call reuses warm memory on both sides.
+/// threshold (32 MiB, glibc's largest), and freed memory is kept (trim threshold 1 GiB).
+/// By default glibc moves both thresholds as a process frees memory, so whether a reducer
+/// call page-faults depends on the process's history; fixed, both sides start from the same
+/// rule. (It did not make the reducer ratios repeat on a loaded 2-core machine: see
+/// tests/cli_bench_serve.rs's history and the benchmark report.)
 pub const MALLOC_SETTINGS: [(&str, i32); 2] = [("MALLOC_MMAP_THRESHOLD_", 32 << 20), ("MALLOC_TRIM_THRESHOLD_", 1 << 30)];
 
 /// Applies [`MALLOC_SETTINGS`] to this process (the reference gets them as environment).

@@ -8,8 +8,10 @@ warm-started refit per bootstrap resample, using the resample counts vislaw wrot
 sides refit identical resamples. Prints one JSON document with the timings and the results.
 
 One invocation is one timed repeat of `vislaw-bench fit`'s protocol, after its own warm-up
-(one untimed fit per worker, so the pool and the imports are ready); the binary interleaves
-invocations with its own repeats.
+(one untimed fit per worker, so the pool and the imports are ready). With --serve (what
+`vislaw-bench fit` runs) the pool is built and warmed once, and each line of stdin is one
+request, {"min_seconds": S} (default: --min-seconds), answered by one line of the JSON
+document below; a bad request answers {"error": why}; it exits when stdin closes.
 
 --starts N runs only N evenly spaced starts and extrapolates the grid time to the full grid;
 the output says so ("extrapolated": true); "start_indices" lists the starts run (indices
@@ -22,6 +24,7 @@ compare the two sides' parameters under a matched stopping rule.
 import argparse
 import json
 import os
+import sys
 import time
 from multiprocessing import Pool
 
@@ -91,6 +94,7 @@ def main():
     ap.add_argument("--maxiter", type=int, default=None, help="L-BFGS-B maxiter (default: SciPy's)")
     ap.add_argument("--min-seconds", type=float, default=0.0,
                     help="run the grid and the bootstrap back to back until this many seconds have passed; report seconds per fit")
+    ap.add_argument("--serve", action="store_true", help="answer one fit per JSON line of stdin (see above)")
     args = ap.parse_args()
     options = {k: v for k, v in [("gtol", args.gtol), ("ftol", args.ftol), ("maxiter", args.maxiter)] if v is not None}
 
@@ -108,28 +112,44 @@ def main():
 
     with Pool(args.processes, initializer=init, initargs=(lx, ly, ll, options)) as pool:
         pool.map(fit_from, [(starts[0], ones)] * args.processes, chunksize=1)  # warm-up, untimed
-        grid_seconds = bootstrap_seconds = 0.0
-        fits = 0
-        while fits == 0 or grid_seconds + bootstrap_seconds < args.min_seconds:
-            t0 = time.perf_counter()
-            runs = pool.map(fit_from, [(s, ones) for s in starts], chunksize=16)
-            grid_seconds += time.perf_counter() - t0
-            converged = [i for i, r in enumerate(runs) if r[2]] or list(range(len(runs)))
-            best_i = min(converged, key=lambda i: (runs[i][1], i))
-            best = runs[best_i]
+        run = lambda min_seconds: timed_fit(pool, starts, idx, total, counts, ones, min_seconds, args, options)  # noqa: E731
+        if not args.serve:
+            print(json.dumps(run(args.min_seconds)))
+            return
+        for line in sys.stdin:
+            try:
+                req = json.loads(line)
+                out = run(float(req.get("min_seconds", args.min_seconds)))
+            except Exception as e:  # a bad request is answered, never a hang
+                out = {"error": f"{type(e).__name__}: {e}"}
+            print(json.dumps(out), flush=True)
 
-            t1 = time.perf_counter()
-            boots = pool.map(fit_from, [(best[0], w) for w in counts], chunksize=16)
-            bootstrap_seconds += time.perf_counter() - t1
-            fits += 1
-        grid_seconds /= fits
-        bootstrap_seconds /= fits
+
+def timed_fit(pool, starts, idx, total, counts, ones, min_seconds, args, options):
+    """The grid and the bootstrap back to back until min_seconds have passed (at least once);
+    the JSON document of the timings (per fit) and the results."""
+    grid_seconds = bootstrap_seconds = 0.0
+    fits = 0
+    while fits == 0 or grid_seconds + bootstrap_seconds < min_seconds:
+        t0 = time.perf_counter()
+        runs = pool.map(fit_from, [(s, ones) for s in starts], chunksize=16)
+        grid_seconds += time.perf_counter() - t0
+        converged = [i for i, r in enumerate(runs) if r[2]] or list(range(len(runs)))
+        best_i = min(converged, key=lambda i: (runs[i][1], i))
+        best = runs[best_i]
+
+        t1 = time.perf_counter()
+        boots = pool.map(fit_from, [(best[0], w) for w in counts], chunksize=16)
+        bootstrap_seconds += time.perf_counter() - t1
+        fits += 1
+    grid_seconds /= fits
+    bootstrap_seconds /= fits
 
     extrapolated = len(starts) < total
     samples = np.array([list(natural(b[0]).values()) for b in boots])
     names = ["E", "A", "B", "alpha", "beta"]
     ci = {n: [float(np.percentile(samples[:, j], 2.5)), float(np.percentile(samples[:, j], 97.5))] for j, n in enumerate(names)}
-    print(json.dumps({
+    return {
         "scipy_version": scipy.__version__,
         "processes": args.processes,
         "fits": fits,
@@ -147,7 +167,7 @@ def main():
         "best_start": idx[best_i],
         "params": natural(best[0]),
         "ci95": ci,
-    }))
+    }
 
 
 if __name__ == "__main__":

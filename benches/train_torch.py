@@ -1,8 +1,12 @@
 """PyTorch-eager reference for `vislaw-bench train`: the same projector + LM, batch and
 optimiser step as vislaw's tch training loop, and the same reducers, on random data.
-One invocation is one timed repeat of `vislaw-bench train`'s protocol (after its own warm-up:
-5 untimed steps, one untimed pass per reducer); the binary interleaves invocations with its
-own repeats. Prints one JSON object: training samples/s and reducer frames/s.
+With --serve (what `vislaw-bench train` runs) it builds the model, the batch and the reducer
+input once, runs 5 untimed steps, then answers one JSON request per line of stdin with one
+JSON line on stdout until stdin closes: {"figure": "train", "steps": N} times N steps,
+{"figure": "reduce", "label": "spatial/temporal", "calls": N} times N calls of a reducer;
+each answers {"per_s": samples or frames per second}; a bad request answers {"error": why}.
+Without it, one invocation is one timed repeat (5 warm-up steps, one untimed pass per
+reducer) and prints training samples/s and reducer frames/s as one JSON object.
 
 With --init FILE --dump-losses it times nothing: it loads the initial weights and the batch
 vislaw wrote (`vislaw::bench::same_work::write_train_fixture`: vislaw's variable names, the
@@ -147,6 +151,53 @@ def reducer_rates(loops):
     return out
 
 
+def reducer_rate(x, label, calls):
+    """Frames/s of reduction `label` over `calls` timed calls (no warm-up)."""
+    spatial, temporal = label.split("/")
+    if spatial not in ("pool", "sample") or temporal not in ("pool", "sample"):
+        raise ValueError(f"unknown reducer {label!r}")
+    with torch.no_grad():
+        t = time.perf_counter()
+        for _ in range(calls):
+            reduce(x, temporal, 16, spatial, 4).sum().item()
+        return calls * x.shape[0] * x.shape[1] / (time.perf_counter() - t)
+
+
+def answer(req, a, step, x):
+    """The answer to one --serve request."""
+    figure = req["figure"]
+    if figure == "train":
+        steps = int(req["steps"])
+        t = time.perf_counter()
+        for _ in range(steps):
+            step()
+        return {"per_s": steps * a.batch / (time.perf_counter() - t)}
+    if figure == "reduce":
+        return {"per_s": reducer_rate(x, req["label"], int(req["calls"]))}
+    raise ValueError(f"unknown figure {figure!r}")
+
+
+def serve(a):
+    """Answers requests on stdin until it closes (see the module's docstring)."""
+    import sys
+    torch.manual_seed(0)
+    model = VisionLm(a)
+    feats = torch.randn(a.batch, a.visual, a.dim)
+    text = torch.tensor([2, 7, 1]).repeat(a.batch, 1)
+    target = torch.tensor([7, 1, -100]).repeat(a.batch, 1)
+    step = make_step(a, model, feats, text, target)
+    for _ in range(5):
+        step()
+    torch.manual_seed(0)
+    x = torch.randn(4, 32, 27, 27, 64)
+    for line in sys.stdin:
+        try:
+            out = answer(json.loads(line), a, step, x)
+        except Exception as e:  # a bad request is answered, never a hang
+            out = {"error": f"{type(e).__name__}: {e}"}
+        print(json.dumps(out), flush=True)
+
+
 def main():
     p = argparse.ArgumentParser()
     for name, typ in [("batch", int), ("visual", int), ("dim", int), ("hidden", int), ("width", int), ("layers", int),
@@ -156,8 +207,12 @@ def main():
     p.add_argument("--reduce-loops", default="", help="calls per reduction, label=count,... (default 20 each)")
     p.add_argument("--init", help="safetensors of the initial weights and the batch (vislaw's names)")
     p.add_argument("--dump-losses", action="store_true", help="print the losses of --steps steps from --init; time nothing")
+    p.add_argument("--serve", action="store_true", help="answer timing requests on stdin, one JSON line each")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    if a.serve:
+        serve(a)
+        return
     if a.dump_losses:
         if not a.init:
             p.error("--dump-losses needs --init")

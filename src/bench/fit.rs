@@ -2,6 +2,8 @@
 //! refits on 250 planted rows, timed beside the same procedure in SciPy
 //! (benches/fit_scipy.py: L-BFGS-B from the same grid, warm-started refits on the same
 //! resamples).
+use crate::bench::serve::Server;
+use crate::bench::train::ReferenceError;
 use crate::fit::bootstrap::{interval95, refit, resample_counts};
 use crate::fit::lbfgs::{multi_start, Search, StartGrid};
 use crate::fit::objective::{Data, Objective};
@@ -292,26 +294,56 @@ pub fn run_scipy(python: &Path, script: &Path, setup: &Setup, processes: usize, 
 
 /// [`run_scipy`] with every option of the script.
 pub fn run_scipy_with(python: &Path, script: &Path, setup: &Setup, processes: usize, opts: &ScipyOptions) -> Result<Scipy> {
-    let mut cmd = Command::new(python);
-    cmd.arg(script).arg("--csv").arg(&setup.csv).arg("--counts").arg(&setup.counts_path).arg("--processes").arg(processes.to_string());
-    if let Some(n) = opts.starts {
-        cmd.arg("--starts").arg(n.to_string());
+    let out = Command::new(python)
+        .arg(script)
+        .args(scipy_args(setup, processes, opts))
+        .output()
+        .map_err(|e| Error::input(python.display(), format!("cannot run Python: {e}")))?;
+    if !out.status.success() {
+        return Err(Error::internal(format!("{} failed: {}", script.display(), String::from_utf8_lossy(&out.stderr).trim())));
     }
+    serde_json::from_slice(&out.stdout).map_err(|e| Error::internal(format!("cannot parse SciPy output: {e}")))
+}
+
+/// The arguments of benches/fit_scipy.py for the setup's rows and resamples under `opts`.
+pub fn scipy_args(setup: &Setup, processes: usize, opts: &ScipyOptions) -> Vec<String> {
+    let mut args: Vec<String> = ["--csv".into(), setup.csv.display().to_string(), "--counts".into(), setup.counts_path.display().to_string()].into();
+    args.extend(["--processes".into(), processes.to_string()]);
     for (flag, v) in [
+        ("--starts", opts.starts.map(|n| n.to_string())),
         ("--gtol", opts.gtol.map(|v| format!("{v:e}"))),
         ("--ftol", opts.ftol.map(|v| format!("{v:e}"))),
         ("--maxiter", opts.maxiter.map(|v| v.to_string())),
         ("--min-seconds", opts.min_secs.map(|v| v.to_string())),
     ] {
         if let Some(v) = v {
-            cmd.arg(flag).arg(v);
+            args.extend([flag.to_string(), v]);
         }
     }
-    let out = cmd.output().map_err(|e| Error::input(python.display(), format!("cannot run Python: {e}")))?;
-    if !out.status.success() {
-        return Err(Error::internal(format!("{} failed: {}", script.display(), String::from_utf8_lossy(&out.stderr).trim())));
+    args
+}
+
+/// benches/fit_scipy.py started once with `--serve`: its worker pool built and warmed once,
+/// each timed repeat one request.
+pub struct ScipyServer(Server);
+
+impl ScipyServer {
+    /// Starts the reference on the setup's rows and resamples with `processes` workers under
+    /// `opts`.
+    pub fn start(python: &Path, script: &Path, setup: &Setup, processes: usize, opts: &ScipyOptions) -> std::result::Result<ScipyServer, ReferenceError> {
+        Server::start(python, script, &scipy_args(setup, processes, opts)).map(ScipyServer)
     }
-    serde_json::from_slice(&out.stdout).map_err(|e| Error::internal(format!("cannot parse SciPy output: {e}")))
+
+    /// One timed repeat: the grid and the bootstrap back to back until `min_secs` have passed
+    /// (seconds per fit).
+    pub fn fit(&mut self, min_secs: f64) -> std::result::Result<Scipy, ReferenceError> {
+        self.0.request(&serde_json::json!({ "min_seconds": min_secs }))
+    }
+
+    /// Closes the reference and reaps it.
+    pub fn close(self) {
+        self.0.close();
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod fit;
 pub mod hf_train;
 pub mod protocol;
 pub mod same_work;
+pub mod serve;
 pub mod train;
 
 /// The Python that runs the references (the project's venv, made by `make setup`).

@@ -74,6 +74,66 @@ pub fn interleaved<A, B, E>(
     Ok(runs)
 }
 
+/// Like [`interleaved`], but the side that goes first alternates from round to round
+/// (vislaw, reference; reference, vislaw; …), so whatever one call leaves behind for the next
+/// (a cache, the other process's threads winding down) lands on both sides alike.
+pub fn alternating<A, B, E>(
+    warmup: usize,
+    repeats: usize,
+    mut ours: impl FnMut() -> A,
+    mut reference: Option<impl FnMut() -> std::result::Result<B, E>>,
+) -> std::result::Result<Runs<A, B>, E> {
+    let mut runs = Runs { ours: Vec::with_capacity(repeats), reference: Vec::with_capacity(repeats) };
+    for round in 0..warmup + repeats {
+        let (a, b) = if round % 2 == 1 && reference.is_some() {
+            let b = reference.as_mut().map(|r| r()).transpose()?;
+            (ours(), b)
+        } else {
+            let a = ours();
+            (a, reference.as_mut().map(|r| r()).transpose()?)
+        };
+        if round >= warmup {
+            runs.ours.push(a);
+            runs.reference.extend(b);
+        }
+    }
+    Ok(runs)
+}
+
+/// The median of per-pair ratios and its interquartile range: round i's numerator over round
+/// i's denominator, so a load change that lasts one round moves one ratio only.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PairRatios {
+    /// First quartile.
+    pub q1: f64,
+    /// Median.
+    pub median: f64,
+    /// Third quartile.
+    pub q3: f64,
+}
+
+/// The ratios `numerator[i] / denominator[i]` summarised, or None when the lengths differ,
+/// there are none, or any is not finite.
+pub fn pair_ratios(numerator: &[f64], denominator: &[f64]) -> Option<PairRatios> {
+    if numerator.len() != denominator.len() || numerator.is_empty() {
+        return None;
+    }
+    let mut r: Vec<f64> = numerator.iter().zip(denominator).map(|(n, d)| n / d).collect();
+    if r.iter().any(|v| !v.is_finite()) {
+        return None;
+    }
+    r.sort_by(f64::total_cmp);
+    Some(PairRatios { q1: quantile(&r, 0.25), median: quantile(&r, 0.5), q3: quantile(&r, 0.75) })
+}
+
+/// The `q` quantile of sorted `v`, interpolated linearly between order statistics (numpy's
+/// default).
+fn quantile(v: &[f64], q: f64) -> f64 {
+    let pos = q * (v.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    v[lo] + (pos - lo as f64) * (v[hi] - v[lo])
+}
+
 /// The machine the numbers came from.
 #[derive(Clone, Debug)]
 pub struct Machine {
@@ -164,6 +224,37 @@ mod tests {
         let mut ours_calls = 0;
         let err = interleaved(0, 5, || ours_calls += 1, Some(|| Err::<(), _>("reference failed"))).unwrap_err();
         assert_eq!((err, ours_calls), ("reference failed", 1));
+    }
+
+    #[test]
+    fn alternating_rounds_swap_which_side_goes_first() {
+        let calls = RefCell::new(Vec::new());
+        let runs = alternating(
+            1,
+            2,
+            || calls.borrow_mut().push("ours"),
+            Some(|| -> Result<(), ()> {
+                calls.borrow_mut().push("reference");
+                Ok(())
+            }),
+        )
+        .unwrap();
+        assert_eq!(calls.into_inner(), ["ours", "reference", "reference", "ours", "ours", "reference"]);
+        assert_eq!((runs.ours.len(), runs.reference.len()), (2, 2));
+        let only = alternating(0, 3, || 1, None::<fn() -> Result<i32, ()>>).unwrap();
+        assert_eq!((only.ours, only.reference.len()), (vec![1, 1, 1], 0));
+    }
+
+    #[test]
+    fn pair_ratios_are_summarised_by_quartiles() {
+        // Ratios 1, 2, 3, 4, 5: quartiles at positions 1, 2, 3 of 0..4, i.e. 2, 3, 4.
+        let r = pair_ratios(&[2.0, 6.0, 12.0, 20.0, 30.0], &[2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+        assert_eq!(r, PairRatios { q1: 2.0, median: 3.0, q3: 4.0 });
+        // Ratios 1, 2, 3, 4: position 0.75 → 1.75, 1.5 → 2.5, 2.25 → 3.25.
+        let even = pair_ratios(&[1.0, 2.0, 3.0, 4.0], &[1.0; 4]).unwrap();
+        assert_eq!((even.q1, even.median, even.q3), (1.75, 2.5, 3.25));
+        assert!(pair_ratios(&[1.0], &[1.0, 2.0]).is_none() && pair_ratios(&[], &[]).is_none());
+        assert!(pair_ratios(&[1.0], &[0.0]).is_none());
     }
 
     #[test]

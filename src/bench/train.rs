@@ -1,6 +1,8 @@
 //! The training benchmark: samples/s and tokens/s of the training step at one (T, M) point of
 //! a sweep's model and batch, and reducer throughput at paper size, beside the same model
 //! and batch in PyTorch eager (benches/train_torch.py).
+use crate::bench::protocol;
+use crate::bench::serve::Server;
 use crate::config::Config;
 use crate::features::synthetic::vocab;
 use crate::model::VisionLm;
@@ -54,25 +56,52 @@ pub fn tokens_per_sample(visual: usize) -> f64 {
     (visual + TEXT.len()) as f64
 }
 
-/// Samples per second of the training step (projector + LM trainable) on random data, over
-/// `steps` timed steps.
+/// The benchmark's training step (projector + LM trainable) on one random batch, built once
+/// so every timed repeat measures the same warm model: only the steps are timed.
+pub struct Trainer {
+    _vs: nn::VarStore,
+    model: VisionLm,
+    opt: nn::Optimizer,
+    feats: Tensor,
+    text: Tensor,
+    target: Tensor,
+    batch: usize,
+}
+
+impl Trainer {
+    /// The config's model and batch at `visual` visual tokens, seeded with 0, after
+    /// [`WARMUP_STEPS`] untimed steps (benches/train_torch.py builds and warms the same).
+    pub fn new(cfg: &Config, visual: usize) -> Result<Trainer> {
+        tch::manual_seed(0);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let model = VisionLm::new(&vs, &cfg.model, cfg.data.dim, vocab::SIZE);
+        let opt = optimizer(cfg, &vs)?;
+        let b = cfg.train.batch as i64;
+        let feats = Tensor::randn([b, visual as i64, cfg.data.dim as i64], (Kind::Float, Device::Cpu));
+        let text = Tensor::from_slice(&TEXT).repeat([b, 1]);
+        let target = Tensor::from_slice(&TARGET).repeat([b, 1]);
+        let mut t = Trainer { _vs: vs, model, opt, feats, text, target, batch: cfg.train.batch };
+        (0..WARMUP_STEPS).for_each(|_| t.step());
+        Ok(t)
+    }
+
+    fn step(&mut self) {
+        let loss = crate::train::answer_loss(&self.model.forward(Some(&self.feats), &self.text), &self.target);
+        self.opt.backward_step_clip_norm(&loss, 1.0);
+    }
+
+    /// Samples per second over `steps` timed steps.
+    pub fn rate(&mut self, steps: usize) -> f64 {
+        let t = Instant::now();
+        (0..steps).for_each(|_| self.step());
+        (steps * self.batch) as f64 / t.elapsed().as_secs_f64()
+    }
+}
+
+/// Samples per second of the training step on random data, over `steps` timed steps after
+/// the warm-up of a fresh [`Trainer`].
 pub fn train_rate(cfg: &Config, visual: usize, steps: usize) -> f64 {
-    tch::manual_seed(0);
-    let vs = nn::VarStore::new(Device::Cpu);
-    let model = VisionLm::new(&vs, &cfg.model, cfg.data.dim, vocab::SIZE);
-    let mut opt = optimizer(cfg, &vs).expect("optimizer");
-    let b = cfg.train.batch as i64;
-    let feats = Tensor::randn([b, visual as i64, cfg.data.dim as i64], (Kind::Float, Device::Cpu));
-    let text = Tensor::from_slice(&TEXT).repeat([b, 1]);
-    let target = Tensor::from_slice(&TARGET).repeat([b, 1]);
-    let mut step = || {
-        let loss = crate::train::answer_loss(&model.forward(Some(&feats), &text), &target);
-        opt.backward_step_clip_norm(&loss, 1.0);
-    };
-    (0..WARMUP_STEPS).for_each(|_| step());
-    let t = Instant::now();
-    (0..steps).for_each(|_| step());
-    (steps * cfg.train.batch) as f64 / t.elapsed().as_secs_f64()
+    Trainer::new(cfg, visual).expect("optimizer").rate(steps)
 }
 
 /// The reducer benchmark's input: [4 videos, 32 frames, 27×27, D = 64], reduced to T = 16,
@@ -94,74 +123,61 @@ pub fn reducers() -> Vec<(String, Temporal, Spatial)> {
 }
 
 /// How many calls of each reduction one timed repeat makes: enough that vislaw's loop lasts
-/// `min_secs` (measured once, here, after one untimed call), and at least [`MIN_REDUCER_CALLS`]
-/// (a calibration on a loaded machine would otherwise pick a count too small to average
-/// anything). Both sides then loop the same count, so a sub-millisecond call is timed over
-/// enough work.
+/// `min_secs` at its fastest call (each call timed alone over `min_secs` / 2, after one
+/// untimed call; the fastest is the one a passing load did not slow, so the count does not
+/// follow the machine's load), and at least [`MIN_REDUCER_CALLS`]. Both sides then loop the
+/// same count, so a sub-millisecond call is timed over enough work.
 pub fn calibrate_reducers(min_secs: f64) -> BTreeMap<String, usize> {
-    let _guard = tch::no_grad_guard();
-    tch::manual_seed(0);
-    let x = Tensor::randn(REDUCE_INPUT, (Kind::Float, Device::Cpu));
+    steady_allocator();
+    let inputs = Reducers::new();
     let mut loops = BTreeMap::new();
-    for (name, temporal, spatial) in reducers() {
-        let run = || crate::reduction::reduce(&x, temporal, 16, spatial, 49).sum(Kind::Float).double_value(&[]);
-        run();
-        let (mut n, t) = (0usize, Instant::now());
-        while n == 0 || t.elapsed().as_secs_f64() < min_secs / 4.0 {
-            run();
-            n += 1;
+    for (name, _, _) in reducers() {
+        inputs.rate(&name, 1);
+        let (mut fastest, t) = (f64::INFINITY, Instant::now());
+        while fastest.is_infinite() || t.elapsed().as_secs_f64() < min_secs / 2.0 {
+            let per_s = inputs.rate(&name, 1).expect("a label of reducers()");
+            fastest = fastest.min((REDUCE_INPUT[0] * REDUCE_INPUT[1]) as f64 / per_s);
         }
-        let per_call = t.elapsed().as_secs_f64() / n as f64;
-        loops.insert(name, ((min_secs / per_call).ceil() as usize).max(MIN_REDUCER_CALLS));
+        loops.insert(name, ((min_secs / fastest).ceil() as usize).max(MIN_REDUCER_CALLS));
     }
     loops
 }
 
-/// Frames per second of each reduction at paper size ([4 videos, 32 frames, 27×27, D = 64] →
-/// T = 16, M = 49), labelled `spatial/temporal`, each over `loops[label]` calls (20 when
-/// absent) after one untimed call.
-pub fn reducer_rates(loops: &BTreeMap<String, usize>) -> Vec<(String, f64)> {
-    let _guard = tch::no_grad_guard();
-    tch::manual_seed(0);
-    let x = Tensor::randn(REDUCE_INPUT, (Kind::Float, Device::Cpu));
-    let mut out = Vec::new();
-    for (name, temporal, spatial) in reducers() {
-        let run = || crate::reduction::reduce(&x, temporal, 16, spatial, 49).sum(Kind::Float).double_value(&[]);
-        run();
-        let reps = loops.get(&name).copied().unwrap_or(20);
-        let t = Instant::now();
-        (0..reps).for_each(|_| {
-            run();
-        });
-        out.push((name, (reps as i64 * REDUCE_INPUT[0] * REDUCE_INPUT[1]) as f64 / t.elapsed().as_secs_f64()));
-    }
-    out
+/// The reducers' input at paper size ([4 videos, 32 frames, 27×27, D = 64], seeded with 0),
+/// built once.
+pub struct Reducers {
+    x: Tensor,
 }
 
-/// `--reduce-loops` of benches/train_torch.py: `label=count,…`.
+impl Default for Reducers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Reducers {
+    /// The input, drawn from seed 0 (benches/train_torch.py draws the same shape).
+    pub fn new() -> Reducers {
+        tch::manual_seed(0);
+        Reducers { x: Tensor::randn(REDUCE_INPUT, (Kind::Float, Device::Cpu)) }
+    }
+
+    /// Frames per second of the reduction `label` (`spatial/temporal`, one of [`reducers`])
+    /// over `calls` timed calls to T = 16, M = 49; None for an unknown label.
+    pub fn rate(&self, label: &str, calls: usize) -> Option<f64> {
+        let (_, temporal, spatial) = reducers().into_iter().find(|r| r.0 == label)?;
+        let _guard = tch::no_grad_guard();
+        let t = Instant::now();
+        for _ in 0..calls {
+            crate::reduction::reduce(&self.x, temporal, 16, spatial, 49).sum(Kind::Float).double_value(&[]);
+        }
+        Some((calls as i64 * REDUCE_INPUT[0] * REDUCE_INPUT[1]) as f64 / t.elapsed().as_secs_f64())
+    }
+}
+
+/// Calls per reduction as `label=count,…` (what the output prints).
 pub fn loops_arg(loops: &BTreeMap<String, usize>) -> String {
     loops.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
-}
-
-/// One timed repeat of `vislaw-bench train` on the vislaw side: the training step's rate after
-/// its own warm-up, and every reducer's over `loops` calls.
-pub fn vislaw_repeat(cfg: &Config, visual: usize, steps: usize, loops: &BTreeMap<String, usize>) -> Rates {
-    Rates { train_samples_per_s: train_rate(cfg, visual, steps), reduce_frames_per_s: reducer_rates(loops).into_iter().collect() }
-}
-
-/// What one repeat measured, on either side (benches/train_torch.py prints this as JSON).
-#[derive(Debug, Deserialize)]
-pub struct Rates {
-    /// Samples per second of the same training step.
-    #[serde(default = "nan")]
-    pub train_samples_per_s: f64,
-    /// Frames per second per reduction, by `spatial/temporal` label.
-    #[serde(default)]
-    pub reduce_frames_per_s: BTreeMap<String, f64>,
-}
-
-fn nan() -> f64 {
-    f64::NAN
 }
 
 /// Why the PyTorch reference gave no numbers (the benchmark goes on without them).
@@ -174,14 +190,11 @@ pub enum ReferenceError {
         /// The error of the start.
         error: String,
     },
-    /// The script failed; its last line of stderr.
+    /// The script failed or refused a request; its last line of stderr or its error.
     Failed(String),
     /// Its output was not the JSON expected.
     BadOutput(String),
 }
-
-/// The PyTorch side's repeat is the same [`Rates`].
-pub type TorchReference = Rates;
 
 /// The arguments of benches/train_torch.py for the config's model and batch at `visual`
 /// visual tokens: the same shapes and settings, the text placed where the Rust model places it.
@@ -206,24 +219,141 @@ pub fn reference_args(cfg: &Config, visual: usize, steps: usize, threads: i32) -
     pairs.into_iter().flat_map(|(k, v)| [k.to_string(), v]).collect()
 }
 
-/// Runs the PyTorch reference once (one timed repeat after its own warm-up) with the same
-/// shapes and settings, the text placed where the Rust model places it, and the same reducer
-/// loop counts.
-pub fn torch_reference(
-    python: &Path,
-    cfg: &Config,
-    visual: usize,
-    steps: usize,
-    threads: i32,
-    loops: &BTreeMap<String, usize>,
-) -> std::result::Result<TorchReference, ReferenceError> {
-    let out =
-        std::process::Command::new(python).arg(SCRIPT).args(reference_args(cfg, visual, steps, threads)).arg("--reduce-loops").arg(loops_arg(loops)).output();
-    match out {
-        Ok(o) if o.status.success() => serde_json::from_slice(&o.stdout).map_err(|e| ReferenceError::BadOutput(e.to_string())),
-        Ok(o) => Err(ReferenceError::Failed(String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("").to_string())),
-        Err(e) => Err(ReferenceError::CannotRun { python: python.to_path_buf(), error: Error::internal(e).to_string() }),
+/// One answer of `benches/train_torch.py --serve`.
+#[derive(Debug, Deserialize)]
+struct Answer {
+    /// Samples (training) or frames (a reducer) per second.
+    per_s: f64,
+}
+
+/// benches/train_torch.py started once with `--serve` on the same shapes and settings
+/// ([`reference_args`]): the model, batch and reducer input built and warmed once, each timed
+/// repeat one request.
+pub struct TorchServer(Server);
+
+impl TorchServer {
+    /// Starts the reference (it builds, and runs [`WARMUP_STEPS`] untimed steps, before it
+    /// answers its first request).
+    pub fn start(python: &Path, cfg: &Config, visual: usize, steps: usize, threads: i32) -> std::result::Result<TorchServer, ReferenceError> {
+        let env: Vec<(&str, String)> = MALLOC_SETTINGS.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        Server::start_with_env(python, Path::new(SCRIPT), &reference_args(cfg, visual, steps, threads), &env).map(TorchServer)
     }
+
+    /// Samples per second over `steps` timed steps of its training step.
+    pub fn train_rate(&mut self, steps: usize) -> std::result::Result<f64, ReferenceError> {
+        Ok(self.0.request::<Answer>(&serde_json::json!({"figure": "train", "steps": steps}))?.per_s)
+    }
+
+    /// Frames per second of reduction `label` over `calls` timed calls.
+    pub fn reducer_rate(&mut self, label: &str, calls: usize) -> std::result::Result<f64, ReferenceError> {
+        Ok(self.0.request::<Answer>(&serde_json::json!({"figure": "reduce", "label": label, "calls": calls}))?.per_s)
+    }
+
+    /// The underlying server (for raw requests).
+    pub fn server(&mut self) -> &mut Server {
+        &mut self.0
+    }
+}
+
+/// glibc's allocator settings of both sides: every buffer of the benchmark (the largest, the
+/// reducers' input, is 4·32·27·27·64·4 B = 23.9 MB) comes from the heap, below the mmap
+/// threshold (32 MiB, glibc's largest), and freed memory is kept (trim threshold 1 GiB).
+/// By default glibc moves both thresholds as a process frees memory, so whether a reducer
+/// call page-faults depends on the process's history; fixed, both sides start from the same
+/// rule. On a loaded 2-core machine (load 8) the reducer ratios still moved by up to 66%
+/// over three runs; the training and fit ratios by under 6%.
+pub const MALLOC_SETTINGS: [(&str, i32); 2] = [("MALLOC_MMAP_THRESHOLD_", 32 << 20), ("MALLOC_TRIM_THRESHOLD_", 1 << 30)];
+
+/// Applies [`MALLOC_SETTINGS`] to this process (the reference gets them as environment).
+pub fn steady_allocator() {
+    // SAFETY: mallopt only sets allocator parameters; it is safe to call at any time.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MALLOC_SETTINGS[0].1);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, MALLOC_SETTINGS[1].1);
+    }
+}
+
+/// The label of the training step's figure (the reducers' are their `spatial/temporal`).
+pub const TRAIN_FIGURE: &str = "training step";
+
+/// How `vislaw-bench train` measures: per figure, `warmup` untimed and `repeats` timed
+/// rounds of both sides, the side that goes first alternating ([`protocol::alternating`]).
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Timed optimiser steps per repeat of the training figure.
+    pub steps: usize,
+    /// Untimed rounds per figure.
+    pub warmup: usize,
+    /// Timed rounds per figure.
+    pub repeats: usize,
+    /// Calls per repeat of each reducer, by label ([`calibrate_reducers`]).
+    pub loops: BTreeMap<String, usize>,
+}
+
+/// One figure's timed repeats: per second, on each side, round by round.
+#[derive(Debug)]
+pub struct Figure {
+    /// [`TRAIN_FIGURE`] or a reducer's label.
+    pub label: String,
+    /// vislaw's repeats.
+    pub ours: Vec<f64>,
+    /// The reference's (empty without one).
+    pub reference: Vec<f64>,
+}
+
+/// What the benchmark measured, and why the reference stopped when it did.
+pub struct Measured {
+    /// The training figure, then each reducer's.
+    pub figures: Vec<Figure>,
+    /// The reference's error; the figures from the one it broke on are vislaw's only.
+    pub reference_error: Option<ReferenceError>,
+}
+
+/// Runs `plan` figure by figure on vislaw and, when given, the reference (closed at the end).
+pub fn measure(cfg: &Config, visual: usize, plan: &Plan, reference: Option<std::result::Result<TorchServer, ReferenceError>>) -> Result<Measured> {
+    steady_allocator();
+    let mut trainer = Trainer::new(cfg, visual)?;
+    let reducers = Reducers::new();
+    let (mut server, mut reference_error) = match reference {
+        Some(Ok(s)) => (Some(s), None),
+        Some(Err(e)) => (None, Some(e)),
+        None => (None, None),
+    };
+    let labels = std::iter::once(TRAIN_FIGURE.to_string()).chain(reducers_labels());
+    let mut figures = Vec::new();
+    for label in labels {
+        let (l, calls) = (label.as_str(), plan.loops.get(&label).copied().unwrap_or(MIN_REDUCER_CALLS));
+        let mut ours = || match l {
+            TRAIN_FIGURE => trainer.rate(plan.steps),
+            _ => reducers.rate(l, calls).expect("a label of reducers()"),
+        };
+        let theirs = server.as_mut().map(|s| {
+            move || match l {
+                TRAIN_FIGURE => s.train_rate(plan.steps),
+                _ => s.reducer_rate(l, calls),
+            }
+        });
+        let runs = match protocol::alternating(plan.warmup, plan.repeats, &mut ours, theirs) {
+            Ok(runs) => runs,
+            Err(e) => {
+                reference_error = Some(e);
+                protocol::alternating(plan.warmup, plan.repeats, &mut ours, None::<fn() -> std::result::Result<f64, ()>>).expect("no reference, no error")
+            }
+        };
+        if reference_error.is_some() {
+            server = None;
+        }
+        figures.push(Figure { label, ours: runs.ours, reference: runs.reference });
+    }
+    if let Some(s) = server {
+        s.0.close();
+    }
+    Ok(Measured { figures, reference_error })
+}
+
+/// The reducers' labels, in [`reducers`]' order.
+fn reducers_labels() -> impl Iterator<Item = String> {
+    reducers().into_iter().map(|r| r.0)
 }
 
 #[cfg(test)]

@@ -97,21 +97,25 @@ struct TrainArgs {
     /// Tokens per frame M of the measured point.
     #[arg(long, default_value_t = 16)]
     tokens_per_frame: usize,
-    /// Timed optimiser steps per repeat (after 5 untimed warm-up steps).
+    /// Timed optimiser steps per repeat of the training figure (each side builds its model
+    /// once and runs 5 untimed warm-up steps first).
     #[arg(long, default_value_t = 30)]
     steps: usize,
-    /// Timed repeats per side, interleaved (vislaw, PyTorch, vislaw, …).
-    #[arg(long, default_value_t = 11)]
+    /// Timed repeats per side and figure, the first side alternating (vislaw, PyTorch;
+    /// PyTorch, vislaw; …).
+    #[arg(long, default_value_t = 21)]
     repeats: usize,
-    /// Untimed warm-up rounds of both sides before the timed repeats.
-    #[arg(long, default_value_t = 2)]
+    /// Untimed warm-up rounds of both sides before each figure's timed repeats.
+    #[arg(long, default_value_t = 3)]
     warmup: usize,
-    /// Intra-op threads of both sides (libtorch's and PyTorch's; default: libtorch's default).
-    #[arg(long)]
-    threads: Option<usize>,
+    /// Intra-op threads of both sides (libtorch's and PyTorch's). One by default: a call that
+    /// splits across every core waits for the slowest, so on a shared machine any other load
+    /// slows it many times over and the ratios stop repeating.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
     /// Each reducer is called, per repeat and on both sides, as many times as vislaw needs for
-    /// this many milliseconds (calibrated once, before the repeats).
-    #[arg(long, default_value_t = 100.0)]
+    /// this many milliseconds at its fastest call (calibrated once, before the repeats).
+    #[arg(long, default_value_t = 200.0)]
     reduce_ms: f64,
     /// Skip the PyTorch side.
     #[arg(long)]
@@ -130,15 +134,16 @@ struct FitArgs {
     /// Seed of the noise and of the resamples.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Timed repeats per side, interleaved (vislaw, SciPy, vislaw, …).
-    #[arg(long, alias = "repeat", default_value_t = 5)]
+    /// Timed repeats per side, the first side alternating (vislaw, SciPy; SciPy, vislaw; …);
+    /// each vislaw repeat runs its default search, its matched search and its full fit.
+    #[arg(long, alias = "repeat", default_value_t = 21)]
     repeats: usize,
     /// Untimed warm-up rounds of both sides before the timed repeats.
     #[arg(long, default_value_t = 1)]
     warmup: usize,
     /// Each side repeats its fit back to back until a repeat has lasted this many seconds and
-    /// reports seconds per fit (SciPy's single fit usually lasts longer already).
-    #[arg(long, default_value_t = 5.0)]
+    /// reports seconds per fit (default: one fit per repeat, which already lasts ≥ 0.1 s).
+    #[arg(long, default_value_t = 0.0)]
     min_seconds: f64,
     /// vislaw's rayon threads and, unless --scipy-processes says otherwise, SciPy's worker
     /// processes (default: one per logical core).
@@ -250,6 +255,12 @@ fn print_protocol(warmup: usize, repeats: usize, reference: Option<&str>) {
     outln!("protocol: {warmup} untimed warm-up round(s), then {repeats} timed repeat(s) per side, {order}");
 }
 
+/// The protocol line of the benches that alternate which side goes first, per figure.
+fn print_alternating(warmup: usize, repeats: usize, reference: Option<&str>, unit: &str) {
+    let order = reference.map_or("vislaw only".to_string(), |r| format!("the first side alternating: vislaw, {r}; {r}, vislaw; …"));
+    outln!("protocol, {unit}: {warmup} untimed warm-up round(s), then {repeats} timed repeat(s) per side, {order}");
+}
+
 /// One row of a min / median / max table.
 fn print_stats(figure: &str, side: &str, s: Option<&Stats>, digits: usize) {
     match s {
@@ -282,7 +293,7 @@ fn torch_threads(threads: Option<usize>) -> Result<i32> {
 
 fn run_train(args: TrainArgs) -> Result<()> {
     let cfg = vislaw::sweep::load(&args.config)?;
-    let threads = torch_threads(args.threads)?;
+    let threads = torch_threads(Some(args.threads))?;
     if !(args.reduce_ms > 0.0 && args.reduce_ms.is_finite()) {
         return Err(Error::input("--reduce-ms", format!("must be a positive number of milliseconds, not {}", args.reduce_ms)));
     }
@@ -300,42 +311,47 @@ fn run_train(args: TrainArgs) -> Result<()> {
         train::WARMUP_STEPS
     );
     outln!("machine: {}", protocol::Machine::current());
-    print_protocol(args.warmup, repeats, (!args.skip_torch).then_some("pytorch eager"));
+    print_alternating(args.warmup, repeats, (!args.skip_torch).then_some("pytorch eager (one persistent process)"), "per figure");
     outln!("threads: {threads} intra-op thread(s) on both sides");
     let loops = train::calibrate_reducers(args.reduce_ms / 1e3);
     outln!("reducer calls per repeat, both sides (≥ {} ms of vislaw's work each): {}", args.reduce_ms, train::loops_arg(&loops));
-    let reference = (!args.skip_torch).then_some(|| train::torch_reference(bench::PYTHON.as_ref(), &cfg, visual, args.steps, threads, &loops));
-    let runs = match protocol::interleaved(args.warmup, repeats, || train::vislaw_repeat(&cfg, visual, args.steps, &loops), reference) {
-        Ok(runs) => runs,
-        Err(e) => {
-            torch_note(e);
-            let ours = (0..repeats).map(|_| train::vislaw_repeat(&cfg, visual, args.steps, &loops)).collect();
-            protocol::Runs { ours, reference: Vec::new() }
-        }
-    };
-    let rate = |rs: &[train::Rates]| Stats::over(rs, |r| r.train_samples_per_s);
-    let (ours, torch) = (rate(&runs.ours), rate(&runs.reference));
-    print_header("training step");
-    for (side, s) in [("vislaw (tch)", &ours), ("pytorch eager", &torch)] {
-        if side == "vislaw (tch)" || !runs.reference.is_empty() {
-            print_stats("samples/s", side, s.as_ref(), 1);
-            print_stats("tokens/s", side, s.as_ref().map(|s| scaled(s, tokens)).as_ref(), 0);
-        }
+    let reference = (!args.skip_torch).then(|| train::TorchServer::start(bench::PYTHON.as_ref(), &cfg, visual, args.steps, threads));
+    let plan = train::Plan { steps: args.steps, warmup: args.warmup, repeats, loops };
+    let measured = train::measure(&cfg, visual, &plan, reference)?;
+    if let Some(e) = measured.reference_error {
+        torch_note(e);
     }
-    print_ratio("samples/s vislaw / pytorch", ours.as_ref(), torch.as_ref(), "");
-    outln!("reducers: [4 videos, 32 frames, 27×27, D = 64] → T = 16 frames, M = 49 tokens");
-    print_header("strategy (frames/s)");
-    let names: Vec<String> = runs.ours.first().map(|r| r.reduce_frames_per_s.keys().cloned().collect()).unwrap_or_default();
-    for name in names {
-        let of = |rs: &[train::Rates]| Stats::over(rs, |r| r.reduce_frames_per_s.get(&name).copied().unwrap_or(f64::NAN));
-        let (v, t) = (of(&runs.ours), of(&runs.reference));
-        print_stats(&name, "vislaw (tch)", v.as_ref(), 0);
-        if !runs.reference.is_empty() {
-            print_stats(&name, "pytorch eager", t.as_ref(), 0);
+    for fig in &measured.figures {
+        let (ours, torch) = (Stats::of(&fig.ours), Stats::of(&fig.reference));
+        if fig.label == train::TRAIN_FIGURE {
+            print_header(train::TRAIN_FIGURE);
+            for (side, s, values) in [("vislaw (tch)", &ours, &fig.ours), ("pytorch eager", &torch, &fig.reference)] {
+                if !values.is_empty() {
+                    print_stats("samples/s", side, s.as_ref(), 1);
+                    print_stats("tokens/s", side, s.as_ref().map(|s| scaled(s, tokens)).as_ref(), 0);
+                }
+            }
+            print_ratio("samples/s vislaw / pytorch", ours.as_ref(), torch.as_ref(), "");
+            print_pairs(&fig.ours, &fig.reference);
+            outln!("reducers: [4 videos, 32 frames, 27×27, D = 64] → T = 16 frames, M = 49 tokens");
+            print_header("strategy (frames/s)");
+            continue;
         }
-        print_ratio(&format!("{name} vislaw / pytorch"), v.as_ref(), t.as_ref(), "");
+        print_stats(&fig.label, "vislaw (tch)", ours.as_ref(), 0);
+        if !fig.reference.is_empty() {
+            print_stats(&fig.label, "pytorch eager", torch.as_ref(), 0);
+        }
+        print_ratio(&format!("{} vislaw / pytorch", fig.label), ours.as_ref(), torch.as_ref(), "");
+        print_pairs(&fig.ours, &fig.reference);
     }
     Ok(())
+}
+
+/// The median of per-pair ratios and its interquartile range, or nothing without pairs.
+fn print_pairs(numerator: &[f64], denominator: &[f64]) {
+    if let Some(r) = protocol::pair_ratios(numerator, denominator) {
+        outln!("    per-pair ratio: median {:.2}×, interquartile range {:.2}×–{:.2}×", r.median, r.q1, r.q3);
+    }
 }
 
 /// Statistics of a rate times `k` (samples/s → tokens/s).
@@ -376,18 +392,20 @@ fn run_fit(args: FitArgs) -> Result<()> {
         args.bootstrap
     );
     outln!("machine: {}", protocol::Machine::current());
-    print_protocol(args.warmup, repeats, (!args.skip_scipy).then_some("SciPy"));
+    print_alternating(args.warmup, repeats, (!args.skip_scipy).then_some("SciPy (one persistent process and pool)"), "per round of every figure");
     if !args.skip_scipy {
         outln!("SciPy: {processes} process(es){}", if args.scipy_starts.is_some() { ", on a subset of starts" } else { "" });
     }
     outln!("each side repeats its fit back to back until a repeat has lasted {} s; seconds are per fit", args.min_seconds);
-    let scipy = (!args.skip_scipy).then_some(|| {
-        fit::run_scipy(&args.python, &args.script, &setup, processes, args.scipy_starts, args.min_seconds).map_err(|e| match e {
-            Error::Input(m) => Error::Input(format!("{m} (use --skip-scipy)")),
-            e => e,
-        })
-    });
-    let runs = protocol::interleaved(args.warmup, repeats, || fit::vislaw_repeat(&setup, args.bootstrap, args.seed, args.min_seconds), scipy)?;
+    let opts = fit::ScipyOptions { starts: args.scipy_starts, min_secs: Some(args.min_seconds), ..fit::ScipyOptions::default() };
+    let mut server = match (!args.skip_scipy).then(|| fit::ScipyServer::start(&args.python, &args.script, &setup, processes, &opts)).transpose() {
+        Ok(s) => s,
+        Err(e) => return Err(scipy_error(e)),
+    };
+    let scipy = server.as_mut().map(|s| || s.fit(args.min_seconds));
+    let runs =
+        protocol::alternating(args.warmup, repeats, || fit::vislaw_repeat(&setup, args.bootstrap, args.seed, args.min_seconds), scipy).map_err(scipy_error)?;
+    server.map(fit::ScipyServer::close);
     let ours: Vec<fit::Repeat> = runs.ours.into_iter().collect::<Result<_>>()?;
     let sp = &runs.reference;
     let fits = |f: &dyn Fn(&fit::Repeat) -> usize| ours.iter().map(f).map(|n| n.to_string()).collect::<Vec<_>>().join("/");
@@ -426,13 +444,27 @@ fn run_fit(args: FitArgs) -> Result<()> {
     let full = Stats::over(&ours, |r| r.full_secs);
     print_stats("full `vislaw fit`", "vislaw (+ holdout refit, VPNLS, stats)", full.as_ref(), 4);
     let [d, m, s] = &total;
+    let scipy_total: Vec<f64> = sp.iter().map(|s| s.grid_seconds + s.bootstrap_seconds).collect();
+    let per_repeat = |f: &dyn Fn(&fit::Repeat) -> f64| ours.iter().map(f).collect::<Vec<_>>();
     print_ratio("grid + bootstrap, SciPy / vislaw default", s.as_ref(), d.as_ref(), &tag);
+    print_pairs(&scipy_total, &per_repeat(&|r| r.default.grid_secs + r.default.boot_secs));
     print_ratio("grid + bootstrap, SciPy / vislaw matched", s.as_ref(), m.as_ref(), &tag);
+    print_pairs(&scipy_total, &per_repeat(&|r| r.matched.grid_secs + r.matched.boot_secs));
     print_ratio("SciPy grid + bootstrap / full `vislaw fit`", s.as_ref(), full.as_ref(), &tag);
+    print_pairs(&scipy_total, &per_repeat(&|r| r.full_secs));
     let first = ours.first().ok_or_else(|| Error::internal("no vislaw repeat"))?;
     print_params(&first.default, &first.full, sp.last());
     Ok(())
 }
+/// The SciPy reference's failure as the error `vislaw-bench fit` exits with.
+fn scipy_error(e: train::ReferenceError) -> Error {
+    match e {
+        train::ReferenceError::CannotRun { python, error } => Error::input(python.display(), format!("cannot run Python: {error} (use --skip-scipy)")),
+        train::ReferenceError::Failed(m) => Error::internal(format!("{} failed: {m}", fit::SCRIPT)),
+        train::ReferenceError::BadOutput(m) => Error::internal(format!("cannot parse SciPy output: {m}")),
+    }
+}
+
 fn print_params(core: &fit::Core, full: &vislaw::fit::Fit, scipy: Option<&fit::Scipy>) {
     let p = fit::PLANTED;
     outln!("parameters (planted E = {}, A = {}, B = {}, α = {}, β = {}):", p[0], p[1], p[2], p[3], p[4]);

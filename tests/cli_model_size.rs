@@ -151,7 +151,11 @@ fn two_lms_train_apart_with_their_own_prior_baseline_costs_and_fits() {
     let joint = vislaw::fit::joint::JointFitsReport::load(&run.join("fits_joint.json")).unwrap();
     let forms: BTreeSet<&str> = joint.fits.iter().map(|f| f.form.name()).collect();
     assert_eq!(forms, BTreeSet::from(["additive", "interact"]));
-    assert!(joint.fits.iter().all(|f| f.group == "pool/sample" && f.n_points == 18), "{:?}", joint.fits.iter().map(|f| (&f.group, f.n_points)).collect::<Vec<_>>());
+    assert!(
+        joint.fits.iter().all(|f| f.group == "pool/sample" && f.n_points == 18),
+        "{:?}",
+        joint.fits.iter().map(|f| (&f.group, f.n_points)).collect::<Vec<_>>()
+    );
     let optima = vislaw::optimum::joint::JointOptimaReport::load(&run.join("optimum_joint.json")).unwrap();
     assert_eq!(optima.optima.len(), 4, "two forms × two budgets");
     for o in &optima.optima {

@@ -12,6 +12,8 @@ const GRID_STEP: f64 = 0.1;
 const GRID_MAX: f64 = 3.0;
 /// Exponents stay in this range (the bound the profile reports as "not identified").
 pub(super) const EXPONENT_RANGE: (f64, f64) = (0.0, 10.0);
+/// Most rounds of the compass search (each polls every free exponent both ways).
+const MAX_POLLS: usize = 4000;
 /// Coefficients at most: E, A, B, C, D.
 const K: usize = 5;
 
@@ -130,7 +132,12 @@ impl Points {
         let mut e = start;
         let mut best = self.sse_at(&e);
         let mut step = GRID_STEP;
-        while step > 1e-10 {
+        // A success doubles the step (up to the grid's), so that a long flat valley (an exponent
+        // the data do not pin down) is crossed in a few hundred polls rather than crawled at
+        // the last halved step; the poll cap bounds the rest.
+        let mut polls = 0;
+        while step > 1e-10 && polls < MAX_POLLS {
+            polls += 1;
             let mut improved = false;
             for d in (0..3).filter(|&d| !fixed[d]) {
                 for sign in [1.0, -1.0] {
@@ -144,9 +151,7 @@ impl Points {
                     }
                 }
             }
-            if !improved {
-                step *= 0.5;
-            }
+            step = if improved { (2.0 * step).min(GRID_STEP) } else { 0.5 * step };
         }
         self.solve(&e)
     }

@@ -405,7 +405,9 @@ fn run_fit(args: FitArgs) -> Result<()> {
     let scipy = server.as_mut().map(|s| || s.fit(args.min_seconds));
     let runs =
         protocol::alternating(args.warmup, repeats, || fit::vislaw_repeat(&setup, args.bootstrap, args.seed, args.min_seconds), scipy).map_err(scipy_error)?;
-    server.map(fit::ScipyServer::close);
+    if let Some(s) = server {
+        s.close();
+    }
     let ours: Vec<fit::Repeat> = runs.ours.into_iter().collect::<Result<_>>()?;
     let sp = &runs.reference;
     let fits = |f: &dyn Fn(&fit::Repeat) -> usize| ours.iter().map(f).map(|n| n.to_string()).collect::<Vec<_>>().join("/");

@@ -124,16 +124,16 @@ fn least_squares(rows: &[[f64; 3]], cols: &[usize]) -> Option<Vec<f64>> {
             g[p][q] /= scale[p] * scale[q];
         }
     }
-    let z = solve_dense(g, h)?;
+    let z = solve_dense(g, h, 1e-13)?;
     Some(z.iter().zip(&scale).map(|(z, s)| z / s).collect())
 }
 
-/// Gaussian elimination with partial pivoting; `None` if singular.
-fn solve_dense(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
+/// Gaussian elimination with partial pivoting; `None` if singular (a pivot below `tiny`).
+pub(crate) fn solve_dense(mut a: Vec<Vec<f64>>, mut b: Vec<f64>, tiny: f64) -> Option<Vec<f64>> {
     let m = b.len();
     for col in 0..m {
         let piv = (col..m).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
-        if a[piv][col].abs() < 1e-13 {
+        if a[piv][col].abs() < tiny {
             return None;
         }
         a.swap(col, piv);

@@ -200,29 +200,9 @@ fn solve_support(g: &[[f64; K]; K], h: &[f64; K], cols: &[usize]) -> Option<Vec<
     if scale.iter().any(|&s| s <= 0.0 || !s.is_finite()) {
         return None;
     }
-    let mut a: Vec<Vec<f64>> = (0..m).map(|p| (0..m).map(|q| g[cols[p]][cols[q]] / (scale[p] * scale[q])).collect()).collect();
-    let mut b: Vec<f64> = (0..m).map(|p| h[cols[p]] / scale[p]).collect();
-    for col in 0..m {
-        let piv = (col..m).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
-        // Equilibrated columns have unit diagonal; a pivot this small means collinear columns.
-        if a[piv][col].abs() < 1e-12 {
-            return None;
-        }
-        a.swap(col, piv);
-        b.swap(col, piv);
-        let pivot = a[col].clone();
-        for r in col + 1..m {
-            let f = a[r][col] / pivot[col];
-            for (x, p) in a[r][col..].iter_mut().zip(&pivot[col..]) {
-                *x -= f * p;
-            }
-            b[r] -= f * b[col];
-        }
-    }
-    let mut x = vec![0.0; m];
-    for r in (0..m).rev() {
-        let s: f64 = (r + 1..m).map(|c| a[r][c] * x[c]).sum();
-        x[r] = (b[r] - s) / a[r][r];
-    }
+    let a: Vec<Vec<f64>> = (0..m).map(|p| (0..m).map(|q| g[cols[p]][cols[q]] / (scale[p] * scale[q])).collect()).collect();
+    let b: Vec<f64> = (0..m).map(|p| h[cols[p]] / scale[p]).collect();
+    // Equilibrated columns have unit diagonal; a pivot below 1e-12 means collinear columns.
+    let x = crate::fit::vpnls::solve_dense(a, b, 1e-12)?;
     Some(x.iter().zip(&scale).map(|(z, s)| z / s).collect())
 }

@@ -59,19 +59,10 @@ pub struct Runs<A, B> {
 pub fn interleaved<A, B, E>(
     warmup: usize,
     repeats: usize,
-    mut ours: impl FnMut() -> A,
-    mut reference: Option<impl FnMut() -> std::result::Result<B, E>>,
+    ours: impl FnMut() -> A,
+    reference: Option<impl FnMut() -> std::result::Result<B, E>>,
 ) -> std::result::Result<Runs<A, B>, E> {
-    let mut runs = Runs { ours: Vec::with_capacity(repeats), reference: Vec::with_capacity(repeats) };
-    for round in 0..warmup + repeats {
-        let a = ours();
-        let b = reference.as_mut().map(|r| r()).transpose()?;
-        if round >= warmup {
-            runs.ours.push(a);
-            runs.reference.extend(b);
-        }
-    }
-    Ok(runs)
+    rounds(warmup, repeats, false, ours, reference)
 }
 
 /// Like [`interleaved`], but the side that goes first alternates from round to round
@@ -80,12 +71,23 @@ pub fn interleaved<A, B, E>(
 pub fn alternating<A, B, E>(
     warmup: usize,
     repeats: usize,
+    ours: impl FnMut() -> A,
+    reference: Option<impl FnMut() -> std::result::Result<B, E>>,
+) -> std::result::Result<Runs<A, B>, E> {
+    rounds(warmup, repeats, true, ours, reference)
+}
+
+/// The rounds of both: the reference goes first in odd rounds when `alternate`.
+fn rounds<A, B, E>(
+    warmup: usize,
+    repeats: usize,
+    alternate: bool,
     mut ours: impl FnMut() -> A,
     mut reference: Option<impl FnMut() -> std::result::Result<B, E>>,
 ) -> std::result::Result<Runs<A, B>, E> {
     let mut runs = Runs { ours: Vec::with_capacity(repeats), reference: Vec::with_capacity(repeats) };
     for round in 0..warmup + repeats {
-        let (a, b) = if round % 2 == 1 && reference.is_some() {
+        let (a, b) = if alternate && round % 2 == 1 && reference.is_some() {
             let b = reference.as_mut().map(|r| r()).transpose()?;
             (ours(), b)
         } else {

@@ -1,3 +1,4 @@
+//! Tests of the joint (N, T, M) law: planted laws recovered inside their intervals, nested forms compared, flat axes not identified, same seed same numbers.
 use super::*;
 use polars::prelude::*;
 use rand::SeedableRng;

@@ -1,3 +1,4 @@
+//! Tests of the FLOPs optimum that chooses the LM: brute force, exhaustive reachable search, budgets, refusals.
 use super::*;
 use crate::cost::{Linear, LmCost};
 use crate::fit::joint::{fit_joint, JointOptions, JointPoints};
